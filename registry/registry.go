@@ -1,0 +1,331 @@
+// Package registry is the live object store: the stream routes, upstreams
+// and SSL objects that the data path serves. It lives outside any one Caddy
+// config, so it survives reloads; every change is persisted first, then
+// published by a Compile hook that builds a new immutable snapshot.
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/caddy-apisix/stream/model"
+)
+
+// Object is one stored APISIX object.
+type Object struct {
+	Kind model.Kind `json:"kind"`
+	ID   string     `json:"id"`
+	// Value is the object as stored, JSON, including id, create_time and
+	// update_time. It may hold secrets: strip them before showing it.
+	Value []byte `json:"value"`
+	// CreatedIndex and ModifiedIndex are the store revisions of the first
+	// and the latest write, as etcd reports them.
+	CreatedIndex  int64 `json:"createdIndex"`
+	ModifiedIndex int64 `json:"modifiedIndex"`
+	// Static objects come from the Caddy config and are read-only.
+	Static bool `json:"-"`
+}
+
+// Store persists objects. Every method must be durable when it returns
+// nil (written and synced), and atomic: a crash leaves the old value or the
+// new one, never a mix.
+type Store interface {
+	// Load returns every stored object and the highest id counter saved
+	// by SaveCounter.
+	Load() (objs []*Object, counter int64, err error)
+	Put(obj *Object) error
+	Delete(kind model.Kind, id string) error
+	// SaveCounter records the revision counter so that ids handed out by
+	// POST are never reused after a restart.
+	SaveCounter(n int64) error
+}
+
+// ErrPersist wraps every store failure; the Admin API answers 503 for it.
+var ErrPersist = errors.New("storage failure")
+
+// View is a read-only view of the objects, in APISIX order.
+type View interface {
+	Get(kind model.Kind, id string) *Object
+	// List returns the objects of a kind in insertion order (for stream
+	// routes, the order in which they are matched).
+	List(kind model.Kind) []*Object
+}
+
+// CompileFunc builds and publishes the data-path state from a view. It
+// runs under the registry lock; an error rejects the change.
+type CompileFunc func(View) error
+
+// Registry holds the objects. The zero value is not usable; use New.
+type Registry struct {
+	mu      sync.Mutex
+	objs    map[model.Kind]map[string]*Object
+	order   map[model.Kind][]string
+	rev     int64
+	store   Store
+	compile CompileFunc
+}
+
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{
+		objs:  map[model.Kind]map[string]*Object{},
+		order: map[model.Kind][]string{},
+	}
+}
+
+// Open attaches a store and a compile hook, loads the stored objects
+// (replacing dynamic ones held so far, keeping static ones) and compiles.
+// Stored objects come back in key order, as APISIX reloads from etcd.
+func (r *Registry) Open(store Store, compile CompileFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.store, r.compile = store, compile
+	if store == nil {
+		return r.compileLocked()
+	}
+	objs, counter, err := store.Load()
+	if err != nil {
+		return fmt.Errorf("%w: loading objects: %v", ErrPersist, err)
+	}
+	for kind, m := range r.objs {
+		for id, o := range m {
+			if !o.Static {
+				r.removeLocked(kind, id)
+			}
+		}
+	}
+	sort.SliceStable(objs, func(i, j int) bool {
+		if objs[i].Kind != objs[j].Kind {
+			return objs[i].Kind < objs[j].Kind
+		}
+		return objs[i].ID < objs[j].ID
+	})
+	r.rev = max(r.rev, counter)
+	for _, o := range objs {
+		if cur := r.getLocked(o.Kind, o.ID); cur != nil && cur.Static {
+			continue
+		}
+		r.setLocked(o)
+		r.rev = max(r.rev, o.ModifiedIndex, o.CreatedIndex)
+	}
+	return r.compileLocked()
+}
+
+// SetCompile replaces the compile hook and compiles once.
+func (r *Registry) SetCompile(compile CompileFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.compile = compile
+	return r.compileLocked()
+}
+
+// SetStatic replaces the static objects (those from the Caddy config) with
+// objs and compiles. A static id hides a stored object with the same id.
+func (r *Registry) SetStatic(objs []*Object) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	saved := r.snapshotLocked()
+	for kind, m := range r.objs {
+		for id, o := range m {
+			if o.Static {
+				r.removeLocked(kind, id)
+			}
+		}
+	}
+	for _, o := range objs {
+		o.Static = true
+		r.rev++
+		o.CreatedIndex, o.ModifiedIndex = r.rev, r.rev
+		r.setLocked(o)
+	}
+	if err := r.compileLocked(); err != nil {
+		r.restoreLocked(saved)
+		return err
+	}
+	return nil
+}
+
+// View runs fn with a consistent read-only view.
+func (r *Registry) View(fn func(View)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(lockedView{r})
+}
+
+// Update runs fn in a transaction. Its writes are persisted one by one as
+// they are made; if fn or the compile hook fails, the in-memory state is
+// rolled back and the stored state is restored as far as the store allows.
+func (r *Registry) Update(fn func(*Tx) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	saved := r.snapshotLocked()
+	tx := &Tx{r: r}
+	err := fn(tx)
+	if err == nil && tx.dirty {
+		err = r.compileLocked()
+	}
+	if err != nil {
+		r.restoreLocked(saved)
+		tx.undo()
+		return err
+	}
+	return nil
+}
+
+// Tx is a write transaction; it is valid only inside Update.
+type Tx struct {
+	r     *Registry
+	dirty bool
+	undos []func()
+}
+
+// Get returns the object or nil.
+func (tx *Tx) Get(kind model.Kind, id string) *Object { return tx.r.getLocked(kind, id) }
+
+// List returns the objects of a kind in insertion order.
+func (tx *Tx) List(kind model.Kind) []*Object { return lockedView{tx.r}.List(kind) }
+
+// NextID hands out a new POST id: 20 zero-padded digits of a revision that
+// is persisted before it is returned, so it is never reused.
+func (tx *Tx) NextID() (string, error) {
+	r := tx.r
+	r.rev++
+	if r.store != nil {
+		if err := r.store.SaveCounter(r.rev); err != nil {
+			return "", fmt.Errorf("%w: %v", ErrPersist, err)
+		}
+	}
+	return fmt.Sprintf("%020d", r.rev), nil
+}
+
+// Put stores value under kind/id and reports whether it was created.
+// Static objects cannot be written.
+func (tx *Tx) Put(kind model.Kind, id string, value []byte) (obj *Object, created bool, err error) {
+	r := tx.r
+	prev := r.getLocked(kind, id)
+	if prev != nil && prev.Static {
+		return nil, false, ErrStatic
+	}
+	r.rev++
+	obj = &Object{Kind: kind, ID: id, Value: slices.Clone(value), CreatedIndex: r.rev, ModifiedIndex: r.rev}
+	if prev != nil {
+		obj.CreatedIndex = prev.CreatedIndex
+	}
+	if r.store != nil {
+		if err := r.store.Put(obj); err != nil {
+			return nil, false, fmt.Errorf("%w: %v", ErrPersist, err)
+		}
+		tx.undos = append(tx.undos, func() {
+			if prev != nil {
+				_ = r.store.Put(prev)
+			} else {
+				_ = r.store.Delete(kind, id)
+			}
+		})
+	}
+	r.setLocked(obj)
+	tx.dirty = true
+	return obj, prev == nil, nil
+}
+
+// Delete removes kind/id and reports whether it existed.
+func (tx *Tx) Delete(kind model.Kind, id string) (bool, error) {
+	r := tx.r
+	prev := r.getLocked(kind, id)
+	if prev == nil {
+		return false, nil
+	}
+	if prev.Static {
+		return false, ErrStatic
+	}
+	if r.store != nil {
+		if err := r.store.Delete(kind, id); err != nil {
+			return false, fmt.Errorf("%w: %v", ErrPersist, err)
+		}
+		tx.undos = append(tx.undos, func() { _ = r.store.Put(prev) })
+	}
+	r.removeLocked(kind, id)
+	tx.dirty = true
+	return true, nil
+}
+
+func (tx *Tx) undo() {
+	for _, u := range slices.Backward(tx.undos) {
+		u()
+	}
+}
+
+// ErrStatic is returned for writes to objects from the Caddy config.
+var ErrStatic = errors.New("object is defined in the Caddy config and is read-only")
+
+type lockedView struct{ r *Registry }
+
+func (v lockedView) Get(kind model.Kind, id string) *Object { return v.r.getLocked(kind, id) }
+
+func (v lockedView) List(kind model.Kind) []*Object {
+	ids := v.r.order[kind]
+	out := make([]*Object, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, v.r.objs[kind][id])
+	}
+	return out
+}
+
+func (r *Registry) getLocked(kind model.Kind, id string) *Object {
+	return r.objs[kind][id]
+}
+
+func (r *Registry) setLocked(o *Object) {
+	m := r.objs[o.Kind]
+	if m == nil {
+		m = map[string]*Object{}
+		r.objs[o.Kind] = m
+	}
+	if _, ok := m[o.ID]; !ok {
+		r.order[o.Kind] = append(r.order[o.Kind], o.ID)
+	}
+	m[o.ID] = o
+}
+
+func (r *Registry) removeLocked(kind model.Kind, id string) {
+	if _, ok := r.objs[kind][id]; !ok {
+		return
+	}
+	delete(r.objs[kind], id)
+	r.order[kind] = slices.DeleteFunc(r.order[kind], func(s string) bool { return s == id })
+}
+
+func (r *Registry) compileLocked() error {
+	if r.compile == nil {
+		return nil
+	}
+	return r.compile(lockedView{r})
+}
+
+type savedState struct {
+	objs  map[model.Kind]map[string]*Object
+	order map[model.Kind][]string
+}
+
+// snapshotLocked copies the maps (objects are immutable once stored).
+func (r *Registry) snapshotLocked() savedState {
+	s := savedState{objs: map[model.Kind]map[string]*Object{}, order: map[model.Kind][]string{}}
+	for k, m := range r.objs {
+		cp := make(map[string]*Object, len(m))
+		for id, o := range m {
+			cp[id] = o
+		}
+		s.objs[k] = cp
+	}
+	for k, o := range r.order {
+		s.order[k] = slices.Clone(o)
+	}
+	return s
+}
+
+func (r *Registry) restoreLocked(s savedState) {
+	r.objs, r.order = s.objs, s.order
+}
