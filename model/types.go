@@ -137,15 +137,28 @@ type ActiveCheck struct {
 	Concurrency int     `json:"concurrency,omitempty"`
 	Host        string  `json:"host,omitempty"`
 	Port        int     `json:"port,omitempty"`
-	Healthy     *struct {
+	// HTTPPath is the path an http/https probe requests (default "/").
+	HTTPPath string `json:"http_path,omitempty"`
+	// HTTPSVerifyCertificate verifies the node's certificate in https
+	// probes (default true).
+	HTTPSVerifyCertificate *bool `json:"https_verify_certificate,omitempty"`
+	// ReqHeaders are extra "Name: value" header lines for http/https probes.
+	ReqHeaders []string `json:"req_headers,omitempty"`
+	Healthy    *struct {
 		Interval  float64 `json:"interval,omitempty"`
 		Successes int     `json:"successes,omitempty"`
+		// HTTPStatuses are the probe statuses counted as success
+		// (default: any 2xx or 3xx).
+		HTTPStatuses []int `json:"http_statuses,omitempty"`
 	} `json:"healthy,omitempty"`
 	Unhealthy *struct {
 		Interval     float64 `json:"interval,omitempty"`
 		TCPFailures  int     `json:"tcp_failures,omitempty"`
 		Timeouts     int     `json:"timeouts,omitempty"`
 		HTTPFailures int     `json:"http_failures,omitempty"`
+		// HTTPStatuses are the probe statuses counted as HTTP failures
+		// (default: every status that is not a success).
+		HTTPStatuses []int `json:"http_statuses,omitempty"`
 	} `json:"unhealthy,omitempty"`
 }
 

@@ -1,0 +1,81 @@
+package stream
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-apisix/stream/adminapi"
+)
+
+func init() {
+	caddy.RegisterModule(AdminAPI{})
+}
+
+// AdminAPI is the Caddy module admin.api.apisix: it serves the
+// APISIX-compatible Admin API (/apisix/admin/stream_routes, /upstreams,
+// /ssls, /plugins/list, /schema/validate/...) on Caddy's admin endpoint.
+//
+// Admin modules are provisioned before apps and again on every config
+// load, even one that fails, so this module holds no state of its own: it
+// resolves the process-global registry and the running app's settings on
+// every request. With no apisix app running it answers 503.
+type AdminAPI struct {
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.apisix",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Provision keeps the logger; it binds nothing.
+func (a *AdminAPI) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	return nil
+}
+
+// Routes returns the Admin API routes: the /apisix/admin/ subtree, and
+// /apisix/admin itself for APISIX's HEAD liveness probe (without it
+// Caddy's mux would redirect to the subtree).
+func (a *AdminAPI) Routes() []caddy.AdminRoute {
+	h := caddy.AdminHandlerFunc(a.serve)
+	return []caddy.AdminRoute{
+		{Pattern: adminapi.PathPrefix + "/", Handler: h},
+		{Pattern: adminapi.PathPrefix, Handler: h},
+	}
+}
+
+// serve answers one request. Errors are written as APISIX does, never
+// returned to Caddy, whose error log would otherwise record them.
+func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	cfg := adminSettings()
+	if cfg == nil {
+		w.Header().Set("Server", adminapi.ServerHeader)
+		w.Header().Set("X-API-VERSION", "v3")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error_msg":"apisix app is not running"}` + "\n"))
+		return nil
+	}
+	h := adminapi.Handler{
+		Registry: globalRegistry(),
+		// The settings read above, not adminSettings: the app may stop
+		// mid-request and the request must see one consistent config.
+		Config: func() *adminapi.Config { return cfg },
+		Logger: a.logger,
+	}
+	h.ServeHTTP(w, r)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Module      = (*AdminAPI)(nil)
+	_ caddy.Provisioner = (*AdminAPI)(nil)
+	_ caddy.AdminRouter = (*AdminAPI)(nil)
+)

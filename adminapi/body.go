@@ -1,0 +1,78 @@
+package adminapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// MaxBodySize is APISIX's Admin API body limit, 1.5 MiB.
+const MaxBodySize = 1572864
+
+// readBody reads and decodes the request body. An empty body gives
+// hasBody=false; JSON null gives hasBody=true with a nil body.
+func readBody(r *http.Request) (body any, hasBody bool, aerr *apiError) {
+	if r.ContentLength > MaxBodySize {
+		return nil, false, tooLarge(r.ContentLength)
+	}
+	if r.Body == nil {
+		return nil, false, nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
+	if err != nil {
+		return nil, false, errMsg(http.StatusBadRequest, "invalid request body: "+err.Error())
+	}
+	if len(raw) > MaxBodySize {
+		// A body without Content-Length: the size is what was read.
+		return nil, false, tooLarge(int64(len(raw)))
+	}
+	if len(raw) == 0 {
+		return nil, false, nil
+	}
+	body, aerr = decodeBody(raw)
+	return body, aerr == nil, aerr
+}
+
+func tooLarge(n int64) *apiError {
+	return errMsg(http.StatusBadRequest, fmt.Sprintf(
+		"invalid request body: request size %d is greater than the maximum size %d allowed", n, MaxBodySize))
+}
+
+// decodeBody decodes raw JSON with exact numbers, answering invalid JSON
+// as APISIX does: the cjson error and the raw body.
+func decodeBody(raw []byte) (any, *apiError) {
+	clean, msg := cjsonCheck(raw)
+	if msg == "" {
+		dec := json.NewDecoder(bytes.NewReader(clean))
+		dec.UseNumber()
+		var v any
+		err := dec.Decode(&v)
+		if err == nil {
+			return v, nil
+		}
+		// The scanner accepts only what encoding/json accepts, so this
+		// is a safety net, not a path clients should see.
+		msg = err.Error()
+	}
+	s := string(raw)
+	return nil, &apiError{status: http.StatusBadRequest,
+		body: errorBody{ErrorMsg: "invalid request body: " + msg, ReqBody: &s}}
+}
+
+// luaType names a decoded JSON value's Lua type, for jsonschema-style
+// "wrong type" messages.
+func luaType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case json.Number:
+		return "number"
+	case bool:
+		return "boolean"
+	}
+	return "table"
+}

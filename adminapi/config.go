@@ -1,0 +1,46 @@
+// Package adminapi serves the APISIX-compatible Admin API
+// (/apisix/admin/stream_routes, /upstreams, /ssls, ...) over a registry.
+//
+// It is plain Go: Handler is an http.Handler that the Caddy module
+// admin.api.apisix mounts on Caddy's admin endpoint, and that tests drive
+// over httptest. Behaviour, status codes and error texts follow APISIX.md
+// §2, §6.2, §7.1.
+package adminapi
+
+import "net/netip"
+
+// Config is what the Admin API needs from the running apisix app.
+type Config struct {
+	// StreamEnabled is false when the app has no stream_proxy: every
+	// stream_routes call then answers 400 (APISIX.md §1.4).
+	StreamEnabled bool
+	// Keys are the admin keys; none means no key check.
+	Keys []Key
+	// AllowAdmin are the client networks allowed; empty means the APISIX
+	// default, 127.0.0.0/24 (plus ::1).
+	AllowAdmin []netip.Prefix
+	// KeyPrefix is the etcd-style prefix shown in response keys
+	// ("/apisix/stream_routes/1"); empty means "/apisix".
+	KeyPrefix string
+}
+
+// Key is one admin_key entry.
+type Key struct {
+	Name string
+	Key  string
+	// Role is "admin" or "viewer" (GET only); anything else is admin.
+	Role string
+}
+
+// defaultAllowAdmin is APISIX's allow_admin default plus IPv6 loopback.
+var defaultAllowAdmin = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/24"),
+	netip.MustParsePrefix("::1/128"),
+}
+
+func (c *Config) keyPrefix() string {
+	if c.KeyPrefix == "" {
+		return "/apisix"
+	}
+	return c.KeyPrefix
+}

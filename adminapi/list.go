@@ -1,0 +1,142 @@
+package adminapi
+
+import (
+	"cmp"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/registry"
+)
+
+// listBody is the GET-collection answer.
+type listBody struct {
+	List  []itemBody `json:"list"`
+	Total int        `json:"total"`
+}
+
+// listFilterFields are the reference fields ?filter= may test, per kind
+// (APISIX's list_filter_fields).
+var listFilterFields = map[model.Kind][]string{
+	model.StreamRoutes: {"service_id", "upstream_id"},
+}
+
+// listEntry is an object being listed.
+type listEntry struct {
+	o   *registry.Object
+	obj map[string]any
+}
+
+// list answers GET on a collection (APISIX.md §2.5, §2.6): key order,
+// then the name/label/filter filters, total, and paging.
+func (h *Handler) list(q *request) (reply, error) {
+	var objs []*registry.Object
+	h.Registry.View(func(v registry.View) { objs = v.List(q.kind) })
+	slices.SortFunc(objs, func(a, b *registry.Object) int { return strings.Compare(a.ID, b.ID) })
+
+	entries := make([]listEntry, 0, len(objs))
+	for _, o := range objs {
+		obj, err := model.DecodeObject(o.Value)
+		if err != nil {
+			obj = map[string]any{}
+		}
+		entries = append(entries, listEntry{o: o, obj: obj})
+	}
+	entries = slices.DeleteFunc(entries, func(e listEntry) bool { return !matchFilters(q, e.obj) })
+	total := len(entries)
+	entries, aerr := paginate(q.query, entries)
+	if aerr != nil {
+		return reply{}, aerr
+	}
+
+	items := make([]itemBody, 0, len(entries))
+	for _, e := range entries {
+		stripSecrets(q.kind, e.obj)
+		val, err := encodeValue(e.obj)
+		if err != nil {
+			val = []byte("{}")
+		}
+		items = append(items, itemBody{
+			Key: objectKey(q.cfg, q.kind, e.o.ID), Value: json.RawMessage(val),
+			CreatedIndex: e.o.CreatedIndex, ModifiedIndex: e.o.ModifiedIndex,
+		})
+	}
+	return reply{status: http.StatusOK, body: listBody{List: items, Total: total}}, nil
+}
+
+// matchFilters applies ?name= (a regex on value.name; an unnamed object
+// is matched as the string "nil", as lua's tostring(nil) gives), ?label=
+// (the labels have that key; an empty value matches nothing) and
+// ?filter=k=v&... (exact, type-sensitive equality on the kind's
+// reference fields; other keys are ignored).
+func matchFilters(q *request, obj map[string]any) bool {
+	if names, ok := q.query["name"]; ok {
+		name := "nil"
+		if v, present := obj["name"]; present {
+			name, _ = luaToString(v)
+		}
+		re, err := regexp.Compile(names[0])
+		if err != nil || !re.MatchString(name) {
+			return false
+		}
+	}
+	if labels, ok := q.query["label"]; ok {
+		m, _ := obj["labels"].(map[string]any)
+		if _, has := m[labels[0]]; !has || labels[0] == "" {
+			return false
+		}
+	}
+	if f, ok := q.query["filter"]; ok {
+		conds, err := url.ParseQuery(f[0])
+		if err != nil {
+			return false
+		}
+		for _, field := range listFilterFields[q.kind] {
+			want, ok := conds[field]
+			if !ok {
+				continue
+			}
+			if got, isStr := obj[field].(string); !isStr || got != want[0] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// paginate pages only when page and page_size are both numbers:
+// page_size must be within [10, 500] (a plain-text 400 otherwise), page
+// below 1 is 1, and paged lists are in creation order.
+func paginate(query url.Values, entries []listEntry) ([]listEntry, *apiError) {
+	page, ok1 := luaToNumber(query.Get("page"))
+	size, ok2 := luaToNumber(query.Get("page_size"))
+	if !ok1 || !ok2 {
+		return entries, nil
+	}
+	if size < 10 || size > 500 {
+		return nil, &apiError{status: http.StatusBadRequest, body: "page_size must be between 10 and 500"}
+	}
+	if page < 1 {
+		page = 1
+	}
+	slices.SortStableFunc(entries, func(a, b listEntry) int {
+		return cmp.Compare(a.o.CreatedIndex, b.o.CreatedIndex)
+	})
+	// Lua's for i = from, to over list[i]: only integral positions exist.
+	to := page * size
+	from := to - size + 1
+	var out []listEntry
+	if from == math.Trunc(from) {
+		for i := from; i <= to && i <= float64(len(entries)); i++ {
+			if i >= 1 {
+				out = append(out, entries[int(i)-1])
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,366 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/listen"
+	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/proxy"
+	"github.com/caddy-apisix/stream/registry"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+}
+
+// App is the apisix app: APISIX's stream proxy inside Caddy. It listens on
+// the stream_proxy addresses, serves the live stream routes, upstreams and
+// SSL objects, and holds the settings of the Admin API.
+type App struct {
+	// StreamProxy lists the TCP and UDP listen addresses, as APISIX's
+	// apisix.stream_proxy. Absent, stream mode is off and the Admin API
+	// refuses every stream_routes call.
+	StreamProxy *StreamProxy `json:"stream_proxy,omitempty"`
+
+	// AdminKey are the Admin API keys, as APISIX's
+	// deployment.admin.admin_key. None means no key check.
+	AdminKey []AdminKey `json:"admin_key,omitempty"`
+
+	// AllowAdmin are the IPs and CIDRs allowed to use the Admin API.
+	// Default: 127.0.0.0/24 and ::1.
+	AllowAdmin []string `json:"allow_admin,omitempty"`
+
+	// FallbackSNI is the SNI assumed when a client sends none
+	// (apisix.ssl.fallback_sni): for the certificate, route sni matching
+	// and the SNI sent to TLS upstreams.
+	FallbackSNI string `json:"fallback_sni,omitempty"`
+
+	// Etcd configures cluster mode (objects in etcd under APISIX's key
+	// layout). Not available in this build: setting it is an error.
+	Etcd json.RawMessage `json:"etcd,omitempty"`
+
+	// StreamRoutes, Upstreams and SSLs are static objects, each with its
+	// own "id", like APISIX's standalone apisix.yaml: served, listed by the
+	// Admin API, and read-only there.
+	StreamRoutes []json.RawMessage `json:"stream_routes,omitempty"`
+	Upstreams    []json.RawMessage `json:"upstreams,omitempty"`
+	SSLs         []json.RawMessage `json:"ssls,omitempty"`
+
+	static    []*registry.Object
+	listeners []listenSpec
+	admin     *adminapi.Config
+	storage   storageRef
+	logger    *zap.Logger
+
+	mu      sync.Mutex
+	running bool
+	prev    *App
+	tcp     []net.Listener
+	tcpOpts []proxy.ListenerOptions
+	udp     []*net.UDPConn
+	udpSrv  []*proxy.UDPServer
+}
+
+// StreamProxy is the stream_proxy block.
+type StreamProxy struct {
+	// TCP entries: a port (all interfaces, IPv4 and IPv6), "ip:port",
+	// "[v6]:port", a range "2000-2005", or an object {addr, tls,
+	// tls_passthrough, proxy_protocol, proxy_protocol_to_upstream}.
+	TCP []listen.Entry `json:"tcp,omitempty"`
+	// UDP entries: a port, "ip:port", "[v6]:port" or a range.
+	UDP []listen.Entry `json:"udp,omitempty"`
+}
+
+// AdminKey is one Admin API key.
+type AdminKey struct {
+	// Name names the key in logs.
+	Name string `json:"name,omitempty"`
+	// Key is the secret sent as X-API-KEY, ?api_key= or the x_api_key
+	// cookie. It is never logged.
+	Key string `json:"key"`
+	// Role is "admin" (everything) or "viewer" (GET only).
+	Role string `json:"role,omitempty"`
+}
+
+type listenSpec struct {
+	network string // "tcp" or "udp"
+	addr    listen.Address
+	opts    proxy.ListenerOptions
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "apisix",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision parses and validates the config. It binds nothing and changes
+// no global state: it also runs for caddy validate and caddy adapt.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if len(a.Etcd) > 0 && string(a.Etcd) != "null" {
+		return fmt.Errorf("etcd: cluster mode is not available in this build; remove the etcd block to use the embedded store")
+	}
+	if err := a.provisionListeners(ctx); err != nil {
+		return err
+	}
+	cfg := &adminapi.Config{StreamEnabled: a.StreamProxy != nil}
+	for i, k := range a.AdminKey {
+		if k.Key == "" {
+			return fmt.Errorf("admin_key[%d] (%s): empty key", i, k.Name)
+		}
+		switch k.Role {
+		case "", "admin", "viewer":
+		default:
+			return fmt.Errorf("admin_key[%d] (%s): role must be admin or viewer, got %q", i, k.Name, k.Role)
+		}
+		cfg.Keys = append(cfg.Keys, adminapi.Key{Name: k.Name, Key: k.Key, Role: k.Role})
+	}
+	for _, s := range a.AllowAdmin {
+		p, err := parseCIDR(s)
+		if err != nil {
+			return fmt.Errorf("allow_admin: %q is not an IP or CIDR", s)
+		}
+		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
+	}
+	a.admin = cfg
+	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)
+	if err != nil {
+		return err
+	}
+	a.static = static
+	a.storage = storageRef{ctx.Storage(), caddy.AppDataDir()}
+	return nil
+}
+
+func (a *App) provisionListeners(ctx caddy.Context) error {
+	if a.StreamProxy == nil {
+		return nil
+	}
+	seen := map[string]string{}
+	add := func(network string, i int, e listen.Entry) error {
+		if network == "udp" && e.HasOptions() {
+			return fmt.Errorf("invalid stream_proxy.udp entry: options are for tcp entries only: %s", e.Addr)
+		}
+		addrs, err := e.Expand()
+		if err != nil {
+			return fmt.Errorf("invalid stream_proxy.%s entry: %v", network, err)
+		}
+		for _, ad := range addrs {
+			key := network + "/" + ad.String()
+			if prev, dup := seen[key]; dup {
+				return fmt.Errorf("invalid stream_proxy.%s entry: %s listed twice (%s)", network, ad, prev)
+			}
+			seen[key] = e.Addr
+			a.listeners = append(a.listeners, listenSpec{network: network, addr: ad, opts: proxy.ListenerOptions{
+				TLS: e.TLS, TLSPassthrough: e.TLSPassthrough, ProxyProtocol: e.ProxyProtocol,
+				ProxyProtocolToUpstream: e.ProxyProtocolToUpstream,
+			}})
+		}
+		return nil
+	}
+	for i, e := range a.StreamProxy.TCP {
+		if err := add("tcp", i, e); err != nil {
+			return err
+		}
+	}
+	for i, e := range a.StreamProxy.UDP {
+		if err := add("udp", i, e); err != nil {
+			return err
+		}
+	}
+	return a.checkLayer4Conflicts(ctx)
+}
+
+// checkLayer4Conflicts refuses addresses that a layer4 server of the same
+// config listens on too.
+func (a *App) checkLayer4Conflicts(ctx caddy.Context) error {
+	used := layer4Addresses(ctx)
+	for _, l := range a.listeners {
+		for _, u := range used {
+			if u.network != l.network || u.port != l.addr.Port {
+				continue
+			}
+			if u.host == "" || l.addr.Host == "" || u.host == l.addr.Host {
+				return fmt.Errorf("invalid stream_proxy.%s entry: %s is already used by layer4 server %q (%s)", l.network, l.addr, u.server, u.raw)
+			}
+		}
+	}
+	return nil
+}
+
+// Start binds the listeners, then publishes the objects and settings.
+func (a *App) Start() error {
+	rt := liveRuntime()
+	rt.SetLogger(a.logger)
+	if err := a.bind(); err != nil {
+		a.closeListeners()
+		return err
+	}
+	if err := activate(a); err != nil {
+		a.closeListeners()
+		return err
+	}
+	if len(a.admin.Keys) == 0 {
+		a.logger.Warn("no admin_key configured: the Admin API does not check keys; set admin_key to protect it")
+	}
+	for i, ln := range a.tcp {
+		opts := a.tcpOpts[i]
+		go func() { _ = rt.ServeTCP(ln, opts) }()
+	}
+	for _, s := range a.udpSrv {
+		go func() { _ = s.Serve() }()
+	}
+	a.logger.Info("apisix stream proxy started", zap.Int("tcp", len(a.tcp)), zap.Int("udp", len(a.udp)))
+	return nil
+}
+
+// Stop closes the listeners; established connections are left alone.
+func (a *App) Stop() error {
+	a.closeListeners()
+	deactivate(a)
+	return nil
+}
+
+func (a *App) bind() error {
+	lc := net.ListenConfig{Control: reusePort}
+	for _, l := range a.listeners {
+		// a bare port has Host "": Go then binds [::] with IPv4 mapped in,
+		// so it serves all IPv4 and IPv6 interfaces
+		switch l.network {
+		case "tcp":
+			ln, err := lc.Listen(context.Background(), "tcp", l.addr.String())
+			if err != nil {
+				return fmt.Errorf("stream_proxy.tcp %s: %v", l.addr, err)
+			}
+			a.tcp = append(a.tcp, ln)
+			a.tcpOpts = append(a.tcpOpts, l.opts)
+		case "udp":
+			pc, err := lc.ListenPacket(context.Background(), "udp", l.addr.String())
+			if err != nil {
+				return fmt.Errorf("stream_proxy.udp %s: %v", l.addr, err)
+			}
+			uc := pc.(*net.UDPConn)
+			a.udp = append(a.udp, uc)
+			a.udpSrv = append(a.udpSrv, liveRuntime().NewUDPServer(uc))
+		}
+	}
+	return nil
+}
+
+func (a *App) closeListeners() {
+	for _, ln := range a.tcp {
+		_ = ln.Close()
+	}
+	for i, pc := range a.udp {
+		_ = pc.Close()
+		if i < len(a.udpSrv) {
+			a.udpSrv[i].Close()
+		}
+	}
+	a.tcp, a.tcpOpts, a.udp, a.udpSrv = nil, nil, nil, nil
+}
+
+// reusePort lets a reloaded config bind the same addresses while the old
+// one still holds them, as Caddy's own listeners do.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	return errors.Join(err, serr)
+}
+
+func parseCIDR(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	ad, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(ad, ad.BitLen()), nil
+}
+
+// staticObjects validates the config's objects as the Admin API would and
+// turns them into registry objects.
+func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Object, error) {
+	var out []*registry.Object
+	ids := map[model.Kind]map[string]bool{}
+	sslTypes := map[string]string{}
+	refs := model.Refs{
+		UpstreamExists: func(id string) bool { return ids[model.Upstreams][id] },
+		SSLType: func(id string) (string, bool) {
+			t, ok := sslTypes[id]
+			return t, ok
+		},
+	}
+	add := func(kind model.Kind, i int, raw json.RawMessage) error {
+		obj, err := decodeObject(raw)
+		if err != nil {
+			return fmt.Errorf("%s[%d]: invalid JSON: %v", kind, i, err)
+		}
+		id := idString(obj["id"])
+		if id == "" {
+			return fmt.Errorf("%s[%d]: missing %s id", kind, i, kind.Noun())
+		}
+		switch kind {
+		case model.StreamRoutes:
+			err = model.CheckStreamRoute(obj, refs)
+		case model.Upstreams:
+			err = model.CheckUpstream(obj, refs)
+		case model.SSLs:
+			err = model.CheckSSL(obj)
+			if err == nil {
+				t, _ := obj["type"].(string)
+				if t == "" {
+					t = "server"
+				}
+				sslTypes[id] = t
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s[%d] (id %s): %v", kind, i, id, err)
+		}
+		if ids[kind] == nil {
+			ids[kind] = map[string]bool{}
+		}
+		if ids[kind][id] {
+			return fmt.Errorf("%s[%d]: duplicate id %s", kind, i, id)
+		}
+		ids[kind][id] = true
+		out = append(out, &registry.Object{Kind: kind, ID: id, Value: raw})
+		return nil
+	}
+	for _, group := range []struct {
+		kind model.Kind
+		list []json.RawMessage
+	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.StreamRoutes, routes}} {
+		for i, raw := range group.list {
+			if err := add(group.kind, i, raw); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

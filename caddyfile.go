@@ -1,0 +1,162 @@
+package stream
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/caddy-apisix/stream/listen"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("apisix", parseGlobalOption)
+}
+
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "apisix", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from the apisix global option.
+// Syntax:
+//
+//	apisix {
+//		stream_proxy {
+//			tcp <addr>...
+//			tcp <addr> {
+//				tls
+//				tls_passthrough
+//				proxy_protocol
+//				proxy_protocol_to_upstream
+//			}
+//			udp <addr>...
+//		}
+//		admin_key <name> <key> [admin|viewer]
+//		allow_admin <cidr>...
+//		fallback_sni <name>
+//	}
+//
+// An <addr> is a port (all interfaces), ip:port, [v6]:port or a range.
+// Static objects are easier to write in JSON; use the JSON config for them.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "stream_proxy":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if a.StreamProxy == nil {
+				a.StreamProxy = new(StreamProxy)
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				network := d.Val()
+				if network != "tcp" && network != "udp" {
+					return d.Errf("unknown stream_proxy directive %q (want tcp or udp)", network)
+				}
+				var entries []listen.Entry
+				for d.NextArg() {
+					var e listen.Entry
+					if err := json.Unmarshal(addrJSON(d.Val()), &e); err != nil {
+						return d.Errf("invalid stream_proxy.%s entry %q: %v", network, d.Val(), err)
+					}
+					entries = append(entries, e)
+				}
+				if len(entries) == 0 {
+					return d.ArgErr()
+				}
+				for sub := d.Nesting(); d.NextBlock(sub); {
+					if network != "tcp" {
+						return d.Errf("stream_proxy.udp entries take no options")
+					}
+					opt := d.Val()
+					if d.NextArg() {
+						return d.ArgErr()
+					}
+					for i := range entries {
+						e := &entries[i]
+						switch opt {
+						case "tls":
+							e.TLS = true
+						case "tls_passthrough":
+							e.TLSPassthrough = true
+						case "proxy_protocol":
+							e.ProxyProtocol = true
+						case "proxy_protocol_to_upstream":
+							e.ProxyProtocolToUpstream = true
+						default:
+							return d.Errf("unknown tcp option %q", opt)
+						}
+					}
+				}
+				if network == "tcp" {
+					a.StreamProxy.TCP = append(a.StreamProxy.TCP, entries...)
+				} else {
+					a.StreamProxy.UDP = append(a.StreamProxy.UDP, entries...)
+				}
+			}
+		case "admin_key":
+			args := d.RemainingArgs()
+			if len(args) < 2 || len(args) > 3 {
+				return d.Errf("admin_key: want <name> <key> [role]")
+			}
+			k := AdminKey{Name: args[0], Key: args[1], Role: "admin"}
+			if len(args) == 3 {
+				k.Role = args[2]
+			}
+			a.AdminKey = append(a.AdminKey, k)
+		case "allow_admin":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			a.AllowAdmin = append(a.AllowAdmin, args...)
+		case "fallback_sni":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.FallbackSNI = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "etcd":
+			etcd := map[string]any{}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				key := d.Val()
+				args := d.RemainingArgs()
+				switch key {
+				case "host":
+					etcd["host"] = args
+				default:
+					if len(args) != 1 {
+						return d.ArgErr()
+					}
+					etcd[key] = args[0]
+				}
+			}
+			a.Etcd, _ = json.Marshal(etcd)
+		default:
+			return d.Errf("unknown apisix option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// addrJSON turns a Caddyfile address token into the JSON form that
+// listen.Entry parses: a bare port stays a number, like in APISIX YAML.
+func addrJSON(tok string) []byte {
+	if _, err := strconv.Atoi(tok); err == nil {
+		return []byte(tok)
+	}
+	b, _ := json.Marshal(tok)
+	return b
+}

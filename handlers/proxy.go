@@ -1,0 +1,162 @@
+package handlers
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/mholt/caddy-l4/layer4"
+
+	"github.com/caddy-apisix/stream/live"
+	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/proxy"
+)
+
+func init() {
+	caddy.RegisterModule(new(Proxy))
+}
+
+// Proxy is layer4.handlers.apisix_proxy: a static proxy to one APISIX
+// upstream object, for hand-written layer4 routes. It uses the same
+// balancers, retries, timeouts, health checks and upstream TLS as the
+// stream routes. It is terminal. TCP only.
+type Proxy struct {
+	// Upstream is an APISIX upstream object (nodes, type, retries,
+	// timeout, scheme, tls, checks ...), validated as /apisix/admin/upstreams
+	// validates it.
+	Upstream json.RawMessage `json:"upstream"`
+
+	upstream *proxy.Upstream
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Proxy) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "layer4.handlers.apisix_proxy",
+		New: func() caddy.Module { return new(Proxy) },
+	}
+}
+
+// Provision validates and compiles the upstream; its health checks start.
+func (h *Proxy) Provision(ctx caddy.Context) error {
+	if len(h.Upstream) == 0 {
+		return fmt.Errorf("apisix_proxy: upstream is required")
+	}
+	obj, err := model.DecodeObject(h.Upstream)
+	if err != nil {
+		return fmt.Errorf("apisix_proxy: upstream: invalid JSON: %v", err)
+	}
+	if err := model.CheckUpstream(obj, model.Refs{}); err != nil {
+		return fmt.Errorf("apisix_proxy: upstream: %v", err)
+	}
+	u, err := model.ParseUpstream(h.Upstream)
+	if err != nil {
+		return fmt.Errorf("apisix_proxy: upstream: %v", err)
+	}
+	h.upstream, err = proxy.NewStaticUpstream(u, h.Upstream, ctx.Logger())
+	if err != nil {
+		return fmt.Errorf("apisix_proxy: %v", err)
+	}
+	return nil
+}
+
+// Cleanup stops the upstream's health checks.
+func (h *Proxy) Cleanup() error {
+	if h.upstream != nil {
+		h.upstream.Close()
+	}
+	return nil
+}
+
+// Handle proxies the connection to the upstream.
+func (h *Proxy) Handle(cx *layer4.Connection, _ layer4.Handler) error {
+	if isPacket(cx) {
+		return fmt.Errorf("apisix_proxy: UDP is not supported; use the apisix handler with a stream route")
+	}
+	pre, conn, err := takePrefetched(cx)
+	if err != nil {
+		return err
+	}
+	live.Runtime().ServeUpstream(conn, pre, h.upstream)
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	apisix_proxy <host:port[=weight]>... {
+//		type     roundrobin|chash|least_conn|ewma
+//		key      <variable>
+//		retries  <n>
+//		timeout  <connect> <send> <read>
+//		scheme   tcp|tls
+//	}
+//
+// Timeouts are in seconds, as in APISIX.
+func (h *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // handler name
+	up := map[string]any{}
+	nodes := map[string]int{}
+	for d.NextArg() {
+		addr, w, found := strings.Cut(d.Val(), "=")
+		weight := 1
+		if found {
+			if _, err := fmt.Sscan(w, &weight); err != nil {
+				return d.Errf("invalid weight in %q", d.Val())
+			}
+		}
+		nodes[addr] = weight
+	}
+	for d.NextBlock(0) {
+		key := d.Val()
+		args := d.RemainingArgs()
+		switch key {
+		case "type", "key", "scheme", "hash_on":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			up[key] = args[0]
+		case "retries":
+			var n int
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			if _, err := fmt.Sscan(args[0], &n); err != nil {
+				return d.Errf("retries: %v", err)
+			}
+			up[key] = n
+		case "timeout":
+			if len(args) != 3 {
+				return d.Errf("timeout: want <connect> <send> <read> in seconds")
+			}
+			var t [3]float64
+			for i, a := range args {
+				if _, err := fmt.Sscan(a, &t[i]); err != nil {
+					return d.Errf("timeout: %v", err)
+				}
+			}
+			up[key] = map[string]float64{"connect": t[0], "send": t[1], "read": t[2]}
+		default:
+			return d.Errf("unknown apisix_proxy option %q", key)
+		}
+	}
+	if len(nodes) == 0 {
+		return d.Err("apisix_proxy: at least one node is required")
+	}
+	up["nodes"] = nodes
+	b, err := json.Marshal(up)
+	if err != nil {
+		return err
+	}
+	h.Upstream = b
+	return nil
+}
+
+// Interface guards
+var (
+	_ layer4.NextHandler    = (*Proxy)(nil)
+	_ caddy.Provisioner     = (*Proxy)(nil)
+	_ caddy.CleanerUpper    = (*Proxy)(nil)
+	_ caddyfile.Unmarshaler = (*Proxy)(nil)
+)

@@ -1,0 +1,99 @@
+package model
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"strings"
+)
+
+// The texts ngx.ssl's parse_pem_cert / parse_pem_priv_key return, which
+// apisix/ssl.lua validate() prefixes.
+const (
+	errParseCert = "failed to parse cert: PEM_read_bio_X509_AUX() failed"
+	errParseKey  = "failed to parse key: PEM_read_bio_PrivateKey() failed"
+	// errKeyMismatch has no APISIX counterpart (APISIX leaves "check if
+	// key & cert match" as a TODO); this project rejects such pairs.
+	errKeyMismatch = "failed to match cert and key: key values mismatch"
+)
+
+// parsePEMCert returns the first certificate of a PEM text. Like OpenSSL's
+// PEM reader it skips blocks of other types.
+func parsePEMCert(s string) (*x509.Certificate, bool) {
+	rest := []byte(s)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, false
+		}
+		if b.Type == "CERTIFICATE" || b.Type == "X509 CERTIFICATE" {
+			c, err := x509.ParseCertificate(b.Bytes)
+			return c, err == nil
+		}
+	}
+}
+
+// parsePEMKey returns the first private key of a PEM text (PKCS#8, PKCS#1
+// or SEC 1). Encrypted keys fail, as OpenSSL fails without a passphrase.
+func parsePEMKey(s string) (crypto.PrivateKey, bool) {
+	rest := []byte(s)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, false
+		}
+		if !strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			continue
+		}
+		if k, err := x509.ParsePKCS8PrivateKey(b.Bytes); err == nil {
+			return k, true
+		}
+		if k, err := x509.ParsePKCS1PrivateKey(b.Bytes); err == nil {
+			return k, true
+		}
+		if k, err := x509.ParseECPrivateKey(b.Bytes); err == nil {
+			return k, true
+		}
+		return nil, false
+	}
+}
+
+// validateCertKey is apisix/ssl.lua validate(cert, key): the cert must
+// parse, then (when withKey) the key must parse and match the cert.
+func validateCertKey(cert, key string, withKey bool) *Error {
+	c, ok := parsePEMCert(cert)
+	if !ok {
+		return &Error{Msg: errParseCert}
+	}
+	if !withKey {
+		return nil
+	}
+	k, ok := parsePEMKey(key)
+	if !ok {
+		return &Error{Msg: errParseKey}
+	}
+	if !keyMatches(c, k) {
+		return &Error{Msg: errKeyMismatch}
+	}
+	return nil
+}
+
+// keyMatches reports whether the private key belongs to the certificate.
+func keyMatches(c *x509.Certificate, k crypto.PrivateKey) bool {
+	type publicKeyer interface{ Public() crypto.PublicKey }
+	pk, ok := k.(publicKeyer)
+	if !ok {
+		return false
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	switch pub := c.PublicKey.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		return pub.(equaler).Equal(pk.Public())
+	}
+	return false
+}

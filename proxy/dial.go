@@ -1,0 +1,89 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/caddy-apisix/stream/balancer"
+	"github.com/caddy-apisix/stream/tlsx"
+)
+
+// dialed is an upstream connection and the node it goes to.
+type dialed struct {
+	conn    net.Conn
+	node    *balancer.Node
+	connect time.Duration
+}
+
+// dial connects to a node of u, trying up to retries further nodes on
+// connect failures and timeouts (and, for scheme tls, failed handshakes),
+// higher priority tiers first, invisibly to the client. preface is written
+// before any TLS (a PROXY protocol header). sni is the name sent to a TLS
+// upstream.
+func (u *Upstream) dial(network string, bctx *balancer.Context, preface []byte, sni string) (*dialed, error) {
+	start := time.Now()
+	var lastErr error
+	for attempt := 0; attempt <= u.retries; attempt++ {
+		if attempt > 0 && u.retryTimeout > 0 && time.Since(start) > u.retryTimeout {
+			return nil, fmt.Errorf("proxy retry timeout, retry count: %d: %w", attempt-1, lastErr)
+		}
+		node, err := u.balancer.Pick(bctx)
+		if err != nil {
+			if lastErr != nil {
+				return nil, lastErr
+			}
+			return nil, err
+		}
+		d, err := u.dialNode(network, node, preface, sni)
+		if err == nil {
+			return d, nil
+		}
+		lastErr = err
+		u.balancer.Done(node, 0, true)
+		if u.checker != nil {
+			u.checker.ReportFailure(node.Addr, isTimeout(err))
+		}
+	}
+	if lastErr == nil {
+		lastErr = balancer.ErrNoNode
+	}
+	return nil, lastErr
+}
+
+func (u *Upstream) dialNode(network string, node *balancer.Node, preface []byte, sni string) (*dialed, error) {
+	t0 := time.Now()
+	deadline := t0.Add(u.connectTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, node.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if len(preface) > 0 {
+		_ = conn.SetWriteDeadline(deadline)
+		if _, err := conn.Write(preface); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		_ = conn.SetWriteDeadline(time.Time{})
+	}
+	if u.tls {
+		tc := tls.Client(conn, tlsx.UpstreamConfig(sni, u.tlsVerify, u.clientCert))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tls handshake with %s: %w", node.Addr, err)
+		}
+		conn = tc
+	}
+	return &dialed{conn: conn, node: node, connect: time.Since(t0)}, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}

@@ -1,0 +1,275 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/caddy-apisix/stream/balancer"
+	"github.com/caddy-apisix/stream/health"
+	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/registry"
+	"github.com/caddy-apisix/stream/router"
+	"github.com/caddy-apisix/stream/tlsx"
+	"go.uber.org/zap"
+)
+
+// Snapshot is the immutable data-path state built from one version of the
+// objects. Connections load it once, with one atomic read, and keep it.
+type Snapshot struct {
+	table       *router.Table
+	upstreams   map[string]*Upstream
+	certs       *tlsx.CertIndex
+	fallbackSNI string
+}
+
+// Route is a compiled stream route.
+type Route struct {
+	ID string
+	// Upstream is nil when the route has none or its upstream_id is
+	// missing: its connections are closed, as APISIX does.
+	Upstream *Upstream
+	// Passthrough forwards TLS untouched on a mixed listener (§14).
+	Passthrough bool
+	// Plugins run in the preread phase, highest priority first.
+	Plugins []Plugin
+}
+
+// Upstream is a compiled upstream, shared by every snapshot in which its
+// definition is unchanged, so balancer state and health survive changes
+// elsewhere.
+type Upstream struct {
+	key string
+	raw []byte
+
+	Nodes          []balancer.Node
+	balancer       balancer.Balancer
+	checker        *health.Checker
+	retries        int
+	retryTimeout   time.Duration
+	connectTimeout time.Duration
+	idleTimeout    time.Duration
+	tls            bool
+	tlsVerify      bool
+	clientCert     *tls.Certificate
+}
+
+// Defaults of nginx's stream proxy, which APISIX does not override.
+const (
+	defaultConnectTimeout = 60 * time.Second
+	defaultIdleTimeout    = 10 * time.Minute
+)
+
+// Match returns the route for a connection, or nil.
+func (s *Snapshot) Match(q router.Query) *Route {
+	if q.SNI == "" {
+		q.SNI = s.fallbackSNI
+	}
+	r := s.table.Match(q)
+	if r == nil {
+		return nil
+	}
+	return r.Target.(*Route)
+}
+
+// Certs is the certificate index for TLS termination.
+func (s *Snapshot) Certs() *tlsx.CertIndex { return s.certs }
+
+// FallbackSNI is the SNI assumed for clients that send none.
+func (s *Snapshot) FallbackSNI() string { return s.fallbackSNI }
+
+// compiler builds a snapshot, reusing the upstreams of the previous one.
+type compiler struct {
+	prev    map[string]*Upstream
+	next    map[string]*Upstream
+	started []*Upstream
+	view    registry.View
+	logger  *zap.Logger
+	ssl     map[string]*model.SSL
+
+	prevPlugins, nextPlugins map[string]Plugin
+}
+
+func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstream, error) {
+	if cur, ok := c.next[key]; ok {
+		return cur, nil
+	}
+	if old := c.prev[key]; old != nil && bytes.Equal(old.raw, raw) {
+		c.next[key] = old
+		return old, nil
+	}
+	cu := &Upstream{
+		key:            key,
+		raw:            raw,
+		connectTimeout: defaultConnectTimeout,
+		idleTimeout:    defaultIdleTimeout,
+		tls:            u.Scheme == "tls",
+	}
+	for _, n := range u.Nodes {
+		cu.Nodes = append(cu.Nodes, balancer.Node{Addr: n.Addr(), Weight: n.Weight, Priority: n.Priority})
+	}
+	cu.retries = len(cu.Nodes) - 1
+	if u.Retries != nil {
+		cu.retries = *u.Retries
+	}
+	cu.retryTimeout = seconds(u.RetryTimeout)
+	if u.Timeout != nil {
+		if u.Timeout.Connect > 0 {
+			cu.connectTimeout = seconds(u.Timeout.Connect)
+		}
+		if idle := max(u.Timeout.Send, u.Timeout.Read); idle > 0 {
+			cu.idleTimeout = seconds(idle)
+		}
+	}
+	if u.TLS != nil {
+		cu.tlsVerify = u.TLS.Verify
+		switch {
+		case u.TLS.ClientCert != "":
+			cert, err := tlsx.ParseKeyPair(u.TLS.ClientCert, u.TLS.ClientKey)
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: client certificate: %v", key, err)
+			}
+			cu.clientCert = &cert
+		case u.TLS.ClientCertID != "":
+			s := c.ssl[string(u.TLS.ClientCertID)]
+			if s == nil {
+				return nil, fmt.Errorf("upstream %s: ssl %s not found", key, u.TLS.ClientCertID)
+			}
+			cert, err := tlsx.ParseKeyPair(s.Cert, s.Key)
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: ssl %s: %v", key, u.TLS.ClientCertID, err)
+			}
+			cu.clientCert = &cert
+		}
+	}
+	var h balancer.Health
+	if u.Checks != nil && u.Checks.Active != nil {
+		addrs := make([]string, len(cu.Nodes))
+		for i, n := range cu.Nodes {
+			addrs[i] = n.Addr
+		}
+		chk, err := health.NewChecker(u.Checks, addrs, c.logger.Named("health"))
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: checks: %v", key, err)
+		}
+		cu.checker = chk
+		h = chk
+		c.started = append(c.started, cu)
+	}
+	b, err := balancer.New(u.Type, u.HashOn, u.Key, cu.Nodes, h)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %v", key, err)
+	}
+	cu.balancer = b
+	c.next[key] = cu
+	return cu, nil
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// compile builds a snapshot from a registry view.
+func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snapshot, error) {
+	v := c.view
+	snap := &Snapshot{upstreams: map[string]*Upstream{}, fallbackSNI: fallbackSNI}
+
+	var ssls []*model.SSL
+	c.ssl = map[string]*model.SSL{}
+	for _, o := range v.List(model.SSLs) {
+		s, err := model.ParseSSL(o.Value)
+		if err != nil {
+			return nil, fmt.Errorf("ssl %s: %v", o.ID, err)
+		}
+		c.ssl[o.ID] = s
+		ssls = append(ssls, s)
+	}
+	certs, err := tlsx.NewCertIndexFrom(prevCerts, ssls, fallbackSNI)
+	if err != nil {
+		return nil, err
+	}
+	snap.certs = certs
+
+	for _, o := range v.List(model.Upstreams) {
+		u, err := model.ParseUpstream(o.Value)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %v", o.ID, err)
+		}
+		cu, err := c.upstream("upstreams/"+o.ID, u, o.Value)
+		if err != nil {
+			return nil, err
+		}
+		snap.upstreams[o.ID] = cu
+	}
+
+	var routes []*router.Route
+	for _, o := range v.List(model.StreamRoutes) {
+		sr, err := model.ParseStreamRoute(o.Value)
+		if err != nil {
+			return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
+		}
+		if len(sr.Protocol) > 0 && !bytes.Equal(sr.Protocol, []byte("null")) {
+			var p struct {
+				SuperiorID json.RawMessage `json:"superior_id"`
+			}
+			if json.Unmarshal(sr.Protocol, &p) == nil && len(p.SuperiorID) > 0 {
+				continue // subordinate xRPC routes never match at entry
+			}
+		}
+		rt := &Route{ID: o.ID, Passthrough: sr.TLSPassthrough}
+		switch {
+		case sr.UpstreamID != "":
+			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]
+		case sr.Upstream != nil:
+			raw, _ := json.Marshal(sr.Upstream)
+			rt.Upstream, err = c.upstream("stream_routes/"+o.ID, sr.Upstream, raw)
+			if err != nil {
+				return nil, err
+			}
+		}
+		rt.Plugins, err = c.buildPlugins(o.ID, sr.Plugins)
+		if err != nil {
+			return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
+		}
+		rr := &router.Route{ID: o.ID, Target: rt}
+		if rr.RemoteAddr, err = router.ParsePrefix(sr.RemoteAddr); err != nil {
+			return nil, fmt.Errorf("stream route %s: invalid remote_addr: %s", o.ID, sr.RemoteAddr)
+		}
+		if rr.ServerAddr, err = router.ParsePrefix(sr.ServerAddr); err != nil {
+			return nil, fmt.Errorf("stream route %s: invalid server_addr: %s", o.ID, sr.ServerAddr)
+		}
+		rr.ServerPort = uint16(sr.ServerPort)
+		if sr.SNI != "" {
+			rr.SNIs = append(rr.SNIs, sr.SNI)
+		}
+		rr.SNIs = append(rr.SNIs, sr.SNIs...)
+		routes = append(routes, rr)
+	}
+	snap.table, err = router.New(routes)
+	if err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// NewStaticUpstream compiles an upstream outside any snapshot, for
+// layer4.handlers.apisix_proxy. Its health checks start now; Close stops
+// them.
+func NewStaticUpstream(u *model.Upstream, raw []byte, logger *zap.Logger) (*Upstream, error) {
+	c := &compiler{next: map[string]*Upstream{}, logger: logger, ssl: map[string]*model.SSL{}}
+	cu, err := c.upstream("static", u, raw)
+	if err != nil {
+		return nil, err
+	}
+	if cu.checker != nil {
+		cu.checker.Start()
+	}
+	return cu, nil
+}
+
+// Close stops the upstream's health checks.
+func (u *Upstream) Close() {
+	if u.checker != nil {
+		u.checker.Stop()
+	}
+}

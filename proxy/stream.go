@@ -1,0 +1,236 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-apisix/stream/balancer"
+	"github.com/caddy-apisix/stream/proxyproto"
+	"github.com/caddy-apisix/stream/router"
+	"github.com/caddy-apisix/stream/tlsx"
+	"go.uber.org/zap"
+)
+
+// ListenerOptions are a stream_proxy.tcp entry's options.
+type ListenerOptions struct {
+	// TLS terminates TLS with the SSL objects' certificates.
+	TLS bool
+	// TLSPassthrough routes by the ClientHello's SNI without
+	// terminating. With TLS too, the matched route decides.
+	TLSPassthrough bool
+	// ProxyProtocol expects a PROXY v1 or v2 header from the client.
+	ProxyProtocol bool
+	// ProxyProtocolToUpstream sends a PROXY v1 header to the upstream.
+	ProxyProtocolToUpstream bool
+}
+
+// prereadTimeout bounds how long a client may take to send its PROXY
+// header and ClientHello.
+const prereadTimeout = 10 * time.Second
+
+// upstreamSNI is APISIX's dummy SNI for TLS upstreams of plain clients.
+const upstreamSNI = "apisix_backend"
+
+// ServeStream proxies one accepted stream connection and closes it. pre
+// holds bytes already read from conn (by a caddy-l4 matcher) that belong
+// before anything conn still has.
+func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) {
+	defer conn.Close()
+	remote := addrPortOf(conn.RemoteAddr())
+	local := addrPortOf(conn.LocalAddr())
+	logger := rt.Logger()
+
+	var client net.Conn = conn
+	replay := pre
+	if opts.ProxyProtocol || opts.TLS || opts.TLSPassthrough {
+		_ = conn.SetReadDeadline(time.Now().Add(prereadTimeout))
+		src := readerWithPrefix(conn, &replay)
+		if opts.ProxyProtocol {
+			hdr, err := proxyproto.ReadHeader(src)
+			if err != nil {
+				logger.Debug("bad PROXY protocol header", zap.Stringer("remote", remote), zap.Error(err))
+				return
+			}
+			if !hdr.Local {
+				remote = hdr.Src
+			}
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+	}
+
+	snap := rt.Snapshot()
+	sni := ""
+	clientTLS := false
+	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		// already terminated by a caddy-l4 tls handler
+		sni, clientTLS = tc.ConnectionState().ServerName, true
+	}
+	if opts.TLS || opts.TLSPassthrough {
+		hello, buffered, err := tlsx.PeekClientHello(prefixConn{Conn: conn, pre: &replay}, time.Now().Add(prereadTimeout))
+		if err != nil {
+			logger.Debug("reading ClientHello", zap.Stringer("remote", remote), zap.Error(err))
+			return
+		}
+		sni = hello.ServerName
+		terminate := opts.TLS
+		if opts.TLS && opts.TLSPassthrough {
+			if r := snap.Match(query(remote, local, sni)); r != nil && r.Passthrough {
+				terminate = false
+			}
+		}
+		if terminate {
+			tc := tls.Server(prefixConn{Conn: conn, pre: &buffered}, snap.Certs().ServerConfig())
+			_ = conn.SetDeadline(time.Now().Add(prereadTimeout))
+			if err := tc.Handshake(); err != nil {
+				logger.Debug("TLS handshake", zap.Stringer("remote", remote), zap.String("sni", sni), zap.Error(err))
+				return
+			}
+			_ = conn.SetDeadline(time.Time{})
+			sni = tc.ConnectionState().ServerName
+			client, clientTLS = tc, true
+		} else {
+			replay = buffered
+		}
+	}
+	if sni == "" {
+		sni = snap.FallbackSNI()
+	}
+	sni = normalizeSNI(sni)
+
+	q := query(remote, local, sni)
+	route := snap.Match(q)
+	if route == nil {
+		logger.Debug("not hit any route", zap.Stringer("remote", remote), zap.Stringer("local", local), zap.String("sni", sni))
+		return
+	}
+	sess := Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: sni, RouteID: route.ID}
+	for _, p := range route.Plugins {
+		ok, release := p.Preread(&sess)
+		if release != nil {
+			defer release()
+		}
+		if !ok {
+			return
+		}
+	}
+	if route.Upstream == nil {
+		logger.Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", route.ID))
+		return
+	}
+	rt.forward(client, replay, route.Upstream, forwardInfo{
+		routeID: route.ID, remote: remote, local: local, sni: sni, clientTLS: clientTLS,
+		proxyProtocol: opts.ProxyProtocolToUpstream,
+	})
+}
+
+// forwardInfo is what forward needs to know of the client side.
+type forwardInfo struct {
+	routeID       string
+	remote, local netip.AddrPort
+	sni           string
+	clientTLS     bool
+	proxyProtocol bool
+}
+
+// forward dials u and pumps bytes until the connection ends. replay is
+// sent upstream first.
+func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwardInfo) {
+	logger := rt.Logger()
+	var preface []byte
+	if fi.proxyProtocol {
+		preface = proxyproto.AppendV1(nil, fi.remote, fi.local)
+	}
+	upSNI := upstreamSNI
+	if fi.clientTLS || fi.sni != "" {
+		upSNI = fi.sni
+	}
+	bctx := balancer.Context{
+		RemoteAddr: fi.remote.Addr().Unmap().String(),
+		RemotePort: strconv.Itoa(int(fi.remote.Port())),
+		ServerAddr: fi.local.Addr().Unmap().String(),
+		ServerPort: strconv.Itoa(int(fi.local.Port())),
+		ServerName: fi.sni,
+	}
+	d, err := u.dial("tcp", &bctx, preface, upSNI)
+	if err != nil {
+		logger.Warn("failed to connect to upstream", zap.String("route", fi.routeID), zap.Stringer("remote", fi.remote), zap.Error(err))
+		return
+	}
+	defer d.conn.Close()
+	if logger.Core().Enabled(zap.DebugLevel) {
+		logger.Debug("proxy request to "+d.node.Addr, zap.String("route", fi.routeID), zap.Stringer("remote", fi.remote))
+	}
+	var c Counters
+	if len(replay) > 0 {
+		_ = d.conn.SetWriteDeadline(time.Now().Add(u.idleTimeout))
+		n, err := d.conn.Write(replay)
+		c.Sent.Add(int64(n))
+		if err != nil {
+			u.balancer.Done(d.node, d.connect, false)
+			return
+		}
+	}
+	pump(client, d.conn, u.idleTimeout, &c)
+	u.balancer.Done(d.node, d.connect, false)
+}
+
+// ServeUpstream proxies conn straight to u, without matching: the data
+// path of layer4.handlers.apisix_proxy. It closes conn.
+func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
+	defer conn.Close()
+	fi := forwardInfo{remote: addrPortOf(conn.RemoteAddr()), local: addrPortOf(conn.LocalAddr())}
+	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		fi.sni, fi.clientTLS = normalizeSNI(tc.ConnectionState().ServerName), true
+	}
+	rt.forward(conn, pre, u, fi)
+}
+
+func query(remote, local netip.AddrPort, sni string) router.Query {
+	return router.Query{Remote: remote.Addr().Unmap(), Local: local.Addr().Unmap(), Port: local.Port(), SNI: sni}
+}
+
+func normalizeSNI(s string) string {
+	s = strings.TrimSuffix(s, ".")
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// prefixConn reads *pre before the connection itself, consuming it.
+type prefixConn struct {
+	net.Conn
+	pre *[]byte
+}
+
+func (c prefixConn) Read(p []byte) (int, error) {
+	if len(*c.pre) > 0 {
+		n := copy(p, *c.pre)
+		*c.pre = (*c.pre)[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// readerWithPrefix is a prefixConn as a plain reader.
+func readerWithPrefix(conn net.Conn, pre *[]byte) prefixConn { return prefixConn{Conn: conn, pre: pre} }

@@ -1,0 +1,116 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/caddy-apisix/stream/live"
+	"github.com/caddy-apisix/stream/proxy"
+	"github.com/caddy-apisix/stream/store"
+)
+
+func liveRuntime() *proxy.Runtime { return live.Runtime() }
+
+// storageRef identifies the Caddy storage the embedded store lives in, so
+// that a reload with the same storage does not reopen it.
+type storageRef struct {
+	storage certmagic.Storage
+	dataDir string
+}
+
+func (s storageRef) key() string { return fmt.Sprintf("%T %#v", s.storage, s.storage) }
+
+// activation tracks which apisix app instance is live. In a normal reload
+// the new instance starts before the old one stops; when a reload fails
+// after the new one started, its Stop hands the state back to the old one.
+var activation struct {
+	mu         sync.Mutex
+	current    *App
+	storageKey string
+}
+
+// activate makes a the live app: the store is opened (once per storage),
+// its static objects and settings are published.
+func activate(a *App) error {
+	activation.mu.Lock()
+	defer activation.mu.Unlock()
+	reg, rt := globalRegistry(), liveRuntime()
+	if k := a.storage.key(); k != activation.storageKey {
+		if err := reg.Open(store.New(a.storage.storage, "apisix"), rt.Compile); err != nil {
+			return fmt.Errorf("loading stored objects: %v", err)
+		}
+		activation.storageKey = k
+	}
+	rt.SetFallbackSNI(a.FallbackSNI)
+	if err := reg.SetStatic(a.static); err != nil {
+		if cur := activation.current; cur != nil {
+			rt.SetFallbackSNI(cur.FallbackSNI)
+		}
+		return fmt.Errorf("static objects: %v", err)
+	}
+	a.mu.Lock()
+	a.running = true
+	a.prev = activation.current
+	a.mu.Unlock()
+	activation.current = a
+	liveAdmin.Store(a.admin)
+	return nil
+}
+
+// deactivate retires a; if a was live and the instance before it still
+// runs (a failed reload), that one becomes live again.
+func deactivate(a *App) {
+	activation.mu.Lock()
+	defer activation.mu.Unlock()
+	a.mu.Lock()
+	a.running = false
+	prev := a.prev
+	a.mu.Unlock()
+	if activation.current != a {
+		return
+	}
+	if prev != nil && prev.isRunning() {
+		activation.current = prev
+		liveRuntime().SetFallbackSNI(prev.FallbackSNI)
+		_ = globalRegistry().SetStatic(prev.static)
+		liveAdmin.Store(prev.admin)
+		return
+	}
+	activation.current = nil
+	liveAdmin.Store(nil)
+}
+
+func (a *App) isRunning() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running
+}
+
+// decodeObject decodes a JSON object keeping numbers exact.
+func decodeObject(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, fmt.Errorf("not an object")
+	}
+	return obj, nil
+}
+
+// idString is the string form of a JSON id (string or number).
+func idString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	}
+	return ""
+}
