@@ -47,12 +47,12 @@ type Balancer interface {
 	// used only once every eligible node of the higher tiers was tried.
 	// An upstream with a single node (except least_conn) always returns
 	// that node, as APISIX does; the caller bounds retries. Pick returns
-	// ErrNoNode when nothing is left.
+	// ErrNoNode when nothing is left. The Node is shared: do not modify it.
 	Pick(ctx *Context) (*Node, error)
 	// Done is called once for every node Pick returned, when the attempt
 	// or the connection ends: rtt is the connect time and failed is true
 	// when the connect failed. least_conn releases the connection, ewma
-	// learns the latency.
+	// learns the latency. Call it on the Balancer that picked n.
 	Done(n *Node, rtt time.Duration, failed bool)
 }
 

@@ -269,3 +269,37 @@ func TestConcurrentPicks(t *testing.T) {
 		})
 	}
 }
+
+// TestManyNodes covers upstreams beyond the 256 nodes kept inline.
+func TestManyNodes(t *testing.T) {
+	var nodes []Node
+	for i := range 300 {
+		nodes = append(nodes, Node{Addr: fmt.Sprintf("127.0.%d.%d:80", i/250, i%250+1), Weight: 1})
+	}
+	down := nodes[290].Addr
+	for _, typ := range types {
+		t.Run(typ, func(t *testing.T) {
+			h := &fakeHealth{}
+			h.set(down, true)
+			b := mustNew(t, typ, nodes, h)
+			ctx := &Context{RemoteAddr: "127.0.0.1"}
+			seen := map[string]bool{}
+			for range len(nodes) {
+				n, err := b.Pick(ctx)
+				if err != nil {
+					break
+				}
+				if seen[n.Addr] || n.Addr == down {
+					t.Fatalf("picked %s again or while down", n.Addr)
+				}
+				seen[n.Addr] = true
+			}
+			if len(seen) != len(nodes)-1 {
+				t.Fatalf("picked %d distinct nodes, want %d", len(seen), len(nodes)-1)
+			}
+			if _, err := b.Pick(ctx); !errors.Is(err, ErrNoNode) {
+				t.Fatalf("err = %v, want ErrNoNode", err)
+			}
+		})
+	}
+}

@@ -356,7 +356,7 @@ func TestStatusJSON(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("status JSON\n%s\nwant\n%s", b, want)
 	}
-	if c.Type() != "tcp" {
+	if c.Type() != "tcp" || c.Config().Type != "tcp" {
 		t.Fatalf("Type = %q", c.Type())
 	}
 }
