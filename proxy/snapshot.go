@@ -186,7 +186,9 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 	}
 	certs, err := tlsx.NewCertIndexFrom(prevCerts, ssls, fallbackSNI)
 	if err != nil {
-		return nil, err
+		// the index still serves every good object; one bad certificate
+		// (say, from an older store) must not take the others down
+		c.logger.Error("some SSL objects are not served", zap.Error(err))
 	}
 	snap.certs = certs
 

@@ -152,7 +152,8 @@ func (x *CertIndex) Lookup(sni string) *Entry {
 // ServerConfig returns the listener configuration: its GetConfigForClient
 // picks the entry for the ClientHello's SNI (or the fallback SNI) and fails
 // the handshake when there is no SNI or no certificate for it. The config
-// is shared: do not modify it.
+// is shared: do not modify it. Unlike nginx, crypto/tls refuses a
+// ClientHello whose SNI ends in a dot before this selection runs.
 func (x *CertIndex) ServerConfig() *tls.Config { return x.config }
 
 func (x *CertIndex) getConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {

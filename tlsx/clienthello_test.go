@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"slices"
 	"testing"
@@ -268,8 +269,10 @@ func TestPeekClientHelloErrors(t *testing.T) {
 		want  func(error) bool
 	}{
 		{"not tls", []byte("SSH-2.0-OpenSSH\r\n"), false, func(err error) bool { return errors.Is(err, ErrNotTLS) }},
-		{"eof mid hello", hello[:30], true, func(err error) bool { return err != nil && err.Error() == "unexpected EOF" }},
-		{"eof at start", nil, true, func(err error) bool { return err != nil && err.Error() == "EOF" }},
+		{"eof mid hello", hello[:30], true, func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
+		{"eof at start", nil, true, func(err error) bool { return errors.Is(err, io.EOF) }},
+		{"fragmented past the limit", records(helloMsg([]ext{{0xffff, make([]byte, 8<<10)}}), 1), false,
+			func(err error) bool { return errors.Is(err, ErrTooLarge) }},
 		{"deadline", hello[:30], false, func(err error) bool {
 			var ne net.Error
 			return errors.As(err, &ne) && ne.Timeout()

@@ -1,0 +1,171 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/registry"
+)
+
+// newTestRuntime returns a runtime serving the given stream routes and
+// upstreams (JSON bodies keyed by id).
+func newTestRuntime(t *testing.T, routes, upstreams map[string]string) (*Runtime, *registry.Registry) {
+	t.Helper()
+	rt := NewRuntime(nil)
+	t.Cleanup(rt.Close)
+	reg := registry.New()
+	if err := reg.SetCompile(rt.Compile); err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, reg, upstreams, routes)
+	return rt, reg
+}
+
+func putAll(t *testing.T, reg *registry.Registry, upstreams, routes map[string]string) {
+	t.Helper()
+	err := reg.Update(func(tx *registry.Tx) error {
+		for id, body := range upstreams {
+			if _, _, err := tx.Put(model.Upstreams, id, []byte(body)); err != nil {
+				return err
+			}
+		}
+		for id, body := range routes {
+			if _, _, err := tx.Put(model.StreamRoutes, id, []byte(body)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// udpEcho answers every datagram with prefix+datagram.
+func udpEcho(t *testing.T, prefix string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, maxDatagram)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(append([]byte(prefix), buf[:n]...), from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+func udpAsk(t *testing.T, c net.Conn, msg []byte) ([]byte, error) {
+	t.Helper()
+	if _, err := c.Write(msg); err != nil {
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, maxDatagram)
+	n, err := c.Read(buf)
+	return buf[:n], err
+}
+
+// A wildcard UDP listener learns each datagram's destination, so
+// server_addr matches and replies leave from the address the client used.
+func TestUDPWildcardServerAddr(t *testing.T) {
+	a, b := udpEcho(t, "A:"), udpEcho(t, "B:")
+	rt, _ := newTestRuntime(t, map[string]string{
+		"1": `{"server_addr":"127.0.0.2","upstream":{"nodes":{"` + a + `":1}}}`,
+		"2": `{"server_addr":"127.0.0.3","upstream":{"nodes":{"` + b + `":1}}}`,
+	}, nil)
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := rt.NewUDPServer(pc)
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() { pc.Close(); srv.Close() })
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	for _, tc := range []struct{ dst, want string }{{"127.0.0.2", "A:"}, {"127.0.0.3", "B:"}} {
+		// a connected socket only accepts replies from the address it sent to
+		c, err := net.Dial("udp", fmt.Sprintf("%s:%d", tc.dst, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := udpAsk(t, c, []byte("ping"))
+		c.Close()
+		if err != nil || string(got) != tc.want+"ping" {
+			t.Errorf("via %s: got %q, %v; want %q", tc.dst, got, err, tc.want+"ping")
+		}
+	}
+	// no route for 127.0.0.4: no reply
+	c, _ := net.Dial("udp", fmt.Sprintf("127.0.0.4:%d", port))
+	defer c.Close()
+	if got, err := udpAsk(t, c, []byte("ping")); err == nil {
+		t.Errorf("unmatched datagram got a reply %q", got)
+	}
+}
+
+// The upstream's idle timeout ends UDP sessions and frees their sockets.
+func TestUDPSessionIdle(t *testing.T) {
+	a := udpEcho(t, "")
+	rt, _ := newTestRuntime(t, map[string]string{
+		"1": `{"upstream":{"nodes":{"` + a + `":1},"timeout":{"connect":1,"send":0.2,"read":0.2}}}`,
+	}, nil)
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := rt.NewUDPServer(pc)
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() { pc.Close(); srv.Close() })
+	c, _ := net.Dial("udp", pc.LocalAddr().String())
+	defer c.Close()
+	big := bytes.Repeat([]byte{'x'}, 60<<10)
+	got, err := udpAsk(t, c, big)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("60 KiB datagram: got %d bytes, %v", len(got), err)
+	}
+	if n := srv.Sessions(); n != 1 {
+		t.Fatalf("sessions = %d, want 1", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Sessions() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := srv.Sessions(); n != 0 {
+		t.Fatalf("session not ended after idle timeout: %d live", n)
+	}
+}
+
+// A TCP connection with no route is closed without a byte written.
+func TestTCPNoRouteSilentClose(t *testing.T) {
+	rt, _ := newTestRuntime(t, map[string]string{`1`: `{"server_port":1,"upstream":{"nodes":{"127.0.0.1:1":1}}}`}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
+	t.Cleanup(func() { ln.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, err := io.ReadAll(c)
+	if len(b) != 0 {
+		t.Errorf("read %q from an unmatched connection", b)
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("connection was not closed: %v", err)
+	}
+}
