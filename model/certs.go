@@ -15,6 +15,10 @@ import (
 const (
 	errParseCert = "failed to parse cert: PEM_read_bio_X509_AUX() failed"
 	errParseKey  = "failed to parse key: PEM_read_bio_PrivateKey() failed"
+	// errDecrypt is what validate() says of a key that does not start with
+	// "---": APISIX takes it for a keyring-encrypted key, and this build
+	// stores keys unencrypted, so no such key can be decrypted.
+	errDecrypt = "failed to decrypt previous encrypted key"
 	// errKeyMismatch has no APISIX counterpart (APISIX leaves "check if
 	// key & cert match" as a TODO); this project rejects such pairs.
 	errKeyMismatch = "failed to match cert and key: key values mismatch"
@@ -64,7 +68,8 @@ func parsePEMKey(s string) (crypto.PrivateKey, bool) {
 }
 
 // validateCertKey is apisix/ssl.lua validate(cert, key): the cert must
-// parse, then (when withKey) the key must parse and match the cert.
+// parse, then (when withKey) the key must be plain PEM, parse and match
+// the cert.
 func validateCertKey(cert, key string, withKey bool) *Error {
 	c, ok := parsePEMCert(cert)
 	if !ok {
@@ -72,6 +77,9 @@ func validateCertKey(cert, key string, withKey bool) *Error {
 	}
 	if !withKey {
 		return nil
+	}
+	if !strings.HasPrefix(key, "---") {
+		return &Error{Msg: errDecrypt}
 	}
 	k, ok := parsePEMKey(key)
 	if !ok {

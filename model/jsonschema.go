@@ -44,7 +44,7 @@ type schema struct {
 	unique     bool
 	minLen     int // 0: absent
 	maxLen     int // 0: absent
-	pattern    *regexp.Regexp
+	pattern    *luaRe
 	minimum    *float64
 	exclMin    *float64
 	maximum    *float64
@@ -75,13 +75,47 @@ type dep struct {
 
 // patProp is one entry of "patternProperties".
 type patProp struct {
-	src string
-	re  *regexp.Regexp
-	s   *schema
+	re *luaRe
+	s  *schema
 }
 
-// pat compiles a pattern, keeping its source for error texts.
-func pat(src string) *regexp.Regexp { return regexp.MustCompile(src) }
+// luaRe is a pattern as ngx.re.find (PCRE, no "D" flag) applies it, with
+// its source kept for error texts.
+type luaRe struct {
+	src string
+	re  *regexp.Regexp
+}
+
+// pat compiles a PCRE pattern for RE2. PCRE's "$" also matches before a
+// final newline, so every unescaped "$" outside a character class
+// becomes "\n?$". (Every "$" in APISIX's stream patterns ends its branch,
+// where the two forms agree.)
+func pat(src string) *luaRe {
+	var b strings.Builder
+	inClass := false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c == '\\' && i+1 < len(src):
+			b.WriteByte(c)
+			i++
+			b.WriteByte(src[i])
+			continue
+		case c == '[' && !inClass:
+			inClass = true
+		case c == ']' && inClass:
+			inClass = false
+		case c == '$' && !inClass:
+			b.WriteString(`\n?$`)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return &luaRe{src: src, re: regexp.MustCompile(b.String())}
+}
+
+// match is ngx.re.find(s, src) ~= nil.
+func (r *luaRe) match(s string) bool { return r.re.MatchString(s) }
 
 // num returns a pointer for the numeric keywords.
 func num(f float64) *float64 { return &f }
@@ -253,8 +287,8 @@ func (s *schema) validate(v any) (bool, string) {
 				return false, fmt.Sprintf("string too long, expected at most %d, got %d", s.maxLen, c)
 			}
 		}
-		if s.pattern != nil && !s.pattern.MatchString(str) {
-			return false, "failed to match pattern " + luaQuote(s.pattern.String()) + " with " + luaQuote(str)
+		if s.pattern != nil && !s.pattern.match(str) {
+			return false, "failed to match pattern " + luaQuote(s.pattern.src) + " with " + luaQuote(str)
 		}
 	}
 	if f, ok := toFloat(v); ok {
@@ -416,9 +450,9 @@ func (s *schema) validateObject(obj map[string]any) (bool, string) {
 		for _, k := range sortedKeys(obj) {
 			matched := false
 			for _, pp := range s.patProps {
-				if pp.re.MatchString(k) {
+				if pp.re.match(k) {
 					if ok, msg := pp.s.validate(obj[k]); !ok {
-						return false, "failed to validate " + k + " (matching " + luaQuote(pp.src) + "): " + msg
+						return false, "failed to validate " + k + " (matching " + luaQuote(pp.re.src) + "): " + msg
 					}
 					matched = true
 				}
@@ -482,15 +516,37 @@ func (s *schema) validateArray(arr []any) (bool, string) {
 		}
 	}
 	if s.unique {
-		for i := 0; i < len(arr); i++ {
-			for j := i + 1; j < len(arr); j++ {
-				if luaEqual(arr[i], arr[j]) {
-					return false, fmt.Sprintf("expected unique items but items %d and %d are equal", i+1, j+1)
-				}
-			}
+		if i, j, dup := firstDuplicate(arr); dup {
+			return false, fmt.Sprintf("expected unique items but items %d and %d are equal", i, j)
 		}
 	}
 	return true, ""
+}
+
+// firstDuplicate mirrors unique_item_in_array: scalars first, in order
+// (the first repeat and the index of its earlier copy), then tables pairwise.
+// Indexes are 1-based.
+func firstDuplicate(arr []any) (int, int, bool) {
+	var tables []int
+	for j, v := range arr {
+		if tableKind(v) >= 0 {
+			tables = append(tables, j)
+			continue
+		}
+		for i := 0; i < j; i++ {
+			if tableKind(arr[i]) < 0 && luaEqual(arr[i], v) {
+				return i + 1, j + 1, true
+			}
+		}
+	}
+	for a := 0; a < len(tables); a++ {
+		for b := a + 1; b < len(tables); b++ {
+			if luaEqual(arr[tables[a]], arr[tables[b]]) {
+				return tables[a] + 1, tables[b] + 1, true
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // luaEqual is the library's deepeq on decoded JSON values.

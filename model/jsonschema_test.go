@@ -143,3 +143,39 @@ func TestCheckPluginConf(t *testing.T) {
 		}
 	}
 }
+
+// TestPCREDollar: ngx.re's "$" also matches before a final newline.
+func TestPCREDollar(t *testing.T) {
+	r := pat(`^\S+$`)
+	for in, want := range map[string]bool{"abc": true, "abc\n": true, "abc\n\n": false, "a b": false, "": false} {
+		if got := r.match(in); got != want {
+			t.Errorf("match(%q) = %v, want %v", in, got, want)
+		}
+	}
+	if esc := pat(`^\$(secret|env)://`); !esc.match("$env://X") || esc.match("env://X") {
+		t.Error("escaped dollar must stay literal")
+	}
+	if cls := pat(`^[$]+$`); !cls.match("$$") || cls.match("x") {
+		t.Error("dollar in a class must stay literal")
+	}
+}
+
+// TestUniqueOrder follows unique_item_in_array: scalars by first repeat,
+// then tables.
+func TestUniqueOrder(t *testing.T) {
+	n := func(s string) any { return json.Number(s) }
+	cases := []struct {
+		in   []any
+		want string
+	}{
+		{[]any{n("1"), n("2"), n("2"), n("1")}, "expected unique items but items 2 and 3 are equal"},
+		{[]any{map[string]any{"a": "b"}, n("1"), map[string]any{"a": "b"}, n("1")}, "expected unique items but items 2 and 4 are equal"},
+		{[]any{[]any{"x"}, []any{"y"}, []any{"x"}}, "expected unique items but items 1 and 3 are equal"},
+	}
+	u := &schema{typ: "array", unique: true}
+	for _, c := range cases {
+		if ok, msg := u.validate(c.in); ok || msg != c.want {
+			t.Errorf("%v: %v %q, want %q", c.in, ok, msg, c.want)
+		}
+	}
+}

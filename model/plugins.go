@@ -15,6 +15,15 @@ var KnownStreamPlugins = map[string]int{
 }
 
 var (
+	// metaDef is the `_meta` property APISIX injects into every plugin
+	// schema (schema_def.lua plugin_injected_schema).
+	metaDef = &schema{typ: "object", props: []prop{
+		{"disable", &schema{typ: "boolean"}},
+		{"error_response", &schema{oneOf: []*schema{{typ: "string"}, {typ: "object"}}}},
+		{"priority", &schema{typ: "integer"}},
+		{"filter", &schema{typ: "array"}},
+	}}
+
 	// ipRestrictionSchema is apisix/plugins/ip-restriction/init.lua's schema.
 	ipRestrictionSchema = &schema{
 		typ: "object",
@@ -23,6 +32,7 @@ var (
 			{"response_code", &schema{typ: "integer", minimum: num(403), maximum: num(404), def: jsonNum(403)}},
 			{"whitelist", &schema{typ: "array", minItems: 1, items: &schema{anyOf: ipDef}}},
 			{"blacklist", &schema{typ: "array", minItems: 1, items: &schema{anyOf: ipDef}}},
+			{"_meta", metaDef},
 		},
 		oneOf: []*schema{
 			{required: []string{"whitelist"}},
@@ -44,6 +54,7 @@ var (
 			{"rejected_code", &schema{typ: "integer", minimum: num(200), maximum: num(599), def: jsonNum(503)}},
 			{"rejected_msg", &schema{typ: "string", minLen: 1}},
 			{"allow_degradation", &schema{typ: "boolean", def: false}},
+			{"_meta", metaDef},
 		},
 		required: []string{"conn", "burst", "default_conn_delay", "key"},
 	}

@@ -31,8 +31,8 @@ var (
 	timestampDef = &schema{typ: "integer"}
 
 	labelsDef = &schema{typ: "object", patProps: []patProp{{
-		src: ".*", re: pat(".*"),
-		s: &schema{typ: "string", pattern: pat(`^\S+$`), maxLen: 256, minLen: 1},
+		re: pat(".*"),
+		s:  &schema{typ: "string", pattern: pat(`^\S+$`), maxLen: 256, minLen: 1},
 	}}}
 
 	ruleNameDef = &schema{typ: "string", minLen: 1, maxLen: 256}
@@ -103,8 +103,8 @@ var (
 
 	nodesSchema = &schema{anyOf: []*schema{
 		{typ: "object", patProps: []patProp{{
-			src: ".*", re: pat(".*"),
-			s: &schema{typ: "integer", minimum: num(0)},
+			re: pat(".*"),
+			s:  &schema{typ: "integer", minimum: num(0)},
 		}}},
 		{typ: "array", items: &schema{
 			typ: "object",

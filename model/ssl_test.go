@@ -11,6 +11,7 @@ func TestCheckSSL(t *testing.T) {
 	ec, ek := js(ecPair.cert), js(ecPair.key)
 	ok := js(otherPair.key)
 	garbage := js(strings.Repeat("B", 200))
+	badPEM := js("-----BEGIN PRIVATE KEY-----\n" + strings.Repeat("C", 100) + "\n-----END PRIVATE KEY-----\n")
 	// A certificate block preceded by its key: OpenSSL skips other blocks.
 	keyFirst := js(ecPair.key + ecPair.cert)
 	cases := []struct {
@@ -39,11 +40,13 @@ func TestCheckSSL(t *testing.T) {
 		{"client no ca", `{"cert":` + rc + `,"key":` + rk + `,"sni":"a.com","client":{}}`, `invalid configuration: property "client" validation failed: property "ca" is required`},
 		{"client depth", `{"cert":` + rc + `,"key":` + rk + `,"sni":"a.com","client":{"ca":` + rc + `,"depth":-1}}`, `invalid configuration: property "client" validation failed: property "depth" validation failed: expected -1 to be at least 0`},
 		{"bad cert", `{"cert":` + garbage + `,"key":` + rk + `,"sni":"a.com"}`, "failed to parse cert: PEM_read_bio_X509_AUX() failed"},
-		{"bad key", `{"cert":` + rc + `,"key":` + garbage + `,"sni":"a.com"}`, "failed to parse key: PEM_read_bio_PrivateKey() failed"},
+		{"bad key", `{"cert":` + rc + `,"key":` + badPEM + `,"sni":"a.com"}`, "failed to parse key: PEM_read_bio_PrivateKey() failed"},
+		{"not pem key", `{"cert":` + rc + `,"key":` + garbage + `,"sni":"a.com"}`, "failed to decrypt previous encrypted key"},
 		{"key for other cert", `{"cert":` + ec + `,"key":` + ok + `,"sni":"a.com"}`, errKeyMismatch},
 		{"rsa key for ec cert", `{"cert":` + ec + `,"key":` + rk + `,"sni":"a.com"}`, errKeyMismatch},
 		{"certs keys count", `{"cert":` + rc + `,"key":` + rk + `,"sni":"a.com","certs":[` + ec + `]}`, "mismatched number of certs and keys"},
-		{"pair bad key", `{"cert":` + rc + `,"key":` + rk + `,"sni":"a.com","certs":[` + ec + `],"keys":[` + garbage + `]}`, "failed to handle cert-key pair[1]: failed to parse key: PEM_read_bio_PrivateKey() failed"},
+		{"pair bad key", `{"cert":` + rc + `,"key":` + rk + `,"sni":"a.com","certs":[` + ec + `],"keys":[` + badPEM + `]}`, "failed to handle cert-key pair[1]: failed to parse key: PEM_read_bio_PrivateKey() failed"},
+		{"pair encrypted key", `{"cert":` + rc + `,"key":` + rk + `,"sni":"a.com","certs":[` + ec + `],"keys":[` + garbage + `]}`, "failed to handle cert-key pair[1]: failed to decrypt previous encrypted key"},
 		{"pair 2 bad cert", `{"cert":` + rc + `,"key":` + rk + `,"sni":"a.com","certs":[` + ec + `,` + garbage + `],"keys":[` + ek + `,` + rk + `]}`, "failed to handle cert-key pair[2]: failed to parse cert: PEM_read_bio_X509_AUX() failed"},
 		{"client skips pairs", `{"type":"client","cert":` + rc + `,"key":` + rk + `,"certs":[` + ec + `]}`, ""},
 		{"bad ca", `{"cert":` + rc + `,"key":` + rk + `,"sni":"a.com","client":{"ca":` + garbage + `}}`, "failed to validate client_cert: failed to parse cert: PEM_read_bio_X509_AUX() failed"},

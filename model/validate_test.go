@@ -99,6 +99,13 @@ func TestCheckStreamRoute(t *testing.T) {
 		{"limit-conn array", `{"plugins":{"limit-conn":[1]}}`, `failed to check the configuration of stream plugin [limit-conn]: wrong type: expected object, got table`},
 		{"plugin disabled", `{"plugins":{"limit-conn":{"_meta":{"disable":true}}}}`, ""},
 		{"plugin not disabled", `{"plugins":{"limit-conn":{"_meta":{"disable":false},"conn":1,"burst":0,"default_conn_delay":1}}}`, `failed to check the configuration of stream plugin [limit-conn]: property "key" is required`},
+		{"meta type", `{"plugins":{"ip-restriction":{"whitelist":["::1"],"_meta":{"priority":"x"}}}}`, `failed to check the configuration of stream plugin [ip-restriction]: property "_meta" validation failed: property "priority" validation failed: wrong type: expected integer, got string`},
+		{"meta truthy disable", `{"plugins":{"ip-restriction":{"_meta":{"disable":"yes"}}}}`, ""},
+		// ngx.re's "$" matches before a final newline, and tonumber
+		// skips spaces, so APISIX accepts these.
+		{"sni trailing newline", `{"sni":"a.com\n"}`, ""},
+		{"cidr trailing newline", `{"remote_addr":"10.0.0.0/8\n"}`, ""},
+		{"ip trailing newline", `{"remote_addr":"10.0.0.1\n"}`, `invalid configuration: property "remote_addr" validation failed: object matches none of the required`},
 		{"remote_addr semantic", `{"remote_addr":":/8"}`, "invalid remote_addr: :/8"},
 		{"server_addr semantic", `{"server_addr":"::1/129"}`, "invalid server_addr: ::1/129"},
 		{"protocol unknown", `{"protocol":{"name":"redis"}}`, "unknown protocol [redis]"},
@@ -142,6 +149,7 @@ func TestCheckUpstream(t *testing.T) {
 	testCerts(t)
 	keyPat := `"^((uri|server_name|server_addr|request_uri|remote_port|remote_addr|query_string|host|hostname|mqtt_client_id)|arg_[0-9a-zA-z_-]+)$"`
 	garbage := js(strings.Repeat("A", 200))
+	badPEM := js("-----BEGIN PRIVATE KEY-----\n" + strings.Repeat("C", 100) + "\n-----END PRIVATE KEY-----\n")
 	cases := []struct {
 		name, body, want string
 	}{
@@ -187,7 +195,8 @@ func TestCheckUpstream(t *testing.T) {
 		{"client_cert_id ok", `{"nodes":{},"scheme":"tls","tls":{"client_cert_id":"c1"}}`, ""},
 		{"rewrite no host", `{"nodes":{},"pass_host":"rewrite"}`, "`upstream_host` can't be empty when `pass_host` is `rewrite`"},
 		{"client cert garbage", `{"nodes":{},"tls":{"client_cert":` + garbage + `,"client_key":` + js(rsaPair.key) + `}}`, errParseCert},
-		{"client key garbage", `{"nodes":{},"tls":{"client_cert":` + js(rsaPair.cert) + `,"client_key":` + garbage + `}}`, errParseKey},
+		{"client key garbage", `{"nodes":{},"tls":{"client_cert":` + js(rsaPair.cert) + `,"client_key":` + badPEM + `}}`, errParseKey},
+		{"client key not pem", `{"nodes":{},"tls":{"client_cert":` + js(rsaPair.cert) + `,"client_key":` + garbage + `}}`, errDecrypt},
 		{"client key mismatch", `{"nodes":{},"tls":{"client_cert":` + js(rsaPair.cert) + `,"client_key":` + js(ecPair.key) + `}}`, errKeyMismatch},
 		{"client cert ok", `{"nodes":{},"scheme":"tls","tls":{"client_cert":` + js(ecPair.cert) + `,"client_key":` + js(ecPair.key) + `}}`, ""},
 		{"chash no key", `{"nodes":{},"type":"chash"}`, "missing key"},

@@ -27,6 +27,8 @@ type Route struct {
 // ParsePrefix parses an APISIX remote_addr/server_addr value: an IP or a
 // CIDR, v4 or v6. The empty string means no filter.
 func ParsePrefix(s string) (netip.Prefix, error) {
+	// APISIX's pattern ends in $, which also admits a final newline
+	s = strings.TrimSpace(s)
 	if s == "" {
 		return netip.Prefix{}, nil
 	}
