@@ -26,8 +26,10 @@ type Config struct {
 
 // Key is one admin_key entry.
 type Key struct {
+	// Name labels the key (APISIX's admin_key[].name); it is not checked.
 	Name string
-	Key  string
+	// Key is the secret clients send; an empty Key never matches.
+	Key string
 	// Role is "admin" or "viewer" (GET only); anything else is admin.
 	Role string
 }

@@ -1,9 +1,11 @@
 package adminapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -203,9 +205,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, aerr)
 }
 
-func (h *Handler) clock() int64 {
+// clock is the current epoch second, typed as decoded JSON numbers are
+// (the model checks take json.Number).
+func (h *Handler) clock() json.Number {
+	now := time.Now
 	if h.now != nil {
-		return h.now().Unix()
+		now = h.now
 	}
-	return time.Now().Unix()
+	return json.Number(strconv.FormatInt(now().Unix(), 10))
 }

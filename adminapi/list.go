@@ -16,8 +16,10 @@ import (
 
 // listBody is the GET-collection answer.
 type listBody struct {
-	List  []itemBody `json:"list"`
-	Total int        `json:"total"`
+	// List is the page of objects.
+	List []itemBody `json:"list"`
+	// Total counts the objects after filtering, before paging.
+	Total int `json:"total"`
 }
 
 // listFilterFields are the reference fields ?filter= may test, per kind

@@ -12,23 +12,31 @@ import (
 
 // valueBody is the PUT/POST/PATCH answer (APISIX.md §2.5).
 type valueBody struct {
-	Key   string          `json:"key"`
+	// Key is the etcd-style key, "/apisix/<kind>/<id>".
+	Key string `json:"key"`
+	// Value is the stored object without its private keys.
 	Value json.RawMessage `json:"value"`
 }
 
 // itemBody is the GET answer and a list entry: valueBody plus the store
 // revisions.
 type itemBody struct {
-	Key           string          `json:"key"`
-	Value         json.RawMessage `json:"value"`
-	CreatedIndex  int64           `json:"createdIndex"`
-	ModifiedIndex int64           `json:"modifiedIndex"`
+	// Key is the etcd-style key, "/apisix/<kind>/<id>".
+	Key string `json:"key"`
+	// Value is the stored object without its private keys.
+	Value json.RawMessage `json:"value"`
+	// CreatedIndex is the store revision that created the object.
+	CreatedIndex int64 `json:"createdIndex"`
+	// ModifiedIndex is the store revision of its latest write.
+	ModifiedIndex int64 `json:"modifiedIndex"`
 }
 
 // deletedBody is the DELETE answer.
 type deletedBody struct {
+	// Deleted is etcd's count of deleted keys, always "1".
 	Deleted string `json:"deleted"`
-	Key     string `json:"key"`
+	// Key is the deleted key.
+	Key string `json:"key"`
 }
 
 func objectKey(cfg *Config, kind model.Kind, id string) string {

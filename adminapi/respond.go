@@ -14,9 +14,12 @@ const ServerHeader = "APISIX/3.18.0"
 
 // errorBody is APISIX's JSON error shape.
 type errorBody struct {
-	ErrorMsg    string  `json:"error_msg"`
-	Description string  `json:"description,omitempty"`
-	ReqBody     *string `json:"req_body,omitempty"`
+	// ErrorMsg is the error text clients match on.
+	ErrorMsg string `json:"error_msg"`
+	// Description is the reason of a 401 ("missing apikey", ...).
+	Description string `json:"description,omitempty"`
+	// ReqBody echoes a body that is not valid JSON.
+	ReqBody *string `json:"req_body,omitempty"`
 }
 
 // apiError is a finished error response; handlers return it (also from

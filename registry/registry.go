@@ -161,21 +161,21 @@ func (r *Registry) View(fn func(View)) {
 func (r *Registry) Update(fn func(*Tx) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	saved := r.snapshotLocked()
 	tx := &Tx{r: r}
 	err := fn(tx)
 	if err == nil && tx.dirty {
 		err = r.compileLocked()
 	}
 	if err != nil {
-		r.restoreLocked(saved)
 		tx.undo()
 		return err
 	}
 	return nil
 }
 
-// Tx is a write transaction; it is valid only inside Update.
+// Tx is a write transaction; it is valid only inside Update. Each write
+// records how to undo itself, in memory and in the store, so a failed
+// transaction costs what it wrote, not a copy of everything.
 type Tx struct {
 	r     *Registry
 	dirty bool
@@ -227,6 +227,13 @@ func (tx *Tx) Put(kind model.Kind, id string, value []byte) (obj *Object, create
 		})
 	}
 	r.setLocked(obj)
+	tx.undos = append(tx.undos, func() {
+		if prev != nil {
+			r.setLocked(prev)
+		} else {
+			r.removeLocked(kind, id)
+		}
+	})
 	tx.dirty = true
 	return obj, prev == nil, nil
 }
@@ -247,7 +254,13 @@ func (tx *Tx) Delete(kind model.Kind, id string) (bool, error) {
 		}
 		tx.undos = append(tx.undos, func() { _ = r.store.Put(prev) })
 	}
+	pos := slices.Index(r.order[kind], id)
 	r.removeLocked(kind, id)
+	tx.undos = append(tx.undos, func() {
+		// back in its place: stream routes match in this order
+		r.objs[kind][id] = prev
+		r.order[kind] = slices.Insert(r.order[kind], pos, id)
+	})
 	tx.dirty = true
 	return true, nil
 }

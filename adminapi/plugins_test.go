@@ -1,0 +1,97 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/caddy-apisix/stream/model"
+)
+
+func TestPluginsList(t *testing.T) {
+	e := newEnv(t, streamCfg())
+	var names []string
+	if err := json.Unmarshal([]byte(e.must(200, "GET", "/apisix/admin/plugins/list?subsystem=stream", "").body), &names); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != len(model.KnownStreamPlugins) {
+		t.Fatalf("names %v", names)
+	}
+	if !slices.IsSortedFunc(names, func(a, b string) int {
+		return model.KnownStreamPlugins[b] - model.KnownStreamPlugins[a]
+	}) {
+		t.Fatalf("not by priority: %v", names)
+	}
+	if r := e.must(200, "GET", "/apisix/admin/plugins/list", ""); r.body != "[]\n" {
+		t.Fatalf("http subsystem: %q", r.body)
+	}
+	if r := e.must(400, "GET", "/apisix/admin/plugins/list?subsystem=dns", ""); r.body != "invalid subsystem passed" {
+		t.Fatalf("bad subsystem: %q", r.body)
+	}
+}
+
+func TestPluginSchema(t *testing.T) {
+	e := newEnv(t, streamCfg())
+	// Every plugin the model knows has a schema document.
+	for name := range model.KnownStreamPlugins {
+		m := e.must(200, "GET", "/apisix/admin/plugins/"+name+"?subsystem=stream", "").json(t)
+		if m["type"] != "object" {
+			t.Fatalf("%s: %v", name, m)
+		}
+	}
+	for _, doc := range pluginSchemas {
+		if !json.Valid([]byte(doc)) {
+			t.Fatalf("invalid schema JSON %s", doc)
+		}
+	}
+	tests := []struct {
+		path   string
+		status int
+		msg    string
+	}{
+		{"/apisix/admin/plugins/key-auth?subsystem=stream", 404, "plugin not found in subsystem stream"},
+		{"/apisix/admin/plugins/limit-conn", 404, "plugin not found in subsystem http"},
+		{"/apisix/admin/plugins/limit-conn?subsystem=dns", 400, "unsupported subsystem: dns"},
+	}
+	for _, tc := range tests {
+		if got := e.must(tc.status, "GET", tc.path, "").json(t)["error_msg"]; got != tc.msg {
+			t.Fatalf("%s: %v", tc.path, got)
+		}
+	}
+}
+
+func TestSchemaValidate(t *testing.T) {
+	e := newEnv(t, &Config{StreamEnabled: false})
+	tests := []struct {
+		res, body string
+		status    int
+		msg       string
+	}{
+		{"stream_routes", `{"server_port":9100,"upstream_id":"not-stored"}`, 200, ""},
+		{"stream_routes", `{"server_port":70000}`, 400,
+			`property "server_port" validation failed: expected 70000 to be at most 65535`},
+		{"upstreams", upstreamBody, 200, ""},
+		{"upstreams", `{"nodes":{"127.0.0.1:80":1},"retries":-1}`, 400,
+			`property "retries" validation failed: expected -1 to be at least 0`},
+		{"ssls", `{"sni":"a.com"}`, 400, ""},
+		{"routes", `{}`, 404, "Unsupported resource type: routes"},
+		{"upstreams", `[]`, 400, "wrong type: expected object, got table"},
+		{"upstreams", ``, 400, "wrong type: expected object, got null"},
+	}
+	for _, tc := range tests {
+		r := e.must(tc.status, "POST", "/apisix/admin/schema/validate/"+tc.res, tc.body)
+		if tc.status == 200 {
+			if r.body != "" {
+				t.Fatalf("%s: body %q", tc.res, r.body)
+			}
+			continue
+		}
+		if got := r.json(t)["error_msg"]; tc.msg != "" && got != tc.msg {
+			t.Fatalf("%s %s: %v", tc.res, tc.body, got)
+		}
+	}
+	// Validation stores nothing.
+	if l := e.must(200, "GET", "/apisix/admin/upstreams", "").json(t); l["total"] != 0.0 {
+		t.Fatalf("list %v", l)
+	}
+}
