@@ -96,7 +96,7 @@ func TestUDPWildcardServerAddr(t *testing.T) {
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	for _, tc := range []struct{ dst, want string }{{"127.0.0.2", "A:"}, {"127.0.0.3", "B:"}} {
 		// a connected socket only accepts replies from the address it sent to
-		c, err := net.Dial("udp", fmt.Sprintf("%s:%d", tc.dst, port))
+		c, err := net.Dial("udp", net.JoinHostPort(tc.dst, fmt.Sprint(port)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,7 @@ type Runtime struct {
 	mu          sync.Mutex // guards the fields below; Compile runs under the registry lock too
 	upstreams   map[string]*Upstream
 	plugins     map[string]Plugin
+	parsed      map[*registry.Object]*parsedRoute
 	fallbackSNI string
 	logger      *zap.Logger
 }
@@ -31,7 +32,7 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 		logger = zap.NewNop()
 	}
 	rt := &Runtime{logger: logger, upstreams: map[string]*Upstream{}}
-	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]Plugin{}}).compile("", nil)
+	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]Plugin{}, nextParsed: map[*registry.Object]*parsedRoute{}}).compile("", nil)
 	rt.snap.Store(empty)
 	return rt
 }
@@ -68,7 +69,8 @@ func (rt *Runtime) Compile(v registry.View) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	c := &compiler{prev: rt.upstreams, next: map[string]*Upstream{}, view: v, logger: rt.logger,
-		prevPlugins: rt.plugins, nextPlugins: map[string]Plugin{}}
+		prevPlugins: rt.plugins, nextPlugins: map[string]Plugin{},
+		prevParsed: rt.parsed, nextParsed: map[*registry.Object]*parsedRoute{}}
 	prev := rt.snap.Load()
 	snap, err := c.compile(rt.fallbackSNI, prev.certs)
 	if err != nil {
@@ -87,6 +89,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	}
 	rt.upstreams = c.next
 	rt.plugins = c.nextPlugins
+	rt.parsed = c.nextParsed
 	rt.snap.Store(snap)
 	return nil
 }

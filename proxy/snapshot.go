@@ -90,6 +90,7 @@ type compiler struct {
 	ssl     map[string]*model.SSL
 
 	prevPlugins, nextPlugins map[string]Plugin
+	prevParsed, nextParsed   map[*registry.Object]*parsedRoute
 }
 
 func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstream, error) {
@@ -169,6 +170,51 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
+// parsedRoute is the part of a compiled route that depends only on the
+// stored object, cached by object (objects are immutable) so that a change
+// to one route does not re-parse ten thousand others.
+type parsedRoute struct {
+	sr          *model.StreamRoute
+	upstreamRaw []byte
+	filters     router.Route
+	subordinate bool
+}
+
+func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
+	if pr := c.prevParsed[o]; pr != nil {
+		c.nextParsed[o] = pr
+		return pr, nil
+	}
+	sr, err := model.ParseStreamRoute(o.Value)
+	if err != nil {
+		return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
+	}
+	pr := &parsedRoute{sr: sr, filters: router.Route{ID: o.ID}}
+	if len(sr.Protocol) > 0 && !bytes.Equal(sr.Protocol, []byte("null")) {
+		var p struct {
+			SuperiorID json.RawMessage `json:"superior_id"`
+		}
+		pr.subordinate = json.Unmarshal(sr.Protocol, &p) == nil && len(p.SuperiorID) > 0
+	}
+	if sr.Upstream != nil {
+		pr.upstreamRaw, _ = json.Marshal(sr.Upstream)
+	}
+	f := &pr.filters
+	if f.RemoteAddr, err = router.ParsePrefix(sr.RemoteAddr); err != nil {
+		return nil, fmt.Errorf("stream route %s: invalid remote_addr: %s", o.ID, sr.RemoteAddr)
+	}
+	if f.ServerAddr, err = router.ParsePrefix(sr.ServerAddr); err != nil {
+		return nil, fmt.Errorf("stream route %s: invalid server_addr: %s", o.ID, sr.ServerAddr)
+	}
+	f.ServerPort = uint16(sr.ServerPort)
+	if sr.SNI != "" {
+		f.SNIs = append(f.SNIs, sr.SNI)
+	}
+	f.SNIs = append(f.SNIs, sr.SNIs...)
+	c.nextParsed[o] = pr
+	return pr, nil
+}
+
 // compile builds a snapshot from a registry view.
 func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snapshot, error) {
 	v := c.view
@@ -206,46 +252,33 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 
 	var routes []*router.Route
 	for _, o := range v.List(model.StreamRoutes) {
-		sr, err := model.ParseStreamRoute(o.Value)
+		pr, err := c.parseRoute(o)
 		if err != nil {
-			return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
+			return nil, err
 		}
-		if len(sr.Protocol) > 0 && !bytes.Equal(sr.Protocol, []byte("null")) {
-			var p struct {
-				SuperiorID json.RawMessage `json:"superior_id"`
-			}
-			if json.Unmarshal(sr.Protocol, &p) == nil && len(p.SuperiorID) > 0 {
-				continue // subordinate xRPC routes never match at entry
-			}
+		if pr.subordinate {
+			continue // subordinate xRPC routes never match at entry
 		}
+		sr := pr.sr
 		rt := &Route{ID: o.ID, Passthrough: sr.TLSPassthrough}
 		switch {
 		case sr.UpstreamID != "":
 			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]
 		case sr.Upstream != nil:
-			raw, _ := json.Marshal(sr.Upstream)
-			rt.Upstream, err = c.upstream("stream_routes/"+o.ID, sr.Upstream, raw)
+			rt.Upstream, err = c.upstream("stream_routes/"+o.ID, sr.Upstream, pr.upstreamRaw)
 			if err != nil {
 				return nil, err
 			}
 		}
-		rt.Plugins, err = c.buildPlugins(o.ID, sr.Plugins)
-		if err != nil {
-			return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
+		if len(sr.Plugins) > 0 {
+			rt.Plugins, err = c.buildPlugins(o.ID, sr.Plugins)
+			if err != nil {
+				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
+			}
 		}
-		rr := &router.Route{ID: o.ID, Target: rt}
-		if rr.RemoteAddr, err = router.ParsePrefix(sr.RemoteAddr); err != nil {
-			return nil, fmt.Errorf("stream route %s: invalid remote_addr: %s", o.ID, sr.RemoteAddr)
-		}
-		if rr.ServerAddr, err = router.ParsePrefix(sr.ServerAddr); err != nil {
-			return nil, fmt.Errorf("stream route %s: invalid server_addr: %s", o.ID, sr.ServerAddr)
-		}
-		rr.ServerPort = uint16(sr.ServerPort)
-		if sr.SNI != "" {
-			rr.SNIs = append(rr.SNIs, sr.SNI)
-		}
-		rr.SNIs = append(rr.SNIs, sr.SNIs...)
-		routes = append(routes, rr)
+		rr := pr.filters
+		rr.Target = rt
+		routes = append(routes, &rr)
 	}
 	snap.table, err = router.New(routes)
 	if err != nil {
