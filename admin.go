@@ -1,7 +1,9 @@
 package stream
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -47,7 +49,44 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: adminapi.PathPrefix + "/", Handler: h},
 		{Pattern: adminapi.PathPrefix, Handler: h},
+		{Pattern: "/v1/healthcheck", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
+		{Pattern: "/v1/healthcheck/", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
 	}
+}
+
+// serveHealth is APISIX's control API for health checks, read-only and
+// keyless like APISIX's (which listens on 127.0.0.1:9090), but limited to
+// allow_admin clients: GET /v1/healthcheck lists every checked upstream,
+// /v1/healthcheck/stream_routes/<id> and /v1/healthcheck/upstreams/<id>
+// one of them.
+func (a *AdminAPI) serveHealth(w http.ResponseWriter, r *http.Request) error {
+	cfg := adminSettings()
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case cfg == nil:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error_msg":"apisix app is not running"}` + "\n"))
+		return nil
+	case !adminapi.ClientAllowed(r, cfg):
+		w.WriteHeader(http.StatusForbidden)
+		return nil
+	case r.Method != http.MethodGet:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return nil
+	}
+	rt := liveRuntime()
+	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/healthcheck"), "/")
+	if rest == "" {
+		return json.NewEncoder(w).Encode(rt.AllHealth())
+	}
+	kind, id, _ := strings.Cut(rest, "/")
+	report := rt.Health(kind, id)
+	if report == nil || (kind != "stream_routes" && kind != "upstreams") {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error_msg":"no health checker found"}` + "\n"))
+		return nil
+	}
+	return json.NewEncoder(w).Encode(report)
 }
 
 // serve answers one request. Errors are written as APISIX does, never

@@ -8,12 +8,13 @@ import (
 	"net/netip"
 )
 
-// clientAllowed applies allow_admin to the connection's peer address
+// ClientAllowed applies allow_admin to the connection's peer address
 // (APISIX does it with nginx allow/deny, so proxies in front are not
 // looked through). A peer that is not an IP address, as on Caddy's
 // unix-socket admin endpoint, is local and allowed: the socket's file
-// permissions guard it.
-func clientAllowed(r *http.Request, cfg *Config) bool {
+// permissions guard it. With no allow_admin, the APISIX default
+// 127.0.0.0/24 (and ::1) applies.
+func ClientAllowed(r *http.Request, cfg *Config) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

@@ -20,6 +20,7 @@ import (
 // objects. Connections load it once, with one atomic read, and keep it.
 type Snapshot struct {
 	table       *router.Table
+	routes      []*Route
 	upstreams   map[string]*Upstream
 	certs       *tlsx.CertIndex
 	fallbackSNI string
@@ -279,6 +280,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		rr := pr.filters
 		rr.Target = rt
 		routes = append(routes, &rr)
+		snap.routes = append(snap.routes, rt)
 	}
 	snap.table, err = router.New(routes)
 	if err != nil {
