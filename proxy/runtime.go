@@ -23,7 +23,7 @@ type Runtime struct {
 	plugins     map[string]Plugin
 	parsed      map[*registry.Object]*parsedRoute
 	fallbackSNI string
-	logger      *zap.Logger
+	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 }
 
 // NewRuntime returns a runtime with an empty snapshot.
@@ -31,25 +31,18 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	rt := &Runtime{logger: logger, upstreams: map[string]*Upstream{}}
+	rt := &Runtime{upstreams: map[string]*Upstream{}}
+	rt.logger.Store(logger)
 	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]Plugin{}, nextParsed: map[*registry.Object]*parsedRoute{}}).compile("", nil)
 	rt.snap.Store(empty)
 	return rt
 }
 
 // SetLogger replaces the logger used for new snapshots and connections.
-func (rt *Runtime) SetLogger(l *zap.Logger) {
-	rt.mu.Lock()
-	rt.logger = l
-	rt.mu.Unlock()
-}
+func (rt *Runtime) SetLogger(l *zap.Logger) { rt.logger.Store(l) }
 
 // Logger is the runtime's logger.
-func (rt *Runtime) Logger() *zap.Logger {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	return rt.logger
-}
+func (rt *Runtime) Logger() *zap.Logger { return rt.logger.Load() }
 
 // SetFallbackSNI sets apisix.ssl.fallback_sni; it applies at the next
 // Compile.
@@ -68,7 +61,7 @@ func (rt *Runtime) Snapshot() *Snapshot { return rt.snap.Load() }
 func (rt *Runtime) Compile(v registry.View) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	c := &compiler{prev: rt.upstreams, next: map[string]*Upstream{}, view: v, logger: rt.logger,
+	c := &compiler{prev: rt.upstreams, next: map[string]*Upstream{}, view: v, logger: rt.Logger(),
 		prevPlugins: rt.plugins, nextPlugins: map[string]Plugin{},
 		prevParsed: rt.parsed, nextParsed: map[*registry.Object]*parsedRoute{}}
 	prev := rt.snap.Load()
