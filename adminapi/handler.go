@@ -74,7 +74,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errMsg(http.StatusServiceUnavailable, "admin api is not configured"))
 		return
 	}
-	if !clientAllowed(r, cfg) {
+	if !ClientAllowed(r, cfg) {
 		writeText(w, http.StatusForbidden, "text/html", nginxPage(http.StatusForbidden))
 		return
 	}

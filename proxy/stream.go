@@ -64,10 +64,9 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 
 	snap := rt.Snapshot()
 	sni := ""
-	clientTLS := false
 	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		// already terminated by a caddy-l4 tls handler
-		sni, clientTLS = tc.ConnectionState().ServerName, true
+		sni = tc.ConnectionState().ServerName
 	}
 	if opts.TLS || opts.TLSPassthrough {
 		hello, buffered, err := tlsx.PeekClientHello(prefixConn{Conn: conn, pre: &replay}, time.Now().Add(prereadTimeout))
@@ -91,7 +90,7 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 			}
 			_ = conn.SetDeadline(time.Time{})
 			sni = tc.ConnectionState().ServerName
-			client, clientTLS = tc, true
+			client = tc
 		} else {
 			replay = buffered
 		}
@@ -122,7 +121,7 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 		return
 	}
 	rt.forward(client, replay, route.Upstream, forwardInfo{
-		routeID: route.ID, remote: remote, local: local, sni: sni, clientTLS: clientTLS,
+		routeID: route.ID, remote: remote, local: local, sni: sni,
 		proxyProtocol: opts.ProxyProtocolToUpstream,
 	})
 }
@@ -132,7 +131,6 @@ type forwardInfo struct {
 	routeID       string
 	remote, local netip.AddrPort
 	sni           string
-	clientTLS     bool
 	proxyProtocol bool
 }
 
@@ -144,8 +142,11 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 	if fi.proxyProtocol {
 		preface = proxyproto.AppendV1(nil, fi.remote, fi.local)
 	}
+	// a TLS client without SNI (caddy-l4 terminated it with a default
+	// certificate) still gets the dummy name: an empty ServerName would
+	// send no SNI, and fail every handshake with tls.verify
 	upSNI := upstreamSNI
-	if fi.clientTLS || fi.sni != "" {
+	if fi.sni != "" {
 		upSNI = fi.sni
 	}
 	bctx := balancer.Context{
@@ -184,7 +185,7 @@ func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
 	defer conn.Close()
 	fi := forwardInfo{remote: addrPortOf(conn.RemoteAddr()), local: addrPortOf(conn.LocalAddr())}
 	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
-		fi.sni, fi.clientTLS = normalizeSNI(tc.ConnectionState().ServerName), true
+		fi.sni = normalizeSNI(tc.ConnectionState().ServerName)
 	}
 	rt.forward(conn, pre, u, fi)
 }
