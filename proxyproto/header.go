@@ -69,8 +69,21 @@ const (
 // io.ErrUnexpectedEOF (io.EOF when it is empty).
 func ReadHeader(r io.Reader) (Header, error) {
 	var probe [v2HeaderLen]byte
-	if _, err := io.ReadFull(r, probe[:probeLen]); err != nil {
-		return Header{}, err
+	// read the probe as it comes, and give up as soon as the bytes so far
+	// cannot begin a signature: a client without a header is refused at
+	// once, not after the preread timeout
+	for n := 0; n < probeLen; {
+		m, err := r.Read(probe[n:probeLen])
+		n += m
+		if n > 0 && !couldBeHeader(probe[:n]) {
+			return Header{}, ErrNoHeader
+		}
+		if err != nil && n < probeLen {
+			if n > 0 {
+				err = eof(err)
+			}
+			return Header{}, err
+		}
 	}
 	switch {
 	case bytes.Equal(probe[:probeLen], v2Sig[:probeLen]):
@@ -82,6 +95,14 @@ func ReadHeader(r io.Reader) (Header, error) {
 		return readV1(r, probe[:probeLen])
 	}
 	return Header{}, ErrNoHeader
+}
+
+func couldBeHeader(b []byte) bool {
+	sigPrefix := func(sig []byte) bool {
+		k := min(len(b), len(sig))
+		return bytes.Equal(b[:k], sig[:k])
+	}
+	return sigPrefix(v2Sig[:]) || sigPrefix(v1Prefix)
 }
 
 // eof turns an EOF after the header began into io.ErrUnexpectedEOF.

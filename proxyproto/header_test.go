@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 )
@@ -192,5 +193,26 @@ func TestAppend(t *testing.T) {
 				t.Fatalf("AppendV2 read back %+v, %v; want %+v", h, err, tt.v2)
 			}
 		})
+	}
+}
+
+// A client that sends fewer than 8 bytes that cannot begin a header is
+// refused at once, without waiting for more.
+func TestReadHeaderFailsFastWithoutSignature(t *testing.T) {
+	for _, first := range []string{"ping", "P", "PROXX", "\r\n\r\n\x00\r\nX"} {
+		client, server := net.Pipe()
+		go func() { _, _ = client.Write([]byte(first)) }()
+		_ = server.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err := ReadHeader(server)
+		if first == "P" {
+			// a prefix of both signatures: ReadHeader must wait for more
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("%q: err = %v, want a deadline error", first, err)
+			}
+		} else if !errors.Is(err, ErrNoHeader) {
+			t.Errorf("%q: err = %v, want ErrNoHeader", first, err)
+		}
+		client.Close()
+		server.Close()
 	}
 }
