@@ -47,6 +47,12 @@ type App struct {
 	// and the SNI sent to TLS upstreams.
 	FallbackSNI string `json:"fallback_sni,omitempty"`
 
+	// AccessLog writes one line per ended TCP connection to the
+	// apisix.access logger: client and local address, route, upstream
+	// node, status (200, 502, 503), bytes each way and duration. Off by
+	// default, as APISIX's stream access log.
+	AccessLog bool `json:"access_log,omitempty"`
+
 	// Etcd configures cluster mode (objects in etcd under APISIX's key
 	// layout). Not available in this build: setting it is an error.
 	Etcd json.RawMessage `json:"etcd,omitempty"`
@@ -144,6 +150,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.static = static
 	a.storage = storageRef{ctx.Storage(), caddy.AppDataDir()}
+	// served by Caddy's admin endpoint at /metrics
+	if err := proxy.Collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
 	return nil
 }
 

@@ -40,6 +40,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		admin_key <name> <key> [admin|viewer]
 //		allow_admin <cidr>...
 //		fallback_sni <name>
+//		access_log
 //	}
 //
 // An <addr> is a port (all interfaces), ip:port, [v6]:port or a range.
@@ -128,6 +129,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
+		case "access_log":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AccessLog = true
 		case "etcd":
 			etcd := map[string]any{}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {

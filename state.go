@@ -46,6 +46,7 @@ func activate(a *App) error {
 		activation.storageKey = k
 	}
 	rt.SetFallbackSNI(a.FallbackSNI)
+	rt.SetAccessLog(a.AccessLog)
 	if err := reg.SetStatic(a.static); err != nil {
 		if cur := activation.current; cur != nil {
 			rt.SetFallbackSNI(cur.FallbackSNI)
@@ -76,6 +77,7 @@ func deactivate(a *App) {
 	if prev != nil && prev.isRunning() {
 		activation.current = prev
 		liveRuntime().SetFallbackSNI(prev.FallbackSNI)
+		liveRuntime().SetAccessLog(prev.AccessLog)
 		_ = globalRegistry().SetStatic(prev.static)
 		liveAdmin.Store(prev.admin)
 		return

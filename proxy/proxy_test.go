@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
@@ -167,5 +169,67 @@ func TestTCPNoRouteSilentClose(t *testing.T) {
 	}
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Errorf("connection was not closed: %v", err)
+	}
+}
+
+// tcpEcho serves an echo backend and returns its address.
+func tcpEcho(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// Each proxied connection shows in the route's metrics: matched, ended
+// with status 200, and its bytes both ways.
+func TestTCPMetrics(t *testing.T) {
+	echo := tcpEcho(t)
+	rt, _ := newTestRuntime(t, map[string]string{"metrics-route": `{"upstream":{"nodes":{"` + echo + `":1}}}`}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
+	t.Cleanup(func() { ln.Close() })
+	rm := Collectors.route("metrics-route")
+	before := testutil.ToFloat64(rm.ok)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("0123456789")
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	c.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for testutil.ToFloat64(rm.ok) == before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := testutil.ToFloat64(rm.ok) - before; n != 1 {
+		t.Fatalf("status 200 count grew by %v, want 1", n)
+	}
+	if in, out := testutil.ToFloat64(rm.ingress), testutil.ToFloat64(rm.egress); in < 10 || out < 10 {
+		t.Errorf("bandwidth ingress %v egress %v, want at least 10 each", in, out)
+	}
+	if a := testutil.ToFloat64(rm.active); a != 0 {
+		t.Errorf("active = %v after the connection ended", a)
 	}
 }

@@ -24,7 +24,11 @@ type Runtime struct {
 	parsed      map[*registry.Object]*parsedRoute
 	fallbackSNI string
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
+	logAccess   atomic.Bool
 }
+
+// SetAccessLog turns the per-session access log on or off.
+func (rt *Runtime) SetAccessLog(on bool) { rt.logAccess.Store(on) }
 
 // NewRuntime returns a runtime with an empty snapshot.
 func NewRuntime(logger *zap.Logger) *Runtime {

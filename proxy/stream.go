@@ -40,6 +40,7 @@ const upstreamSNI = "apisix_backend"
 // before anything conn still has.
 func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) {
 	defer conn.Close()
+	start := time.Now()
 	remote := addrPortOf(conn.RemoteAddr())
 	local := addrPortOf(conn.LocalAddr())
 	logger := rt.Logger()
@@ -106,6 +107,11 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 		logger.Debug("not hit any route", zap.Stringer("remote", remote), zap.Stringer("local", local), zap.String("sni", sni))
 		return
 	}
+	fi := forwardInfo{
+		routeID: route.ID, remote: remote, local: local, sni: sni,
+		proxyProtocol: opts.ProxyProtocolToUpstream, metrics: Collectors.route(route.ID), start: start,
+	}
+	fi.metrics.connections.Inc()
 	sess := Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: sni, RouteID: route.ID}
 	for _, p := range route.Plugins {
 		ok, release := p.Preread(&sess)
@@ -113,17 +119,18 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 			defer release()
 		}
 		if !ok {
+			fi.metrics.deny.Inc()
+			rt.accessLog(fi, 503, "", 0, 0)
 			return
 		}
 	}
 	if route.Upstream == nil {
 		logger.Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", route.ID))
+		fi.metrics.deny.Inc()
+		rt.accessLog(fi, 503, "", 0, 0)
 		return
 	}
-	rt.forward(client, replay, route.Upstream, forwardInfo{
-		routeID: route.ID, remote: remote, local: local, sni: sni,
-		proxyProtocol: opts.ProxyProtocolToUpstream,
-	})
+	rt.forward(client, replay, route.Upstream, fi)
 }
 
 // forwardInfo is what forward needs to know of the client side.
@@ -132,6 +139,8 @@ type forwardInfo struct {
 	remote, local netip.AddrPort
 	sni           string
 	proxyProtocol bool
+	metrics       *routeMetrics
+	start         time.Time
 }
 
 // forward dials u and pumps bytes until the connection ends. replay is
@@ -159,6 +168,8 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 	d, err := u.dial("tcp", &bctx, preface, upSNI)
 	if err != nil {
 		logger.Warn("failed to connect to upstream", zap.String("route", fi.routeID), zap.Stringer("remote", fi.remote), zap.Error(err))
+		fi.metrics.failed.Inc()
+		rt.accessLog(fi, 502, "", 0, 0)
 		return
 	}
 	defer d.conn.Close()
@@ -172,22 +183,56 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 		c.Sent.Add(int64(n))
 		if err != nil {
 			u.balancer.Done(d.node, d.connect, false)
+			fi.metrics.failed.Inc()
+			rt.accessLog(fi, 502, d.node.Addr, int64(n), 0)
 			return
 		}
 	}
+	fi.metrics.active.Inc()
 	pump(client, d.conn, u.idleTimeout, &c)
+	fi.metrics.active.Dec()
 	u.balancer.Done(d.node, d.connect, false)
+	sent, received := c.Sent.Load(), c.Received.Load()
+	fi.metrics.ok.Inc()
+	fi.metrics.ingress.Add(float64(sent))
+	fi.metrics.egress.Add(float64(received))
+	rt.accessLog(fi, 200, d.node.Addr, sent, received)
 }
 
 // ServeUpstream proxies conn straight to u, without matching: the data
 // path of layer4.handlers.apisix_proxy. It closes conn.
 func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
 	defer conn.Close()
-	fi := forwardInfo{remote: addrPortOf(conn.RemoteAddr()), local: addrPortOf(conn.LocalAddr())}
+	fi := forwardInfo{
+		routeID: "apisix_proxy", remote: addrPortOf(conn.RemoteAddr()), local: addrPortOf(conn.LocalAddr()),
+		metrics: Collectors.route("apisix_proxy"), start: time.Now(),
+	}
+	fi.metrics.connections.Inc()
 	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		fi.sni = normalizeSNI(tc.ConnectionState().ServerName)
 	}
 	rt.forward(conn, pre, u, fi)
+}
+
+// accessLog writes one line per ended session when access_log is on, like
+// APISIX's stream access log ($remote_addr $protocol $status $bytes_sent
+// $bytes_received $session_time), plus the route and the upstream node.
+func (rt *Runtime) accessLog(fi forwardInfo, status int, node string, sent, received int64) {
+	if !rt.logAccess.Load() {
+		return
+	}
+	rt.Logger().Named("access").Info("stream session",
+		zap.Stringer("remote", fi.remote),
+		zap.Stringer("local", fi.local),
+		zap.String("protocol", "TCP"),
+		zap.String("sni", fi.sni),
+		zap.String("route", fi.routeID),
+		zap.String("upstream", node),
+		zap.Int("status", status),
+		zap.Int64("bytes_received", sent),
+		zap.Int64("bytes_sent", received),
+		zap.Duration("session_time", time.Since(fi.start)),
+	)
 }
 
 func query(remote, local netip.AddrPort, sni string) router.Query {
