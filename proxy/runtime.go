@@ -65,9 +65,11 @@ func (rt *Runtime) Snapshot() *Snapshot { return rt.snap.Load() }
 func (rt *Runtime) Compile(v registry.View) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	c := &compiler{prev: rt.upstreams, next: map[string]*Upstream{}, view: v, logger: rt.Logger(),
-		prevPlugins: rt.plugins, nextPlugins: map[string]Plugin{},
-		prevParsed: rt.parsed, nextParsed: map[*registry.Object]*parsedRoute{}}
+	c := &compiler{
+		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(),
+		prevPlugins: rt.plugins, nextPlugins: make(map[string]Plugin, len(rt.plugins)),
+		prevParsed: rt.parsed, nextParsed: make(map[*registry.Object]*parsedRoute, len(rt.parsed)),
+	}
 	prev := rt.snap.Load()
 	snap, err := c.compile(rt.fallbackSNI, prev.certs)
 	if err != nil {

@@ -177,6 +177,10 @@ func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Se
 type parsedRoute struct {
 	sr          *model.StreamRoute
 	upstreamRaw []byte
+	upstreamKey string
+	// inline is the compiled inline upstream last built for this object;
+	// valid while the runtime still holds it under upstreamKey.
+	inline      *Upstream
 	filters     router.Route
 	subordinate bool
 }
@@ -199,6 +203,7 @@ func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
 	}
 	if sr.Upstream != nil {
 		pr.upstreamRaw, _ = json.Marshal(sr.Upstream)
+		pr.upstreamKey = "stream_routes/" + o.ID
 	}
 	f := &pr.filters
 	if f.RemoteAddr, err = router.ParsePrefix(sr.RemoteAddr); err != nil {
@@ -266,10 +271,16 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		case sr.UpstreamID != "":
 			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]
 		case sr.Upstream != nil:
-			rt.Upstream, err = c.upstream("stream_routes/"+o.ID, sr.Upstream, pr.upstreamRaw)
+			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline {
+				rt.Upstream = pr.inline
+				c.next[pr.upstreamKey] = pr.inline
+				break
+			}
+			rt.Upstream, err = c.upstream(pr.upstreamKey, sr.Upstream, pr.upstreamRaw)
 			if err != nil {
 				return nil, err
 			}
+			pr.inline = rt.Upstream
 		}
 		if len(sr.Plugins) > 0 {
 			rt.Plugins, err = c.buildPlugins(o.ID, sr.Plugins)
