@@ -320,7 +320,7 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 		},
 	}
 	add := func(kind model.Kind, i int, raw json.RawMessage) error {
-		obj, err := decodeObject(raw)
+		obj, err := model.DecodeObject(raw)
 		if err != nil {
 			return fmt.Errorf("%s[%d]: invalid JSON: %v", kind, i, err)
 		}

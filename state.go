@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -90,20 +89,6 @@ func (a *App) isRunning() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.running
-}
-
-// decodeObject decodes a JSON object keeping numbers exact.
-func decodeObject(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return nil, err
-	}
-	if obj == nil {
-		return nil, fmt.Errorf("not an object")
-	}
-	return obj, nil
 }
 
 // idString is the string form of a JSON id (string or number).
