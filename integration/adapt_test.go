@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // adapt runs caddy adapt on a Caddyfile and returns its JSON output,
@@ -18,7 +20,7 @@ func adapt(t *testing.T, path string) (string, string, error) {
 	dir := t.TempDir()
 	cmd := exec.Command(caddyBin, "adapt", "--config", path, "--adapter", "caddyfile")
 	cmd.Dir = dir
-	cmd.Env = testEnv(dir)
+	cmd.Env = e2e.Env(dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {

@@ -113,7 +113,7 @@ func TestNoMatchClosesSilently(t *testing.T) {
 			"tcp": []any{hostPort("127.0.0.1", plain), map[string]any{"addr": hostPort("127.0.0.1", tlsPort), "tls": true}},
 			"udp": []any{hostPort("127.0.0.1", plain)},
 		},
-		"ssls":          []any{cert.sslObject("s1", "a.test.com")},
+		"ssls":          []any{sslObject(cert, "s1", "a.test.com")},
 		"stream_routes": []any{route("1", map[string]any{"remote_addr": "127.0.0.3"}, be)},
 	}})
 	_ = p
@@ -142,7 +142,7 @@ func TestNoMatchClosesSilently(t *testing.T) {
 		expectNoUDPReply(t, "127.0.0.1", hostPort("127.0.0.1", plain))
 	})
 	t.Run("tls", func(t *testing.T) {
-		if got := whoTLS(t, "127.0.0.1", hostPort("127.0.0.1", tlsPort), "a.test.com", cert.Pool); got != "" {
+		if got := whoTLS(t, "127.0.0.1", hostPort("127.0.0.1", tlsPort), "a.test.com", cert.Pool()); got != "" {
 			t.Fatalf("answered by %q, want a silent close", got)
 		}
 	})
@@ -150,7 +150,7 @@ func TestNoMatchClosesSilently(t *testing.T) {
 		if got := whoTCP(t, "127.0.0.3", hostPort("127.0.0.1", plain)); got != be.Name {
 			t.Fatalf("answered by %q, want %q", got, be.Name)
 		}
-		if got := whoTLS(t, "127.0.0.3", hostPort("127.0.0.1", tlsPort), "a.test.com", cert.Pool); got != be.Name {
+		if got := whoTLS(t, "127.0.0.3", hostPort("127.0.0.1", tlsPort), "a.test.com", cert.Pool()); got != be.Name {
 			t.Fatalf("tls: answered by %q, want %q", got, be.Name)
 		}
 		if got := whoUDP(t, "127.0.0.3", hostPort("127.0.0.1", plain)); got != be.Name {

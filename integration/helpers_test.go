@@ -3,36 +3,30 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // adminKey is the admin_key every test config uses.
-const adminKey = "edd1c9f034335f136f87ad84b625c8f1"
+const adminKey = e2e.AdminKey
 
 // Bounds of every wait in this package: positive answers come well within
 // answerWait on loopback; "no answer" is judged after silenceWait.
@@ -47,30 +41,10 @@ const (
 
 // caddyProc is one running Caddy process.
 type caddyProc struct {
+	*e2e.Proc
 	t     *testing.T
-	cmd   *exec.Cmd
 	dir   string
 	admin string // host:port of the admin endpoint
-	out   *syncBuffer
-	done  chan struct{}
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // caddyConfig describes one test's Caddy config. Apisix is the apisix
@@ -97,14 +71,7 @@ func (p *caddyProc) config(cc caddyConfig) map[string]any {
 		apps[k] = v
 	}
 	if cc.Apisix != nil {
-		app := map[string]any{
-			"admin_key":   []any{map[string]any{"name": "admin", "key": adminKey, "role": "admin"}},
-			"allow_admin": []string{"127.0.0.0/24", "::1"},
-		}
-		for k, v := range cc.Apisix {
-			app[k] = v
-		}
-		apps["apisix"] = app
+		apps["apisix"] = e2e.ApisixApp(cc.Apisix)
 	}
 	level := cc.LogLevel
 	if level == "" {
@@ -112,14 +79,9 @@ func (p *caddyProc) config(cc caddyConfig) map[string]any {
 	}
 	logging := cc.Logging
 	if logging == nil {
-		logging = map[string]any{"logs": map[string]any{"default": map[string]any{"level": level}}}
+		logging = e2e.LogLevel(level)
 	}
-	return map[string]any{
-		"admin":   map[string]any{"listen": p.admin},
-		"storage": map[string]any{"module": "file_system", "root": cc.Storage},
-		"logging": logging,
-		"apps":    apps,
-	}
+	return e2e.CaddyConfig(p.admin, cc.Storage, logging, apps)
 }
 
 // load replaces the running config through Caddy's /load endpoint.
@@ -132,26 +94,6 @@ func (p *caddyProc) load(t *testing.T, cc caddyConfig) {
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("POST /load: %d %s %v", code, body, err)
 	}
-}
-
-// testEnv gives a process its own HOME and XDG directories under dir, so
-// nothing touches the user's real data.
-func testEnv(dir string) []string {
-	env := []string{
-		"HOME=" + dir,
-		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
-		"XDG_CACHE_HOME=" + filepath.Join(dir, "cache"),
-	}
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // startCaddy writes the config, starts caddy run, waits until it is
@@ -178,114 +120,32 @@ func startProcess(t *testing.T, path, admin string) *caddyProc {
 }
 
 // run starts caddy run --config path and waits for ready (default: the
-// apisix app runs).
+// apisix app runs). Its stop must be clean: exit code 0 within 10 s of
+// SIGTERM.
 func (p *caddyProc) run(path string, ready func(p *caddyProc) error) {
-	t := p.t
-	t.Helper()
-	p.out, p.done = new(syncBuffer), make(chan struct{})
-	p.cmd = exec.Command(caddyBin, "run", "--config", path)
-	p.cmd.Dir = p.dir
-	p.cmd.Env = testEnv(p.dir)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting caddy: %v", err)
+	p.t.Helper()
+	p.Proc = e2e.Start(p.t, "caddy", e2e.CaddyCmd(caddyBin, path, p.dir), e2e.Options{CleanExit: true})
+	check := e2e.ApisixReady(p.admin, adminKey)
+	if ready != nil {
+		check = func() error { return ready(p) }
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.stop)
-	if ready == nil {
-		ready = (*caddyProc).apisixReady
-	}
-	deadline := time.Now().Add(startWait)
-	for {
-		select {
-		case <-p.done:
-			t.Fatalf("caddy exited during startup (%v):\n%s", p.cmd.ProcessState, p.out)
-		default:
-		}
-		err := ready(p)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy not ready after %v: %v\n%s", startWait, err, p.out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.WaitReady(startWait, check)
 }
 
-// apisixReady reports whether the apisix app runs: its Admin API answers
-// 503 until then.
-func (p *caddyProc) apisixReady() error {
-	code, body, err := p.request(http.MethodGet, "/apisix/admin/upstreams", nil)
-	if err != nil {
-		return err
-	}
-	if code != http.StatusOK {
-		return fmt.Errorf("admin API: %d %s", code, body)
-	}
-	return nil
-}
-
-// stop ends the process by PID: SIGTERM, then SIGKILL after a grace period.
-func (p *caddyProc) stop() {
-	select {
-	case <-p.done:
-	default:
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-			// a clean stop exits 0; anything else means Stop failed
-			if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-				p.t.Errorf("caddy exited with code %d after SIGTERM", code)
-			}
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-			p.t.Errorf("caddy did not exit within 10 s of SIGTERM; killed")
-		}
-	}
-	if p.t.Failed() {
-		out := p.out.String()
-		if len(out) > 16<<10 {
-			out = "…" + out[len(out)-16<<10:]
-		}
-		p.t.Logf("caddy output:\n%s", out)
-	}
-}
-
-// adminClient opens a connection per request: Caddy replaces its admin
-// server on every config load, and a kept-alive connection to the old one
-// would be reset under the next (non-retryable) POST.
-var adminClient = &http.Client{Timeout: answerWait, Transport: &http.Transport{DisableKeepAlives: true}}
-
-// request sends one Admin API request with the admin key.
+// request sends one Admin API request with the admin key; body, when not
+// nil, is sent as JSON.
 func (p *caddyProc) request(method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
+	var raw []byte
+	var hdr map[string]string
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return 0, nil, err
 		}
-		rd = bytes.NewReader(b)
+		raw, hdr = b, e2e.JSONContent
 	}
-	req, err := http.NewRequest(method, "http://"+p.admin+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("X-API-KEY", adminKey)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := adminClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	code, _, b, err := e2e.Admin{Addr: p.admin}.Do(method, path, adminKey, raw, hdr)
+	return code, b, err
 }
 
 // put PUTs an object through the Admin API and fails unless it is stored.
@@ -300,18 +160,12 @@ func (p *caddyProc) put(t *testing.T, path string, body any) {
 	}
 }
 
-func writeJSON(t *testing.T, dir, name string, v any) string {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "\t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+// Shared helpers under this package's names.
+var (
+	writeJSON = e2e.WriteJSON
+	freePort  = e2e.FreePort
+	hostPort  = e2e.HostPort
+)
 
 // runCaddy runs a caddy subcommand to completion (bounded) and returns its
 // combined output and error.
@@ -320,7 +174,7 @@ func runCaddy(t *testing.T, args ...string) (string, error) {
 	dir := t.TempDir()
 	cmd := exec.Command(caddyBin, args...)
 	cmd.Dir = dir
-	cmd.Env = testEnv(dir)
+	cmd.Env = e2e.Env(dir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -334,32 +188,6 @@ func runCaddy(t *testing.T, args ...string) (string, error) {
 
 // ---------------------------------------------------------------------
 // Ports and addresses
-
-// freePort returns a port that is free for TCP and UDP on all interfaces.
-// The kernel picks it; a bounded number of tries covers the rare port
-// that is free for one protocol only.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port))
-		ln.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		return port
-	}
-	t.Fatal("no port free for both TCP and UDP after 50 tries")
-	return 0
-}
-
-// hostPort joins an IP and a port.
-func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 
 // ---------------------------------------------------------------------
 // Backends
@@ -409,47 +237,19 @@ func newBackend(t *testing.T, name string) *backend {
 	if ln == nil {
 		t.Fatal("backend: no port free for TCP and UDP")
 	}
-	var wg sync.WaitGroup
-	var connsMu sync.Mutex
-	conns := map[net.Conn]bool{}
-	t.Cleanup(func() {
-		ln.Close()
-		pc.Close()
-		connsMu.Lock()
-		for c := range conns {
-			c.Close()
+	e2e.Serve(t, ln, func(c net.Conn) {
+		b.Accepted.Add(1)
+		if _, err := io.WriteString(c, b.Name+"\n"); err != nil {
+			return
 		}
-		connsMu.Unlock()
+		_, _ = io.Copy(c, c)
+	})
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		pc.Close()
 		wg.Wait()
 	})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.Accepted.Add(1)
-			connsMu.Lock()
-			conns[c] = true
-			connsMu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					connsMu.Lock()
-					delete(conns, c)
-					connsMu.Unlock()
-					c.Close()
-				}()
-				if _, err := io.WriteString(c, b.Name+"\n"); err != nil {
-					return
-				}
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		buf := make([]byte, 65536)
@@ -691,53 +491,15 @@ func expectNoUDPReply(t *testing.T, src, dst string) {
 // ---------------------------------------------------------------------
 // TLS material
 
-// testCert is a self-signed certificate for names, as PEM and as a pool
-// for clients.
-type testCert struct {
-	CertPEM, KeyPEM string
-	Pool            *x509.CertPool
-}
+// testCert is a self-signed certificate for names that a client trusts
+// with its Pool.
+type testCert = *e2e.Cert
 
-func newTestCert(t *testing.T, names ...string) testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: names[0]},
-		DNSNames:              names,
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return testCert{
-		CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		KeyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})),
-		Pool:    pool,
-	}
-}
+// newTestCert is e2e.NewCert.
+var newTestCert = e2e.NewCert
 
 // sslObject is a static SSL object serving c for snis.
-func (c testCert) sslObject(id string, snis ...string) map[string]any {
+func sslObject(c testCert, id string, snis ...string) map[string]any {
 	return map[string]any{"id": id, "cert": c.CertPEM, "key": c.KeyPEM, "snis": snis}
 }
 
@@ -748,47 +510,7 @@ func (c testCert) sslObject(id string, snis ...string) map[string]any {
 // 127.0.0.1 port until the test ends, and returns the address.
 func tcpServer(t *testing.T, handle func(c *net.TCPConn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					mu.Lock()
-					delete(conns, c)
-					mu.Unlock()
-					c.Close()
-				}()
-				handle(c.(*net.TCPConn))
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return e2e.ServeTCP(t, func(c net.Conn) { handle(c.(*net.TCPConn)) })
 }
 
 // pattern is a deterministic pseudo-random byte stream for a seed.

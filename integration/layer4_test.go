@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // tcpListening reports whether something accepts TCP connections at addr.
@@ -43,7 +45,7 @@ func TestLayer4StaticModules(t *testing.T) {
 				map[string]any{"handle": []any{map[string]any{"handler": "apisix"}}}),
 		}}},
 		Ready: func(p *caddyProc) error {
-			if err := p.apisixReady(); err != nil {
+			if err := e2e.ApisixReady(p.admin, adminKey)(); err != nil {
 				return err
 			}
 			if err := tcpListening(static); err != nil {
@@ -118,7 +120,7 @@ func TestLayer4Prefetched(t *testing.T) {
 			}},
 		}}},
 		Ready: func(p *caddyProc) error {
-			if err := p.apisixReady(); err != nil {
+			if err := e2e.ApisixReady(p.admin, adminKey)(); err != nil {
 				return err
 			}
 			if err := tcpListening(tlsAddr); err != nil {
@@ -128,7 +130,7 @@ func TestLayer4Prefetched(t *testing.T) {
 		},
 	})
 	t.Run("ClientHello read by the sni matcher", func(t *testing.T) {
-		if got := whoTLS(t, "127.0.0.1", tlsAddr, "a.test.com", certA.Pool); got != "tls-a sni=a.test.com" {
+		if got := whoTLS(t, "127.0.0.1", tlsAddr, "a.test.com", certA.Pool()); got != "tls-a sni=a.test.com" {
 			t.Fatalf("answered %q", got)
 		}
 	})

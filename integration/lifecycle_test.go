@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // TestReloadKeepsStateAndConnections checks config reloads through
@@ -68,7 +71,7 @@ func TestObjectsPersistAcrossRestart(t *testing.T) {
 	first := startCaddy(t, cc)
 	first.put(t, "upstreams/u1", upstreamOf(be))
 	first.put(t, "stream_routes/1", map[string]any{"upstream_id": "u1"})
-	first.stop()
+	first.Stop()
 
 	second := startCaddy(t, cc)
 	code, body, err := second.request(http.MethodGet, "/apisix/admin/stream_routes/1", nil)
@@ -99,16 +102,15 @@ func secretsExercise(t *testing.T, cc caddyConfig, cert testCert) string {
 		}
 	}
 	// the key as a query parameter, as APISIX also accepts it
-	resp, err := adminClient.Get("http://" + p.admin + "/apisix/admin/stream_routes/1?api_key=" + adminKey)
+	code, _, _, err := e2e.Admin{Addr: p.admin}.Do(http.MethodGet, "/apisix/admin/stream_routes/1?api_key="+adminKey, "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET with ?api_key=: %d", resp.StatusCode)
+	if code != http.StatusOK {
+		t.Fatalf("GET with ?api_key=: %d", code)
 	}
-	p.stop()
-	return p.out.String()
+	p.Stop()
+	return p.Output()
 }
 
 // TestPrivateKeysStayOutOfLogs checks that SSL private keys never appear
@@ -270,7 +272,8 @@ func TestExampleJSON(t *testing.T) {
 	}
 	text = strings.ReplaceAll(text, "127.0.0.1:1995", be.Addr())
 	for fixed, free := range ports {
-		text = strings.ReplaceAll(text, fixed, strconv.Itoa(free))
+		// whole numbers only: the backend's own port may contain "9180"
+		text = regexp.MustCompile(`\b`+fixed+`\b`).ReplaceAllString(text, strconv.Itoa(free))
 	}
 	var cfg map[string]any
 	if err := json.Unmarshal([]byte(text), &cfg); err != nil {

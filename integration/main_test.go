@@ -11,19 +11,17 @@
 // own storage and HOME, and stops it by PID when it ends. Regenerate the
 // golden files of the adapt tests with go test ./integration/ -run Adapt -update.
 //
-// Some tests drive real clients and servers; a missing one fails the test
-// with the Debian package to install (they never skip): curl,
-// mariadb-client, mariadb-server, redis-server, redis-tools, dnsutils,
-// openssl.
+// TestDigOverIPv6 drives dig; without it the test fails with the Debian
+// package to install (dnsutils). The real clients and servers a user has
+// are driven by ./realclients; the seed document's curls by ./admine2e.
 package integration
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // update rewrites the golden files instead of comparing with them.
@@ -33,34 +31,8 @@ var update = flag.Bool("update", false, "rewrite the golden files of the adapt t
 var caddyBin, moduleRoot string
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		os.Exit(1)
-	}
-	os.Exit(code)
-}
-
-func run(m *testing.M) (int, error) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		return 0, err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return 0, fmt.Errorf("module root not found beside the integration package: %v", err)
-	}
-	moduleRoot = root
-	dir, err := os.MkdirTemp("", "apisix-integration-bin-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building ./cmd/caddy failed: %v\n%s", err, out)
-	}
-	return m.Run(), nil
+	os.Exit(e2e.Main(m, "integration", func(bin, root string) error {
+		caddyBin, moduleRoot = bin, root
+		return nil
+	}))
 }

@@ -33,7 +33,7 @@ func TestPriority(t *testing.T) {
 			map[string]any{"addr": hostPort("127.0.0.1", tls1), "tls": true},
 			map[string]any{"addr": hostPort("127.0.0.1", tls2), "tls": true},
 		}},
-		"ssls":          []any{cert.sslObject("cert-all", "*")},
+		"ssls":          []any{sslObject(cert, "cert-all", "*")},
 		"stream_routes": routes,
 	}})
 
@@ -65,7 +65,7 @@ func TestPriority(t *testing.T) {
 			if tc.sni == "" {
 				got = whoTCP(t, tc.src, dst)
 			} else {
-				got = whoTLS(t, tc.src, dst, tc.sni, cert.Pool)
+				got = whoTLS(t, tc.src, dst, tc.sni, cert.Pool())
 			}
 			if got != tc.want {
 				t.Errorf("%s → %s sni %q: answered by %q, want %q", tc.src, dst, tc.sni, got, tc.want)
@@ -103,7 +103,7 @@ func TestCatchAll(t *testing.T) {
 			"tcp": []any{tcpPort, map[string]any{"addr": hostPort("127.0.0.1", tlsPort), "tls": true}},
 			"udp": []any{hostPort("127.0.0.1", udpPort), udpBare},
 		},
-		"ssls":          []any{cert.sslObject("c", "*")},
+		"ssls":          []any{sslObject(cert, "c", "*")},
 		"stream_routes": []any{route("1", nil, be)},
 	}})
 	tests := []struct {
@@ -124,7 +124,7 @@ func TestCatchAll(t *testing.T) {
 			case "tcp":
 				got = whoTCP(t, tc.src, tc.dst)
 			case "tls":
-				got = whoTLS(t, tc.src, tc.dst, "any.example", cert.Pool)
+				got = whoTLS(t, tc.src, tc.dst, "any.example", cert.Pool())
 			case "udp":
 				got = whoUDP(t, tc.src, tc.dst)
 			}

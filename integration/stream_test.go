@@ -243,14 +243,14 @@ func TestHalfCloseTLS(t *testing.T) {
 	port := freePort(t)
 	startCaddy(t, caddyConfig{Apisix: map[string]any{
 		"stream_proxy":  map[string]any{"tcp": []any{map[string]any{"addr": hostPort("127.0.0.1", port), "tls": true}}},
-		"ssls":          []any{cert.sslObject("h", "half.test.com")},
+		"ssls":          []any{sslObject(cert, "h", "half.test.com")},
 		"stream_routes": []any{map[string]any{"id": "1", "upstream": map[string]any{"nodes": map[string]int{up: 1}}}},
 	}})
 	raw, err := dialFrom("127.0.0.1", hostPort("127.0.0.1", port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := tls.Client(raw, &tls.Config{ServerName: "half.test.com", RootCAs: cert.Pool, MinVersion: tls.VersionTLS12})
+	c := tls.Client(raw, &tls.Config{ServerName: "half.test.com", RootCAs: cert.Pool(), MinVersion: tls.VersionTLS12})
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(answerWait))
 	if _, err := io.WriteString(c, "tls request"); err != nil {

@@ -24,7 +24,7 @@ func TestTLSPassthrough(t *testing.T) {
 			map[string]any{"addr": hostPort("127.0.0.1", pass), "tls_passthrough": true},
 			map[string]any{"addr": hostPort("127.0.0.1", mixed), "tls": true, "tls_passthrough": true},
 		}},
-		"ssls": []any{proxyCert.sslObject("term", "term.test.com")},
+		"ssls": []any{sslObject(proxyCert, "term", "term.test.com")},
 		"stream_routes": []any{
 			map[string]any{"id": "1", "sni": "a.test.com", "tls_passthrough": true,
 				"upstream": map[string]any{"nodes": map[string]int{tlsA: 1}}},
@@ -47,7 +47,7 @@ func TestTLSPassthrough(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := whoTLS(t, "127.0.0.1", hostPort("127.0.0.1", tc.port), tc.sni, tc.cert.Pool); got != tc.want {
+			if got := whoTLS(t, "127.0.0.1", hostPort("127.0.0.1", tc.port), tc.sni, tc.cert.Pool()); got != tc.want {
 				t.Fatalf("answered %q, want %q", got, tc.want)
 			}
 		})
@@ -66,14 +66,14 @@ func TestUpstreamTLS(t *testing.T) {
 			hostPort("127.0.0.1", plain),
 			map[string]any{"addr": hostPort("127.0.0.1", tlsPort), "tls": true},
 		}},
-		"ssls": []any{front.sslObject("front", "front.test.com")},
+		"ssls": []any{sslObject(front, "front", "front.test.com")},
 		"stream_routes": []any{map[string]any{"id": "1",
 			"upstream": map[string]any{"scheme": "tls", "nodes": map[string]int{up: 1}}}},
 	}})
 	if got := whoTCP(t, "127.0.0.1", hostPort("127.0.0.1", plain)); got != "tls-up sni=apisix_backend" {
 		t.Errorf("plain client: answered %q, want %q", got, "tls-up sni=apisix_backend")
 	}
-	if got := whoTLS(t, "127.0.0.1", hostPort("127.0.0.1", tlsPort), "front.test.com", front.Pool); got != "tls-up sni=front.test.com" {
+	if got := whoTLS(t, "127.0.0.1", hostPort("127.0.0.1", tlsPort), "front.test.com", front.Pool()); got != "tls-up sni=front.test.com" {
 		t.Errorf("TLS client: answered %q, want %q", got, "tls-up sni=front.test.com")
 	}
 }
@@ -90,7 +90,7 @@ func TestTLSTermination(t *testing.T) {
 	startCaddy(t, caddyConfig{Apisix: map[string]any{
 		"stream_proxy": map[string]any{"tcp": []any{map[string]any{"addr": hostPort("127.0.0.1", port), "tls": true}}},
 		"fallback_sni": "default.test.com",
-		"ssls":         []any{wild.sslObject("wild", "*.test.com"), def.sslObject("def", "default.test.com")},
+		"ssls":         []any{sslObject(wild, "wild", "*.test.com"), sslObject(def, "def", "default.test.com")},
 		"stream_routes": []any{
 			route("1", map[string]any{"sni": "default.test.com"}, be["by-fallback"]),
 			route("2", map[string]any{"sni": "*.test.com"}, be["any-test"]),
@@ -121,24 +121,24 @@ func TestTLSTermination(t *testing.T) {
 		return c, nil
 	}
 	t.Run("wildcard certificate, one label", func(t *testing.T) {
-		if got := whoTLS(t, "127.0.0.1", addr, "a.test.com", wild.Pool); got != "any-test" {
+		if got := whoTLS(t, "127.0.0.1", addr, "a.test.com", wild.Pool()); got != "any-test" {
 			t.Fatalf("answered by %q", got)
 		}
 	})
 	t.Run("wildcard certificate does not cover two labels", func(t *testing.T) {
-		if c, err := handshake("a.b.test.com", wild.Pool); err == nil {
+		if c, err := handshake("a.b.test.com", wild.Pool()); err == nil {
 			c.Close()
 			t.Fatal("handshake for a.b.test.com succeeded; no certificate matches it")
 		}
 	})
 	t.Run("no certificate for the SNI", func(t *testing.T) {
-		if c, err := handshake("other.org", wild.Pool); err == nil {
+		if c, err := handshake("other.org", wild.Pool()); err == nil {
 			c.Close()
 			t.Fatal("handshake for other.org succeeded; no certificate matches it")
 		}
 	})
 	t.Run("no SNI uses fallback_sni", func(t *testing.T) {
-		c, err := handshake("", def.Pool)
+		c, err := handshake("", def.Pool())
 		if err != nil {
 			t.Fatalf("handshake without SNI: %v", err)
 		}

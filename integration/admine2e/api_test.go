@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // apiCase is one Admin API request and the exact answer APISIX gives.
@@ -93,9 +95,9 @@ type apiFixture struct {
 
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
-	ca := newCA(t)
-	certPEM, keyPEM, _ := ca.leaf(t, "api.test")
-	sCert, sKey, _ := ca.leaf(t, "static.test")
+	ca := e2e.NewCA(t, "admine2e test CA")
+	certPEM, keyPEM, _ := leaf(t, ca, "api.test")
+	sCert, sKey, _ := leaf(t, ca, "static.test")
 	app := apisixApp(map[string]any{
 		"stream_proxy": map[string]any{"tcp": []any{hostPort("127.0.0.1", freePort(t))}},
 		"upstreams":    []any{map[string]any{"id": "static-up", "nodes": map[string]any{"127.0.0.1:1": 1}, "type": "roundrobin"}},
@@ -331,7 +333,7 @@ func TestAdminAPIChunkedBodyLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("X-API-KEY", adminKey)
-		resp, err := adminClient.Do(req)
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 		if err != nil {
 			t.Fatalf("%d bytes chunked: %v", tc.size, err)
 		}

@@ -2,23 +2,17 @@ package admine2e
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // backend is a TCP server on loopback that names itself in every answer,
@@ -32,9 +26,6 @@ type backend struct {
 	ln    net.Listener
 	greet bool
 	cert  *tls.Certificate
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
 }
 
 // startBackend listens on addr ("127.0.0.1:0" for any port) and serves
@@ -45,46 +36,12 @@ func startBackend(t testing.TB, tag, addr string, greet bool, cert *tls.Certific
 	if err != nil {
 		t.Fatalf("backend %s: cannot listen on %s (another process holds it?): %v", tag, addr, err)
 	}
-	b := &backend{tag: tag, ln: ln, greet: greet, cert: cert, conns: map[net.Conn]struct{}{}}
-	b.wg.Add(1)
-	go b.serve()
-	t.Cleanup(b.close)
+	b := &backend{tag: tag, ln: ln, greet: greet, cert: cert}
+	e2e.Serve(t, ln, b.handle)
 	return b
 }
 
 func (b *backend) addr() string { return b.ln.Addr().String() }
-
-func (b *backend) close() {
-	_ = b.ln.Close()
-	b.mu.Lock()
-	for c := range b.conns {
-		_ = c.Close()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
-}
-
-func (b *backend) serve() {
-	defer b.wg.Done()
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		b.conns[c] = struct{}{}
-		b.mu.Unlock()
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.handle(c)
-			b.mu.Lock()
-			delete(b.conns, c)
-			b.mu.Unlock()
-			_ = c.Close()
-		}()
-	}
-}
 
 // peekConn is a conn whose first bytes were read through r.
 type peekConn struct {
@@ -211,79 +168,12 @@ func checkEnd(t testing.TB, res probeResult, err error) probeResult {
 	return res
 }
 
-// certs is a test CA and leaf certificates it signed.
-type certs struct {
-	pool   *x509.CertPool
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	caPEM  string
-	serial int64
-}
-
-func newCA(t testing.TB) *certs {
+// leaf issues a server certificate for names signed by ca; it returns
+// the PEM cert, the PEM key and the tls.Certificate.
+func leaf(t testing.TB, ca *e2e.Cert, names ...string) (string, string, tls.Certificate) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "admine2e test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &certs{pool: pool, ca: ca, caKey: key, caPEM: pemBlock("CERTIFICATE", der), serial: 1}
-}
-
-// leaf issues a server certificate for names; it returns the PEM cert,
-// the PEM key and the tls.Certificate.
-func (c *certs) leaf(t testing.TB, names ...string) (string, string, tls.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(c.serial),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.ca, &key.PublicKey, c.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM := pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", kder)
-	pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certPEM, keyPEM, pair
-}
-
-func pemBlock(typ string, der []byte) string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	c := e2e.NewLeaf(t, names[0], ca, names...)
+	return c.CertPEM, c.KeyPEM, c.TLS()
 }
 
 // portFree reports whether addr can be bound now.

@@ -23,7 +23,7 @@ func TestLiveChangeWithoutReload(t *testing.T) {
 		"stream_proxy": map[string]any{"tcp": []any{listen}},
 	})))
 	p := in.start()
-	startTime := procStart(t, p.pid())
+	startTime := procStart(t, p.PID())
 	route := func(node string) string {
 		return fmt.Sprintf(`{"server_addr":"127.0.0.1","server_port":%d,"upstream":{"nodes":{"%s":1},"type":"roundrobin"}}`, lport, node)
 	}
@@ -62,11 +62,11 @@ func TestLiveChangeWithoutReload(t *testing.T) {
 		t.Errorf("second connection after re-creating the route: %v, want still B", res)
 	}
 
-	if !p.alive() || procStart(t, p.pid()) != startTime {
-		t.Fatalf("caddy pid %d is not the process that was started", p.pid())
+	if p.Exited() || procStart(t, p.PID()) != startTime {
+		t.Fatalf("caddy pid %d is not the process that was started", p.PID())
 	}
-	p.stop()
-	checkNoReload(t, p.out.String())
+	p.Stop()
+	checkNoReload(t, p.Output())
 }
 
 // dialKeep opens a connection for several exchanges; the test closes it

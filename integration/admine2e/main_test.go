@@ -21,44 +21,18 @@
 package admine2e
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // caddyBin is the binary TestMain built; moduleRoot is the repository root.
 var caddyBin, moduleRoot string
 
 func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "admine2e:", err)
-		os.Exit(1)
-	}
-	os.Exit(code)
-}
-
-func run(m *testing.M) (int, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return 0, err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return 0, fmt.Errorf("module root not found two levels above the package: %v", err)
-	}
-	moduleRoot = root
-	dir, err := os.MkdirTemp("", "apisix-admine2e-bin-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building ./cmd/caddy failed: %v\n%s", err, out)
-	}
-	return m.Run(), nil
+	os.Exit(e2e.Main(m, "admine2e", func(bin, root string) error {
+		caddyBin, moduleRoot = bin, root
+		return nil
+	}))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 	"github.com/caddy-apisix/stream/store"
 )
 
@@ -78,8 +79,8 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	be := startBackend(t, "be", "127.0.0.1:0", false, nil)
 	lport := freePort(t)
 	listen := hostPort("127.0.0.1", lport)
-	ca := newCA(t)
-	cert, key, _ := ca.leaf(t, "p.test")
+	ca := e2e.NewCA(t, "admine2e test CA")
+	cert, key, _ := leaf(t, ca, "p.test")
 	in := newInstance(t, "", appsConfig(apisixApp(map[string]any{
 		"stream_proxy":  map[string]any{"tcp": []any{listen}},
 		"upstreams":     []any{map[string]any{"id": "static-up", "nodes": map[string]any{"127.0.0.1:1": 1}}},
@@ -117,7 +118,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if res := probe(t, listen, nil, false); res.answer != "be" {
 		t.Fatalf("before the restart: %v", res)
 	}
-	p.stop()
+	p.Stop()
 
 	p2 := in.start()
 	for _, k := range kinds {
@@ -241,7 +242,7 @@ func TestCrashDurability(t *testing.T) {
 				time.Sleep(100 * time.Microsecond)
 			}
 			time.Sleep(time.Duration(mrand.IntN(1000)) * time.Microsecond)
-			p.kill9()
+			p.Kill()
 			close(stop)
 		}()
 		wg.Wait()
@@ -288,7 +289,7 @@ func TestCrashDurability(t *testing.T) {
 		m.postIDs = append(m.postIDs, id)
 		got[id] = "after"
 		m.state = got
-		p2.stop()
+		p2.Stop()
 		if t.Failed() {
 			return
 		}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // seedPath is the seed document, beside the repository.
@@ -286,9 +288,9 @@ func TestSeedReplay(t *testing.T) {
 		waitFree(t, a, port, "the seed config listens there")
 	}
 
-	ca := newCA(t)
-	certPEM, keyPEM, _ := ca.leaf(t, "a.test.com")
-	_, _, backendCert := ca.leaf(t, "backend.test")
+	ca := e2e.NewCA(t, "admine2e test CA")
+	certPEM, keyPEM, _ := leaf(t, ca, "a.test.com")
+	_, _, backendCert := leaf(t, ca, "backend.test")
 	startBackend(t, "1995", seedB1995, false, &backendCert)
 	startBackend(t, "5991", seedB5991, false, nil)
 	mysqlAddr := seedMySQL
@@ -306,7 +308,7 @@ func TestSeedReplay(t *testing.T) {
 	// The document's TLS section: "configure certificate for the given SNI".
 	sslBody, _ := json.Marshal(map[string]any{"cert": certPEM, "key": keyPEM, "sni": "a.test.com"})
 	p.must(t, http.MethodPut, "/apisix/admin/ssls/1", string(sslBody), http.StatusCreated)
-	env := &seedEnv{tlsConf: &tls.Config{ServerName: "a.test.com", RootCAs: ca.pool}}
+	env := &seedEnv{tlsConf: &tls.Config{ServerName: "a.test.com", RootCAs: ca.Pool()}}
 
 	steps := seedSteps()
 	used := make([]bool, len(steps))
@@ -349,7 +351,7 @@ func TestSeedReplay(t *testing.T) {
 			t.Errorf("no curl of the document matches the check %q: the document changed", s.name)
 		}
 	}
-	if !p.alive() {
+	if p.Exited() {
 		t.Fatalf("caddy exited during the replay")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // TestAdminAPISuccess checks the success answers of APISIX.md §2.5-2.6 on
@@ -130,10 +132,10 @@ func num(t testing.TB, v any) int64 {
 // client certificates, dynamic or static, appear in no Admin API answer
 // and not in Caddy's log.
 func TestSecretsNeverReturned(t *testing.T) {
-	ca := newCA(t)
-	sCert, sKey, _ := ca.leaf(t, "static.test")
-	cert, key, _ := ca.leaf(t, "dyn.test")
-	ccert, ckey, _ := ca.leaf(t, "client.test")
+	ca := e2e.NewCA(t, "admine2e test CA")
+	sCert, sKey, _ := leaf(t, ca, "static.test")
+	cert, key, _ := leaf(t, ca, "dyn.test")
+	ccert, ckey, _ := leaf(t, ca, "client.test")
 	p := newInstance(t, "", appsConfig(apisixApp(map[string]any{
 		"stream_proxy": map[string]any{"tcp": []any{hostPort("127.0.0.1", freePort(t))}},
 		"ssls":         []any{map[string]any{"id": "static-ssl", "cert": sCert, "key": sKey, "sni": "static.test"}},
@@ -179,8 +181,8 @@ func TestSecretsNeverReturned(t *testing.T) {
 	if !strings.Contains(answers[len(answers)-3], `"client_cert":`) {
 		t.Errorf("client_cert missing from %s", answers[len(answers)-3])
 	}
-	p.stop()
-	if strings.Contains(p.out.String(), "PRIVATE KEY") {
+	p.Stop()
+	if strings.Contains(p.Output(), "PRIVATE KEY") {
 		t.Errorf("a private key appears in Caddy's log")
 	}
 }

@@ -3,17 +3,18 @@ package realclients
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // The Admin API address and key of the documents (seed and README).
 const (
 	adminAddr = "127.0.0.1:9180"
-	adminKey  = "edd1c9f034335f136f87ad84b625c8f1"
+	adminKey  = e2e.AdminKey
 )
 
 // obj is a JSON object literal.
@@ -21,7 +22,7 @@ type obj = map[string]any
 
 // caddy is one running Caddy process in a namespace.
 type caddy struct {
-	*proc
+	*e2e.Proc
 	ns *netns
 }
 
@@ -30,36 +31,18 @@ type caddy struct {
 // 127.0.0.1:9180, and waits until the Admin API answers.
 func (n *netns) startCaddy(app obj) *caddy {
 	n.t.Helper()
-	full := obj{
-		"admin_key":   []any{obj{"name": "admin", "key": adminKey, "role": "admin"}},
-		"allow_admin": []string{"127.0.0.0/24", "::1"},
-	}
-	for k, v := range app {
-		full[k] = v
-	}
 	dir := n.t.TempDir()
-	cfg := obj{
-		"admin":   obj{"listen": adminAddr},
-		"storage": obj{"module": "file_system", "root": filepath.Join(dir, "storage")},
-		"logging": obj{"logs": obj{"default": obj{"level": "DEBUG"}}},
-		"apps":    obj{"apisix": full},
-	}
-	raw, err := json.MarshalIndent(cfg, "", "\t")
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	path := filepath.Join(dir, "caddy.json")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		n.t.Fatal(err)
-	}
+	cfg := e2e.CaddyConfig(adminAddr, filepath.Join(dir, "storage"), e2e.LogLevel("DEBUG"), obj{"apisix": e2e.ApisixApp(app)})
+	path := e2e.WriteJSON(n.t, dir, "caddy.json", cfg)
 	return n.runCaddy(caddyBin, "run", "--config", path)
 }
 
 // runCaddy starts a caddy binary with args and waits for its Admin API.
 func (n *netns) runCaddy(bin string, args ...string) *caddy {
 	n.t.Helper()
-	c := &caddy{proc: n.start(bin, args...), ns: n}
-	c.waitFor(func() error {
+	c := &caddy{Proc: n.start(bin, args...), ns: n}
+	c.WaitReady(startWait, func() error {
+		// through the real curl, like every Admin API call of this package
 		code, body, err := c.admin("GET", "/apisix/admin/upstreams", "")
 		if err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // bigTXT is the number of TXT records of big.test: with 100-byte texts
@@ -24,7 +26,7 @@ func txtText(i int) string {
 // dnsmasq is one dnsmasq process answering bench.test with its own
 // address and big.test with bigTXT TXT records, logging every query.
 type dnsmasq struct {
-	*proc
+	*e2e.Proc
 	port int
 	log  string
 }
@@ -44,8 +46,8 @@ func (n *netns) startDnsmasq(port int, answer string) *dnsmasq {
 	for i := range bigTXT {
 		args = append(args, "--txt-record=big.test,"+txtText(i))
 	}
-	d.proc = n.start("dnsmasq", args...)
-	d.waitFor(func() error {
+	d.Proc = n.start("dnsmasq", args...)
+	d.WaitReady(startWait, func() error {
 		got := n.dig("127.0.0.1", port, "bench.test", "A", "+short")
 		if got.err != nil || strings.TrimSpace(got.stdout) != answer {
 			return fmt.Errorf("dig: %v %q", got.err, got.combined())

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // caddyBin is the binary TestMain builds from ./cmd/caddy; moduleRoot is
@@ -18,47 +20,21 @@ var caddyBin, moduleRoot string
 var goEnv []string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "realclients:", err)
-		return 1
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		fmt.Fprintln(os.Stderr, "realclients: module root not found:", err)
-		return 1
-	}
-	moduleRoot = root
-	out, err := exec.Command("go", "env", "GOPATH", "GOCACHE", "GOMODCACHE").Output()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "realclients: go env:", err)
-		return 1
-	}
-	vals := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(vals) != 3 {
-		fmt.Fprintf(os.Stderr, "realclients: go env printed %q\n", out)
-		return 1
-	}
-	for i, k := range []string{"GOPATH", "GOCACHE", "GOMODCACHE"} {
-		goEnv = append(goEnv, k+"="+vals[i])
-	}
-	dir, err := os.MkdirTemp("", "realclients-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "realclients:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "realclients: building ./cmd/caddy: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(e2e.Main(m, "realclients", func(bin, root string) error {
+		caddyBin, moduleRoot = bin, root
+		out, err := exec.Command("go", "env", "GOPATH", "GOCACHE", "GOMODCACHE").Output()
+		if err != nil {
+			return fmt.Errorf("go env: %v", err)
+		}
+		vals := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(vals) != 3 {
+			return fmt.Errorf("go env printed %q", out)
+		}
+		for i, k := range []string{"GOPATH", "GOCACHE", "GOMODCACHE"} {
+			goEnv = append(goEnv, k+"="+vals[i])
+		}
+		return nil
+	}))
 }
 
 // inCI reports whether the tests run in CI, where a missing package is a

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // The MariaDB account of the seed document's walk-through (docker run …
@@ -19,7 +21,7 @@ const (
 
 // mariadb is a MariaDB server started from a fresh data directory.
 type mariadb struct {
-	*proc
+	*e2e.Proc
 	ns     *netns
 	socket string
 	port   int
@@ -41,11 +43,11 @@ func (n *netns) startMariaDB(port int) *mariadb {
 		n.t.Fatalf("mariadb-install-db: %v\n%s", install.err, install.combined())
 	}
 	m := &mariadb{ns: n, socket: socket, port: port}
-	m.proc = n.start("mariadbd", "--no-defaults", "--datadir="+data, "--socket="+socket,
+	m.Proc = n.start("mariadbd", "--no-defaults", "--datadir="+data, "--socket="+socket,
 		fmt.Sprintf("--port=%d", port), "--bind-address=127.0.0.1", "--user=root",
 		"--skip-name-resolve", "--pid-file="+filepath.Join(dir, "mysqld.pid"),
 		"--innodb-buffer-pool-size=16M", "--skip-log-bin")
-	m.waitFor(func() error {
+	m.WaitReady(startWait, func() error {
 		if _, err := os.Stat(socket); err != nil {
 			return err
 		}
@@ -57,7 +59,7 @@ func (n *netns) startMariaDB(port int) *mariadb {
 		dbUser, dbPassword)); err != nil {
 		n.t.Fatal(err)
 	}
-	m.waitFor(n.tcpReady(hostPort("127.0.0.1", port)))
+	m.WaitReady(startWait, n.tcpReady(hostPort("127.0.0.1", port)))
 	return m
 }
 
@@ -74,15 +76,15 @@ func (m *mariadb) socketQuery(sql string) (string, error) {
 // connections is the server's count of connection attempts, this
 // query's own included.
 func (m *mariadb) connections() int {
-	m.t.Helper()
+	m.ns.t.Helper()
 	out, err := m.socketQuery("SHOW GLOBAL STATUS LIKE 'Connections'")
 	if err != nil {
-		m.t.Fatal(err)
+		m.ns.t.Fatal(err)
 	}
 	_, v, _ := strings.Cut(out, "\t")
 	c, err := strconv.Atoi(v)
 	if err != nil {
-		m.t.Fatalf("SHOW GLOBAL STATUS: %q", out)
+		m.ns.t.Fatalf("SHOW GLOBAL STATUS: %q", out)
 	}
 	return c
 }

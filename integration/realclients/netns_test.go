@@ -9,13 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 	"golang.org/x/sys/unix"
 )
 
@@ -79,28 +77,10 @@ func (n *netns) command(ctx context.Context, name string, args ...string) *exec.
 	return cmd
 }
 
-// isolatedEnv is the environment with HOME and the XDG directories under
-// dir, so no program touches the user's data, and the Go caches pinned
-// where they are, so go run and xcaddy reuse the module and build caches
-// instead of downloading and compiling everything again.
-func isolatedEnv(dir string) []string {
-	env := []string{
-		"HOME=" + dir,
-		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
-		"XDG_CACHE_HOME=" + filepath.Join(dir, "cache"),
-	}
-	env = append(env, goEnv...)
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "GOPATH", "GOCACHE", "GOMODCACHE":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
+// isolatedEnv is e2e.Env with the Go caches pinned where they are, so go
+// run and xcaddy reuse the module and build caches instead of downloading
+// and compiling everything again.
+func isolatedEnv(dir string) []string { return e2e.Env(dir, goEnv...) }
 
 // result is what a finished command printed.
 type result struct {
@@ -127,44 +107,16 @@ func (n *netns) run(stdin string, name string, args ...string) result {
 	return result{out.String(), errb.String(), err}
 }
 
-// syncBuffer collects a background process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// proc is one background server process.
-type proc struct {
-	t     testing.TB
-	name  string
-	cmd   *exec.Cmd
-	out   *syncBuffer
-	done  chan struct{}
-	group bool // the process leads its own group, stopped as a whole
-}
-
 // start starts a server in the namespace and stops it by PID (SIGTERM,
 // then SIGKILL) when the test ends; its output is logged if the test
 // failed.
-func (n *netns) start(name string, args ...string) *proc {
+func (n *netns) start(name string, args ...string) *e2e.Proc {
 	n.t.Helper()
 	return n.startFor(n.t, name, args...)
 }
 
 // startFor is start for a subtest t: its failures and cleanup belong to t.
-func (n *netns) startFor(t testing.TB, name string, args ...string) *proc {
+func (n *netns) startFor(t testing.TB, name string, args ...string) *e2e.Proc {
 	t.Helper()
 	return n.startCmd(t, false, n.command(context.Background(), name, args...))
 }
@@ -172,7 +124,7 @@ func (n *netns) startFor(t testing.TB, name string, args ...string) *proc {
 // startGroup starts a command that runs children of its own (go run
 // builds and runs the program as a child) in a new process group, which
 // stop signals as a whole: the group's ID is the started PID.
-func (n *netns) startGroup(t testing.TB, dir string, name string, args ...string) *proc {
+func (n *netns) startGroup(t testing.TB, dir string, name string, args ...string) *e2e.Proc {
 	t.Helper()
 	cmd := n.command(context.Background(), name, args...)
 	cmd.Dir = dir
@@ -180,84 +132,10 @@ func (n *netns) startGroup(t testing.TB, dir string, name string, args ...string
 }
 
 // startCmd starts cmd in the background; see start.
-func (n *netns) startCmd(t testing.TB, group bool, cmd *exec.Cmd) *proc {
+func (n *netns) startCmd(t testing.TB, group bool, cmd *exec.Cmd) *e2e.Proc {
 	t.Helper()
 	name := filepath.Base(cmd.Args[3]) // nsenter --net=… -- program
-	p := &proc{t: t, name: name, cmd: cmd, out: new(syncBuffer), done: make(chan struct{}), group: group}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	// A test binary killed by its timeout takes its servers with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: group}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the process by PID.
-func (p *proc) stop() {
-	pid := p.cmd.Process.Pid
-	if p.group {
-		// The whole group: go run's child outlives its parent otherwise.
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		deadline := time.Now().Add(stopWait)
-		for syscall.Kill(-pid, 0) == nil && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		if syscall.Kill(-pid, 0) == nil {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-		}
-	}
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(stopWait):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-	if p.t.Failed() {
-		out := p.out.String()
-		if len(out) > 8<<10 {
-			out = "…" + out[len(out)-8<<10:]
-		}
-		p.t.Logf("%s (pid %d) output:\n%s", p.name, p.cmd.Process.Pid, out)
-	}
-}
-
-// waitFor polls ready until it succeeds, the process exits or startWait
-// passes; the last error says why it failed.
-func (p *proc) waitFor(ready func() error) {
-	p.t.Helper()
-	deadline := time.Now().Add(startWait)
-	for {
-		if p.exited() {
-			p.t.Fatalf("%s exited during startup (%v):\n%s", p.name, p.cmd.ProcessState, p.out)
-		}
-		err := ready()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s not ready after %v: %v\n%s", p.name, startWait, err, p.out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return e2e.Start(t, name, cmd, e2e.Options{StopWait: stopWait, Group: group, LogTail: 8 << 10})
 }
 
 // dial opens a connection from inside the namespace: the socket is made
@@ -316,4 +194,4 @@ func (n *netns) tcpReady(addr string) func() error {
 }
 
 // hostPort joins a loopback address and a port.
-func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
+var hostPort = e2e.HostPort

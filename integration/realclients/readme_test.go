@@ -39,8 +39,8 @@ func TestReadmeQuickStart(t *testing.T) {
 			if server != nil {
 				t.Fatalf("README quick start starts a second server: %s", line)
 			}
-			server = &caddy{proc: n.startGroup(t, tree, c[0], c[1:]...), ns: n}
-			server.waitFor(func() error {
+			server = &caddy{Proc: n.startGroup(t, tree, c[0], c[1:]...), ns: n}
+			server.WaitReady(startWait, func() error {
 				code, body, err := server.admin("GET", "/apisix/admin/stream_routes", "")
 				if err == nil && code != 200 {
 					err = fmt.Errorf("GET /apisix/admin/stream_routes: %d %s", code, body)

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // redis is one redis-server process on 127.0.0.1.
 type redis struct {
-	*proc
+	*e2e.Proc
 	ns   *netns
 	port int
 }
@@ -22,9 +24,9 @@ func (n *netns) startRedis(port int) *redis {
 	need(n.t, "redis-server", "redis-cli")
 	dir := n.t.TempDir()
 	r := &redis{ns: n, port: port}
-	r.proc = n.start("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	r.Proc = n.start("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no")
-	r.waitFor(func() error {
+	r.WaitReady(startWait, func() error {
 		got, err := n.redisCLI(hostPort("127.0.0.1", port), "PING")
 		if err == nil && got != "PONG" {
 			err = fmt.Errorf("PING answered %q", got)
@@ -139,7 +141,7 @@ func TestRedis(t *testing.T) {
 		// -k 0: a new connection per request, so each one is routed anew.
 		bench := n.startFor(t, "redis-benchmark", "-h", "127.0.0.1", "-p", "9100", "-n", strconv.Itoa(requests),
 			"-c", "10", "-k", "0", "-t", "set", "-q")
-		bench.waitFor(func() error {
+		bench.WaitReady(startWait, func() error {
 			if got := r1.setCalls(t); got < updateAt {
 				return fmt.Errorf("node 1 has run %d SETs", got)
 			}
@@ -150,13 +152,13 @@ func TestRedis(t *testing.T) {
 			t.Fatalf("the benchmark ended (%d SETs) before the update: raise the request count", done)
 		}
 		select {
-		case <-bench.done:
+		case <-bench.Done():
 		case <-time.After(cmdWait):
-			t.Fatalf("redis-benchmark did not finish within %v:\n%s", cmdWait, bench.out)
+			t.Fatalf("redis-benchmark did not finish within %v:\n%s", cmdWait, bench.Output())
 		}
-		out := bench.out.String()
-		if !bench.cmd.ProcessState.Success() || benchmarkErrors.MatchString(out) {
-			t.Fatalf("redis-benchmark (%v):\n%s", bench.cmd.ProcessState, out)
+		out := bench.Output()
+		if !bench.Cmd.ProcessState.Success() || benchmarkErrors.MatchString(out) {
+			t.Fatalf("redis-benchmark (%v):\n%s", bench.Cmd.ProcessState, out)
 		}
 		s1, s2 := r1.setCalls(t), r2.setCalls(t)
 		if s1+s2 != requests {

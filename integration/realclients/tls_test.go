@@ -134,7 +134,7 @@ func TestOpenSSL(t *testing.T) {
 	t.Run("TLS upstream sees the SNI", func(t *testing.T) {
 		srv := n.startFor(t, "openssl", "s_server", "-accept", "127.0.0.1:8443", "-cert", p.path("up.pem"),
 			"-key", p.path("up.key"), "-www", "-tlsextdebug")
-		srv.waitFor(n.tcpReady("127.0.0.1:8443"))
+		srv.WaitReady(startWait, n.tcpReady("127.0.0.1:8443"))
 		tlsUp := upstream("127.0.0.1:8443")
 		tlsUp["scheme"] = "tls"
 		c.put(t, "stream_routes/plain-to-tls", obj{"server_port": 9101, "upstream": tlsUp})
@@ -154,9 +154,9 @@ func TestOpenSSL(t *testing.T) {
 			if r.err != nil || !strings.Contains(r.stdout, "s_server -accept 127.0.0.1:8443") {
 				t.Fatalf("%s: curl %q: %v: %s", tt.name, tt.curl, r.err, r.combined())
 			}
-			names, err := parseSNIDump(srv.out.String())
+			names, err := parseSNIDump(srv.Output())
 			if err != nil {
-				t.Fatalf("%s: s_server output: %v\n%s", tt.name, err, srv.out)
+				t.Fatalf("%s: s_server output: %v\n%s", tt.name, err, srv.Output())
 			}
 			if len(names) != i+1 || names[i] != tt.want {
 				t.Fatalf("%s: s_server saw SNIs %q, want %q last", tt.name, names, tt.want)

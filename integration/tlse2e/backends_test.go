@@ -8,10 +8,10 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 	"github.com/caddy-apisix/stream/proxyproto"
 )
 
@@ -19,38 +19,15 @@ import (
 // backends, so a stuck proxy fails a test instead of hanging it.
 const ioTimeout = 10 * time.Second
 
-// serve accepts connections on a new loopback listener and runs handle
-// for each in its own goroutine, until the test ends. It returns the
-// listener's address.
+// serve runs handle for each connection to a new loopback listener
+// (e2e.ServeTCP), with every read and write bounded by ioTimeout, until
+// the test ends. It returns the listener's address.
 func serve(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	return e2e.ServeTCP(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		handle(c)
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(ioTimeout))
-				handle(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // replyLine reads one line from c and writes reply(line) back.

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // BenchmarkTLSHandshake measures full TLS handshakes per second on a
@@ -15,7 +17,7 @@ import (
 // through a plain upstream and closes. "direct" is the same client
 // against a Go TLS echo server without the proxy, for scale.
 func BenchmarkTLSHandshake(b *testing.B) {
-	cert := newLeaf(b, "bench", newCA(b, "bench CA"), "bench.test.com")
+	cert := e2e.NewLeaf(b, "bench", e2e.NewCA(b, "bench CA"), "bench.test.com")
 	port := freePorts(b, 1)[0]
 	startCaddy(b, obj{
 		"stream_proxy":  obj{"tcp": list(tcpEntry(port, "tls"))},
@@ -23,7 +25,7 @@ func BenchmarkTLSHandshake(b *testing.B) {
 		"stream_routes": list(obj{"id": "1", "upstream": upstream(echoServer(b), nil)}),
 	}, false)
 	direct := serve(b, func(c net.Conn) {
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tlsCert()}})
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}})
 		_, _ = io.Copy(tc, tc)
 	})
 	msg := bytes.Repeat([]byte("0123456789abcdef"), 4)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // closeWriter is a connection that can half-close.
@@ -44,9 +46,9 @@ func echoBulk(t *testing.T, c closeWriter, data []byte) {
 // TestBulkEcho moves 4 MiB each way through a terminated listener, a TLS
 // upstream and a passthrough listener, with half-close at the end.
 func TestBulkEcho(t *testing.T) {
-	cert := newLeaf(t, "bulk", nil, "bulk.test.com")
+	cert := e2e.NewLeaf(t, "bulk", nil, "bulk.test.com")
 	tlsEcho := serve(t, func(c net.Conn) {
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tlsCert()}})
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}})
 		_, _ = io.Copy(tc, tc)
 		_ = tc.CloseWrite()
 	})

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // Phases of TestHotCertificates, as seen by its background client.
@@ -23,16 +25,16 @@ const (
 // returns; the added name works once its PUT returns and fails once it is
 // disabled, renamed or deleted.
 func TestHotCertificates(t *testing.T) {
-	ca := newCA(t, "hot CA")
-	v1 := newLeaf(t, "steady v1", ca, "steady.test.com")
-	v2 := newLeaf(t, "steady v2", ca, "steady.test.com")
-	added := newLeaf(t, "added", ca, "added.test.com")
+	ca := e2e.NewCA(t, "hot CA")
+	v1 := e2e.NewLeaf(t, "steady v1", ca, "steady.test.com")
+	v2 := e2e.NewLeaf(t, "steady v2", ca, "steady.test.com")
+	added := e2e.NewLeaf(t, "added", ca, "added.test.com")
 	port := freePorts(t, 1)[0]
 	c := startCaddy(t, obj{
 		"stream_proxy":  obj{"tcp": list(tcpEntry(port, "tls"))},
 		"stream_routes": list(obj{"id": "1", "upstream": upstream(lineServer(t, "up"), nil)}),
 	}, false)
-	put := func(id string, cert *testCert, sni string, status int) {
+	put := func(id string, cert *e2e.Cert, sni string, status int) {
 		t.Helper()
 		o := sslObj(id, cert, sni)
 		delete(o, "id")
@@ -150,7 +152,7 @@ func TestHotCertificates(t *testing.T) {
 // Admin API is served again after a restart on the same storage, and that
 // the Admin API never shows its private key.
 func TestCertificatePersists(t *testing.T) {
-	cert := newLeaf(t, "persisted", newCA(t, "persist CA"), "keep.test.com")
+	cert := e2e.NewLeaf(t, "persisted", e2e.NewCA(t, "persist CA"), "keep.test.com")
 	storage := t.TempDir()
 	port := freePorts(t, 1)[0]
 	app := obj{
@@ -178,6 +180,6 @@ func TestCertificatePersists(t *testing.T) {
 	delete(o, "id")
 	first.mustAdmin(http.MethodPut, "/apisix/admin/ssls/keep", o, http.StatusOK, http.StatusCreated)
 	check(first)
-	first.stop()
+	first.Stop()
 	check(startCaddyAt(t, storage, app, true))
 }

@@ -2,6 +2,8 @@ package tlse2e
 
 import (
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // TestLayer4TLSUpstreamSNI checks a hand-written layer4 route: caddy-l4's
@@ -11,11 +13,11 @@ import (
 // (default_sni picks the certificate but is not the client's SNI).
 func TestLayer4TLSUpstreamSNI(t *testing.T) {
 	backend := selfSignedBackend(t)
-	cert := newLeaf(t, "l4", newCA(t, "l4 CA"), "l4.test.com")
+	cert := e2e.NewLeaf(t, "l4", e2e.NewCA(t, "l4 CA"), "l4.test.com")
 	port := freePorts(t, 1)[0]
 	startCaddyApps(t, "", obj{
 		"apisix": obj{},
-		"tls":    obj{"certificates": obj{"load_pem": list(obj{"certificate": cert.certPEM, "key": cert.keyPEM})}},
+		"tls":    obj{"certificates": obj{"load_pem": list(obj{"certificate": cert.CertPEM, "key": cert.KeyPEM})}},
 		"layer4": obj{"servers": obj{"s": obj{
 			"listen": []string{addr(port)},
 			"routes": list(obj{"handle": list(
@@ -45,7 +47,7 @@ func TestLayer4TLSUpstreamSNI(t *testing.T) {
 // client's own hello, with tls the SSL object's certificate terminates.
 func TestLayer4Dispatcher(t *testing.T) {
 	backend, ca := passthroughBackend(t)
-	front := newLeaf(t, "term", newCA(t, "front CA"), "term.test.com")
+	front := e2e.NewLeaf(t, "term", e2e.NewCA(t, "front CA"), "term.test.com")
 	p := freePorts(t, 2)
 	server := func(port int, sni string, handler obj) obj {
 		return obj{

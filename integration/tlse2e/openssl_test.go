@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // openssl returns the openssl binary. Without it the test is skipped,
@@ -50,14 +52,14 @@ func sClient(t *testing.T, bin string, port int, args ...string) string {
 func TestOpenSSLClient(t *testing.T) {
 	bin := openssl(t)
 	cs := newCertSet(t)
-	clientCA := newCA(t, "client CA")
-	good := newLeaf(t, "good client", clientCA)
+	clientCA := e2e.NewCA(t, "client CA")
+	good := e2e.NewLeaf(t, "good client", clientCA)
 	dir := t.TempDir()
-	certPath, keyPath := good.files(t, dir, "client")
+	certPath, keyPath := good.Files(t, dir, "client")
 	port := freePorts(t, 1)[0]
-	mtls := newLeaf(t, "mtls", newCA(t, "server CA"), "m.test.com")
+	mtls := e2e.NewLeaf(t, "mtls", e2e.NewCA(t, "server CA"), "m.test.com")
 	mssl := sslObj("m", mtls, "m.test.com")
-	mssl["client"] = obj{"ca": clientCA.certPEM}
+	mssl["client"] = obj{"ca": clientCA.CertPEM}
 	startCaddy(t, obj{
 		"stream_proxy":  obj{"tcp": list(tcpEntry(port, "tls"))},
 		"ssls":          list(sslObj("exact", cs.exact, "a.test.com"), sslObj("wild", cs.wild, "*.test.com"), mssl),
@@ -70,13 +72,13 @@ func TestOpenSSLClient(t *testing.T) {
 		want    []string
 		notWant string
 	}{
-		{"exact", []string{"-servername", "a.test.com"}, []string{"subject=O = tlse2e, CN = exact", "up:ping"}, ""},
-		{"wildcard", []string{"-servername", "b.test.com"}, []string{"subject=O = tlse2e, CN = wild", "up:ping"}, ""},
-		{"TLS 1.2", []string{"-servername", "a.test.com", "-tls1_2"}, []string{"subject=O = tlse2e, CN = exact", "Protocol  : TLSv1.2", "up:ping"}, ""},
+		{"exact", []string{"-servername", "a.test.com"}, []string{"subject=O = e2e, CN = exact", "up:ping"}, ""},
+		{"wildcard", []string{"-servername", "b.test.com"}, []string{"subject=O = e2e, CN = wild", "up:ping"}, ""},
+		{"TLS 1.2", []string{"-servername", "a.test.com", "-tls1_2"}, []string{"subject=O = e2e, CN = exact", "Protocol  : TLSv1.2", "up:ping"}, ""},
 		{"unknown SNI", []string{"-servername", "unknown.org"}, []string{"no peer certificate available", "alert"}, "up:ping"},
 		{"mTLS with -cert/-key", []string{"-servername", "m.test.com", "-cert", certPath, "-key", keyPath},
-			[]string{"subject=O = tlse2e, CN = mtls", "up:ping"}, ""},
-		{"mTLS without a certificate", []string{"-servername", "m.test.com"}, []string{"subject=O = tlse2e, CN = mtls", "alert certificate required"}, "up:ping"},
+			[]string{"subject=O = e2e, CN = mtls", "up:ping"}, ""},
+		{"mTLS without a certificate", []string{"-servername", "m.test.com"}, []string{"subject=O = e2e, CN = mtls", "alert certificate required"}, "up:ping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // exporterLabel derives keying material that only the two ends of one
@@ -26,11 +28,11 @@ func exported(cs tls.ConnectionState) string {
 // "backend", for pt.test.com, from the returned CA). It answers one line
 // with what it saw of the client's ClientHello and session:
 // "sni=S alpn=A ekm=HEX".
-func passthroughBackend(t testing.TB) (string, *testCert) {
-	ca := newCA(t, "backend CA")
-	cert := newLeaf(t, "backend", ca, "pt.test.com")
+func passthroughBackend(t testing.TB) (string, *e2e.Cert) {
+	ca := e2e.NewCA(t, "backend CA")
+	cert := e2e.NewLeaf(t, "backend", ca, "pt.test.com")
 	cfg := &tls.Config{
-		Certificates: []tls.Certificate{cert.tlsCert()},
+		Certificates: []tls.Certificate{cert.TLS()},
 		NextProtos:   []string{"tlse2e-proto"},
 	}
 	return tlsServer(t, cfg, func(cs tls.ConnectionState, _ string) string {
@@ -40,8 +42,8 @@ func passthroughBackend(t testing.TB) (string, *testCert) {
 
 // verifyingClient sends sni and ALPN "tlse2e-proto" and verifies the
 // server's certificate against ca for sni.
-func verifyingClient(sni string, ca *testCert) *tls.Config {
-	return &tls.Config{ServerName: sni, RootCAs: ca.pool(), NextProtos: []string{"tlse2e-proto"}}
+func verifyingClient(sni string, ca *e2e.Cert) *tls.Config {
+	return &tls.Config{ServerName: sni, RootCAs: ca.Pool(), NextProtos: []string{"tlse2e-proto"}}
 }
 
 // checkPassthrough asserts the reply of passthroughBackend shows the
@@ -102,7 +104,7 @@ func TestPassthrough(t *testing.T) {
 // terminate it.
 func TestMixedListener(t *testing.T) {
 	backend, ca := passthroughBackend(t)
-	front := newLeaf(t, "term", newCA(t, "front CA"), "term.test.com")
+	front := e2e.NewLeaf(t, "term", e2e.NewCA(t, "front CA"), "term.test.com")
 	port := freePorts(t, 1)[0]
 	startCaddy(t, obj{
 		"stream_proxy": obj{"tcp": list(tcpEntry(port, "tls", "tls_passthrough"))},

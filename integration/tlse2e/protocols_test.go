@@ -6,26 +6,28 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // TestSSLProtocolsAndDepth checks the per-object ssl_protocols and the
 // client.depth of mTLS on a TLS listener, also over IPv6 loopback.
 func TestSSLProtocolsAndDepth(t *testing.T) {
-	serverCA := newCA(t, "server CA")
-	root := newCA(t, "client root")
-	inter := issue(t, "client intermediate", root, nil, true)
-	leaf := newLeaf(t, "chained client", inter)
-	chain := tls.Certificate{Certificate: [][]byte{leaf.cert.Raw, inter.cert.Raw}, PrivateKey: leaf.key}
-	direct := newLeaf(t, "direct client", root)
+	serverCA := e2e.NewCA(t, "server CA")
+	root := e2e.NewCA(t, "client root")
+	inter := e2e.NewSubCA(t, "client intermediate", root)
+	leaf := e2e.NewLeaf(t, "chained client", inter)
+	chain := tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw, inter.Cert.Raw}, PrivateKey: leaf.Key}
+	direct := e2e.NewLeaf(t, "direct client", root)
 
-	v13 := sslObj("v13", newLeaf(t, "v13", serverCA, "v13.test.com"), "v13.test.com")
+	v13 := sslObj("v13", e2e.NewLeaf(t, "v13", serverCA, "v13.test.com"), "v13.test.com")
 	v13["ssl_protocols"] = []string{"TLSv1.3"}
-	v12 := sslObj("v12", newLeaf(t, "v12", serverCA, "v12.test.com"), "v12.test.com")
+	v12 := sslObj("v12", e2e.NewLeaf(t, "v12", serverCA, "v12.test.com"), "v12.test.com")
 	v12["ssl_protocols"] = []string{"TLSv1.2"}
-	depth0 := sslObj("d0", newLeaf(t, "d0", serverCA, "d0.test.com"), "d0.test.com")
-	depth0["client"] = obj{"ca": root.certPEM, "depth": 0}
-	depth1 := sslObj("d1", newLeaf(t, "d1", serverCA, "d1.test.com"), "d1.test.com")
-	depth1["client"] = obj{"ca": root.certPEM} // depth 1 by default
+	depth0 := sslObj("d0", e2e.NewLeaf(t, "d0", serverCA, "d0.test.com"), "d0.test.com")
+	depth0["client"] = obj{"ca": root.CertPEM, "depth": 0}
+	depth1 := sslObj("d1", e2e.NewLeaf(t, "d1", serverCA, "d1.test.com"), "d1.test.com")
+	depth1["client"] = obj{"ca": root.CertPEM} // depth 1 by default
 
 	port := freePorts(t, 1)[0]
 	v6 := fmt.Sprintf("[::1]:%d", port) // same port number, IPv6 loopback
@@ -45,7 +47,7 @@ func TestSSLProtocolsAndDepth(t *testing.T) {
 		{"TLSv1.3 only, TLS 1.3 client", "v13.test.com", tls.VersionTLS13, nil, tls.VersionTLS13},
 		{"TLSv1.3 only, TLS 1.2 client", "v13.test.com", tls.VersionTLS12, nil, 0},
 		{"TLSv1.2 only, TLS 1.3 capable client", "v12.test.com", tls.VersionTLS13, nil, tls.VersionTLS12},
-		{"depth 0, direct client certificate", "d0.test.com", tls.VersionTLS13, ptr(direct.tlsCert()), tls.VersionTLS13},
+		{"depth 0, direct client certificate", "d0.test.com", tls.VersionTLS13, ptr(direct.TLS()), tls.VersionTLS13},
 		{"depth 0, one intermediate", "d0.test.com", tls.VersionTLS13, &chain, 0},
 		{"depth 1, one intermediate", "d1.test.com", tls.VersionTLS13, &chain, tls.VersionTLS13},
 	}

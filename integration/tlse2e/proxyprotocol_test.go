@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 	"github.com/caddy-apisix/stream/proxyproto"
 )
 
@@ -36,7 +37,7 @@ func dialWithHeader(t *testing.T, port int, hdr []byte) net.Conn {
 func TestProxyProtocolIn(t *testing.T) {
 	p := freePorts(t, 2)
 	plain, tlsPort := p[0], p[1]
-	front := newLeaf(t, "front", newCA(t, "front CA"), "a.test.com")
+	front := e2e.NewLeaf(t, "front", e2e.NewCA(t, "front CA"), "a.test.com")
 	startCaddy(t, obj{
 		"stream_proxy": obj{"tcp": list(tcpEntry(plain, "proxy_protocol"), tcpEntry(tlsPort, "proxy_protocol", "tls"))},
 		"ssls":         list(sslObj("1", front, "a.test.com")),
@@ -147,8 +148,8 @@ func TestProxyProtocolToUpstream(t *testing.T) {
 // proxyTLSServer is proxyServer speaking TLS after the header: it answers
 // one line with "v1 src=S dst=D:hello <sni>".
 func proxyTLSServer(t testing.TB) string {
-	cert := newLeaf(t, "pp backend", nil, "pp.test.com")
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert.tlsCert()}}
+	cert := e2e.NewLeaf(t, "pp backend", nil, "pp.test.com")
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert.TLS()}}
 	return serve(t, func(c net.Conn) {
 		hdr, err := proxyproto.ReadHeader(c)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"sync"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // anyNameCache is a client session cache that offers its last session
@@ -33,13 +35,13 @@ func (c *anyNameCache) Put(_ string, cs *tls.ClientSessionState) {
 // one mTLS object does not get a client in under another object whose
 // client.ca did not sign its certificate.
 func TestSessionResumption(t *testing.T) {
-	serverCA := newCA(t, "server CA")
-	caN, caM := newCA(t, "CA N"), newCA(t, "CA M")
-	clientN := newLeaf(t, "client N", caN)
-	sslN := sslObj("n", newLeaf(t, "n", serverCA, "n.test.com"), "n.test.com")
-	sslN["client"] = obj{"ca": caN.certPEM}
-	sslM := sslObj("m", newLeaf(t, "m", serverCA, "m.test.com"), "m.test.com")
-	sslM["client"] = obj{"ca": caM.certPEM}
+	serverCA := e2e.NewCA(t, "server CA")
+	caN, caM := e2e.NewCA(t, "CA N"), e2e.NewCA(t, "CA M")
+	clientN := e2e.NewLeaf(t, "client N", caN)
+	sslN := sslObj("n", e2e.NewLeaf(t, "n", serverCA, "n.test.com"), "n.test.com")
+	sslN["client"] = obj{"ca": caN.CertPEM}
+	sslM := sslObj("m", e2e.NewLeaf(t, "m", serverCA, "m.test.com"), "m.test.com")
+	sslM["client"] = obj{"ca": caM.CertPEM}
 	port := freePorts(t, 1)[0]
 	startCaddy(t, obj{
 		"stream_proxy":  obj{"tcp": list(tcpEntry(port, "tls"))},
@@ -54,7 +56,7 @@ func TestSessionResumption(t *testing.T) {
 				c := clientCfg(sni)
 				c.MaxVersion = ver
 				c.ClientSessionCache = cache
-				c.Certificates = []tls.Certificate{clientN.tlsCert()}
+				c.Certificates = []tls.Certificate{clientN.TLS()}
 				return c
 			}
 			if _, st, err := tlsRoundTrip(addr(port), cfg("n.test.com")); err != nil || st.DidResume {

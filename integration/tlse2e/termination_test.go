@@ -3,22 +3,24 @@ package tlse2e
 import (
 	"crypto/tls"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // certSet are the server certificates of the termination tests, one per
 // SSL object, told apart by subject CN.
 type certSet struct {
-	exact, wild, star, fallback, off *testCert
+	exact, wild, star, fallback, off *e2e.Cert
 }
 
 func newCertSet(t testing.TB) certSet {
-	ca := newCA(t, "tlse2e server CA")
+	ca := e2e.NewCA(t, "tlse2e server CA")
 	return certSet{
-		exact:    newLeaf(t, "exact", ca, "a.test.com"),
-		wild:     newLeaf(t, "wild", ca, "*.test.com"),
-		star:     newLeaf(t, "star", ca, "star.invalid"),
-		fallback: newLeaf(t, "fallback", ca, "fb.test.com"),
-		off:      newLeaf(t, "off", ca, "off.example.com"),
+		exact:    e2e.NewLeaf(t, "exact", ca, "a.test.com"),
+		wild:     e2e.NewLeaf(t, "wild", ca, "*.test.com"),
+		star:     e2e.NewLeaf(t, "star", ca, "star.invalid"),
+		fallback: e2e.NewLeaf(t, "fallback", ca, "fb.test.com"),
+		off:      e2e.NewLeaf(t, "off", ca, "off.example.com"),
 	}
 }
 
@@ -165,13 +167,13 @@ func TestRouteSNIPriority(t *testing.T) {
 // TestMTLS checks client.ca: a certificate from that CA is accepted, none
 // or one from another CA fails the handshake.
 func TestMTLS(t *testing.T) {
-	ca, otherCA := newCA(t, "client CA"), newCA(t, "other CA")
-	server := newLeaf(t, "mtls", newCA(t, "server CA"), "m.test.com")
-	good := newLeaf(t, "good client", ca)
-	bad := newLeaf(t, "bad client", otherCA)
+	ca, otherCA := e2e.NewCA(t, "client CA"), e2e.NewCA(t, "other CA")
+	server := e2e.NewLeaf(t, "mtls", e2e.NewCA(t, "server CA"), "m.test.com")
+	good := e2e.NewLeaf(t, "good client", ca)
+	bad := e2e.NewLeaf(t, "bad client", otherCA)
 	port := freePorts(t, 1)[0]
 	ssl := sslObj("m", server, "m.test.com")
-	ssl["client"] = obj{"ca": ca.certPEM}
+	ssl["client"] = obj{"ca": ca.CertPEM}
 	startCaddy(t, obj{
 		"stream_proxy":  obj{"tcp": list(tcpEntry(port, "tls"))},
 		"ssls":          list(ssl),
@@ -180,7 +182,7 @@ func TestMTLS(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		cert   *testCert
+		cert   *e2e.Cert
 		maxVer uint16
 		ok     bool
 	}{
@@ -195,7 +197,7 @@ func TestMTLS(t *testing.T) {
 			cfg := clientCfg("m.test.com")
 			cfg.MaxVersion = tt.maxVer
 			if tt.cert != nil {
-				cfg.Certificates = []tls.Certificate{tt.cert.tlsCert()}
+				cfg.Certificates = []tls.Certificate{tt.cert.TLS()}
 			}
 			got, st, err := tlsRoundTrip(addr(port), cfg)
 			if !tt.ok {

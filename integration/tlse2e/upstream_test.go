@@ -6,13 +6,15 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // selfSignedBackend is a TLS backend with a self-signed certificate that
 // answers "hello <sni>", as APISIX's upstream-tls.t backend.
 func selfSignedBackend(t testing.TB) string {
-	cert := newLeaf(t, "self-signed", nil, "self.test.com")
-	return tlsServer(t, &tls.Config{Certificates: []tls.Certificate{cert.tlsCert()}}, helloSNI)
+	cert := e2e.NewLeaf(t, "self-signed", nil, "self.test.com")
+	return tlsServer(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}}, helloSNI)
 }
 
 // TestUpstreamTLSSNI checks the SNI sent to a scheme "tls" upstream: the
@@ -20,7 +22,7 @@ func selfSignedBackend(t testing.TB) string {
 // else "apisix_backend".
 func TestUpstreamTLSSNI(t *testing.T) {
 	backend := selfSignedBackend(t)
-	front := newLeaf(t, "front", newCA(t, "front CA"), "test.com")
+	front := e2e.NewLeaf(t, "front", e2e.NewCA(t, "front CA"), "test.com")
 	p := freePorts(t, 3)
 	plain, tlsPort, fbPlain := p[0], p[1], p[2]
 	route := obj{"id": "1", "upstream": upstream(backend, obj{"scheme": "tls"})}
@@ -60,26 +62,26 @@ func TestUpstreamTLSSNI(t *testing.T) {
 // type "client" SSL object of client_cert_id; without one the upstream
 // handshake fails and the client is closed without data.
 func TestUpstreamClientCert(t *testing.T) {
-	ca := newCA(t, "upstream client CA")
-	inline := newLeaf(t, "inline client", ca)
-	byID := newLeaf(t, "by-id client", ca)
-	server := newLeaf(t, "mtls backend", nil, "backend.test.com")
+	ca := e2e.NewCA(t, "upstream client CA")
+	inline := e2e.NewLeaf(t, "inline client", ca)
+	byID := e2e.NewLeaf(t, "by-id client", ca)
+	server := e2e.NewLeaf(t, "mtls backend", nil, "backend.test.com")
 	backend := tlsServer(t, &tls.Config{
-		Certificates: []tls.Certificate{server.tlsCert()},
+		Certificates: []tls.Certificate{server.TLS()},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    ca.pool(),
+		ClientCAs:    ca.Pool(),
 	}, func(cs tls.ConnectionState, _ string) string {
 		return fmt.Sprintf("hello %s cn=%s", cs.ServerName, cs.PeerCertificates[0].Subject.CommonName)
 	})
 	p := freePorts(t, 3)
 	startCaddy(t, obj{
 		"stream_proxy": obj{"tcp": list(tcpEntry(p[0]), tcpEntry(p[1]), tcpEntry(p[2]))},
-		"ssls":         list(obj{"id": "cc", "type": "client", "cert": byID.certPEM, "key": byID.keyPEM}),
+		"ssls":         list(obj{"id": "cc", "type": "client", "cert": byID.CertPEM, "key": byID.KeyPEM}),
 		"upstreams": list(obj{"id": "by-id", "type": "roundrobin", "nodes": obj{backend: 1},
 			"scheme": "tls", "tls": obj{"client_cert_id": "cc"}}),
 		"stream_routes": list(
 			obj{"id": "inline", "server_port": p[0], "upstream": upstream(backend, obj{"scheme": "tls",
-				"tls": obj{"client_cert": inline.certPEM, "client_key": inline.keyPEM}})},
+				"tls": obj{"client_cert": inline.CertPEM, "client_key": inline.KeyPEM}})},
 			obj{"id": "by-id", "server_port": p[1], "upstream_id": "by-id"},
 			obj{"id": "none", "server_port": p[2], "upstream": upstream(backend, obj{"scheme": "tls"})},
 		),
@@ -121,11 +123,11 @@ func TestUpstreamClientCert(t *testing.T) {
 // the process trusts (SSL_CERT_FILE), while verify false accepts anything.
 func TestUpstreamVerify(t *testing.T) {
 	self := selfSignedBackend(t)
-	ca := newCA(t, "trusted upstream CA")
-	trusted := newLeaf(t, "trusted", ca, "v.test.com")
-	trustedBackend := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{trusted.tlsCert()}}, helloSNI)
-	caFile, _ := ca.files(t, t.TempDir(), "ca")
-	front := newLeaf(t, "front", newCA(t, "front CA"), "v.test.com")
+	ca := e2e.NewCA(t, "trusted upstream CA")
+	trusted := e2e.NewLeaf(t, "trusted", ca, "v.test.com")
+	trustedBackend := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{trusted.TLS()}}, helloSNI)
+	caFile, _ := ca.Files(t, t.TempDir(), "ca")
+	front := e2e.NewLeaf(t, "front", e2e.NewCA(t, "front CA"), "v.test.com")
 	p := freePorts(t, 3)
 	startCaddy(t, obj{
 		"stream_proxy": obj{"tcp": list(tcpEntry(p[0]), tcpEntry(p[1]), tcpEntry(p[2], "tls"))},

@@ -1,0 +1,66 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Main is a TestMain body: it builds ./cmd/caddy of the enclosing module
+// once into a temporary directory, calls setup with the binary's path and
+// the module root, runs the tests and removes the binary. name prefixes
+// its error messages. It returns the exit code for os.Exit.
+func Main(m *testing.M, name string, setup func(bin, root string) error) int {
+	code, err := buildAndRun(m, setup)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return code
+}
+
+func buildAndRun(m *testing.M, setup func(bin, root string) error) (int, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return 0, err
+	}
+	dir, err := os.MkdirTemp("", "apisix-e2e-bin-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "caddy")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("building ./cmd/caddy failed: %v\n%s", err, out)
+	}
+	if setup != nil {
+		if err := setup(bin, root); err != nil {
+			return 0, err
+		}
+	}
+	return m.Run(), nil
+}
+
+// ModuleRoot is the nearest directory at or above the working directory
+// (a test's package directory) that holds go.mod.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 64 { // bounded: a path has far fewer levels
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", fmt.Errorf("module root (go.mod) not found above the test's directory")
+}
