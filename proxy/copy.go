@@ -4,10 +4,8 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -21,88 +19,131 @@ type Counters struct {
 // pump copies both ways between client and upstream until both directions
 // have ended, honouring half-close (EOF on one side becomes a FIN on the
 // other), and gives up when nothing moved in either direction for idle.
-// It closes neither connection.
+// It closes neither connection. The caller's goroutine copies one
+// direction; see startPump for a variant that returns at once.
 func pump(client, upstream net.Conn, idle time.Duration, c *Counters) {
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		copyDir(client, upstream, idle, &last, &c.Received)
-	}()
-	copyDir(upstream, client, idle, &last, &c.Sent)
+	l := newLink(client, upstream, idle, wg.Done)
+	go l.run(client, upstream, &c.Received)
+	l.run(upstream, client, &c.Sent)
 	wg.Wait()
 }
 
-// copyDir moves src → dst. On EOF it half-closes dst; on an error or an
-// idle timeout it unblocks the other direction by expiring both sockets.
-func copyDir(dst, src net.Conn, idle time.Duration, last *atomic.Int64, count *atomic.Int64) {
-	var (
-		err      error
-		srcRaw   syscall.RawConn
-		dstRaw   syscall.RawConn
-		spliced  bool
-		buf      *[]byte
-		deadline time.Time
-	)
-	srcRaw, dstRaw, spliced = rawConns(src, dst)
-	if !spliced {
-		buf = bufPool.Get().(*[]byte)
-		defer bufPool.Put(buf)
+// startPump is pump in two goroutines of its own: it returns at once and
+// calls done when both directions have ended. A caller that hands the
+// connection over this way need not keep its own (deeper) goroutine
+// stack alive for as long as the connection is idle.
+func startPump(client, upstream net.Conn, idle time.Duration, c *Counters, done func()) {
+	l := newLink(client, upstream, idle, done)
+	go l.run(client, upstream, &c.Received)
+	go l.run(upstream, client, &c.Sent)
+}
+
+// newLink prepares a connection's two directions; done runs after both.
+func newLink(client, upstream net.Conn, idle time.Duration, done func()) *link {
+	l := &link{a: client, b: upstream, idle: idle, onDone: done}
+	l.pending.Store(2)
+	// deadlines left by the caller (preread, replay) must not cut the
+	// copy short: from here on only the idle timer ends it
+	_ = client.SetDeadline(time.Time{})
+	_ = upstream.SetDeadline(time.Time{})
+	l.touch()
+	l.timer = time.AfterFunc(idle, l.check)
+	return l
+}
+
+// link is one proxied connection's shared state. One timer per connection
+// enforces the idle timeout: the copy loops only record when bytes moved,
+// which is far cheaper than re-arming socket deadlines per chunk.
+type link struct {
+	a, b  net.Conn
+	idle  time.Duration
+	timer *time.Timer
+	// last is when bytes last moved, in Unix nanoseconds.
+	last atomic.Int64
+	// pending counts the directions still running; the last one to end
+	// stops the timer and calls onDone.
+	pending atomic.Int32
+	done    atomic.Bool
+	onDone  func()
+}
+
+// finish records the end of one direction.
+func (l *link) finish() {
+	if l.pending.Add(-1) == 0 {
+		l.done.Store(true)
+		l.timer.Stop()
+		l.onDone()
 	}
-	for {
-		// re-arm the deadline only when it would expire within idle/2:
-		// cheaper than a timer update per chunk, same precision.
-		now := time.Now()
-		if deadline.Sub(now) < idle/2 {
-			deadline = now.Add(idle)
-			_ = src.SetReadDeadline(deadline)
-			_ = dst.SetWriteDeadline(deadline)
-		}
-		var n int64
-		if spliced {
-			n, err = spliceOnce(dstRaw, srcRaw)
-			if err == nil && n == 0 {
-				err = io.EOF
-			}
-		} else {
-			var m int
-			m, err = src.Read(*buf)
-			if m > 0 {
-				w, werr := dst.Write((*buf)[:m])
-				n = int64(w)
-				if werr != nil && (err == nil || err == io.EOF) {
-					err = werr
-				}
-			}
-		}
-		if n > 0 {
-			count.Add(n)
-			last.Store(time.Now().UnixNano())
-		}
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// idle only if the other direction was quiet too
-			quiet := time.Since(time.Unix(0, last.Load()))
-			if quiet < idle {
-				deadline = time.Time{}
-				continue
-			}
-		}
-		break
+}
+
+func (l *link) touch() { l.last.Store(time.Now().UnixNano()) }
+
+// check runs when the idle timer fires: it ends the connection if nothing
+// moved for idle, or waits for the rest of the period.
+func (l *link) check() {
+	if l.done.Load() {
+		return
 	}
-	if err == io.EOF {
+	quiet := time.Duration(time.Now().UnixNano() - l.last.Load())
+	if quiet < l.idle {
+		l.timer.Reset(l.idle - quiet)
+		return
+	}
+	l.abort()
+}
+
+// abort wakes both directions: every blocked read and write fails.
+func (l *link) abort() {
+	past := time.Unix(1, 0)
+	_ = l.a.SetDeadline(past)
+	_ = l.b.SetDeadline(past)
+}
+
+// run moves src → dst. On EOF it half-closes dst and returns, leaving the
+// other direction running; on an error or the idle timeout it aborts both.
+func (l *link) run(dst, src net.Conn, count *atomic.Int64) {
+	defer l.finish()
+	if s := newSplicer(dst, src, l, count); s != nil {
+		if s.copy() == io.EOF && s.closeWrite() == nil {
+			return
+		}
+		l.abort()
+		return
+	}
+	if l.copyBuffered(dst, src, count) == io.EOF {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			return
 		}
 	}
-	// hard end: wake the other direction too
-	past := time.Unix(1, 0)
-	_ = src.SetDeadline(past)
-	_ = dst.SetDeadline(past)
+	l.abort()
+}
+
+// copyBuffered is the read/write loop for connections that cannot be
+// spliced (TLS on either side). It returns io.EOF at the end of src.
+func (l *link) copyBuffered(dst, src net.Conn, count *atomic.Int64) error {
+	buf := bufPool.Get().(*[]byte)
+	defer bufPool.Put(buf)
+	for {
+		n, err := src.Read(*buf)
+		if n > 0 {
+			w, werr := dst.Write((*buf)[:n])
+			if w > 0 {
+				count.Add(int64(w))
+				l.touch()
+			}
+			if werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return io.EOF
+			}
+			return err
+		}
+	}
 }
 
 var bufPool = sync.Pool{New: func() any {
