@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/caddy-apisix/stream/balancer"
@@ -45,7 +47,9 @@ type Upstream struct {
 	key string
 	raw []byte
 
-	Nodes          []balancer.Node
+	Nodes []balancer.Node
+	// hostNames is true when a node is a host name, resolved when dialled.
+	hostNames      bool
 	balancer       balancer.Balancer
 	checker        *health.Checker
 	retries        int
@@ -111,6 +115,9 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 	}
 	for _, n := range u.Nodes {
 		cu.Nodes = append(cu.Nodes, balancer.Node{Addr: n.Addr(), Weight: n.Weight, Priority: n.Priority})
+		if _, err := netip.ParseAddr(strings.Trim(n.Host, "[]")); err != nil {
+			cu.hostNames = true
+		}
 	}
 	cu.retries = len(cu.Nodes) - 1
 	if u.Retries != nil {

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/caddy-apisix/stream/balancer"
+	"github.com/caddy-apisix/stream/router"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -24,6 +25,10 @@ const maxDatagram = 65536
 // address:port is a session, matched once, with its own connected upstream
 // socket; sessions end after the upstream's idle timeout. The read loop
 // never waits on a session: a slow upstream cannot stall other clients.
+//
+// A session is a socket, a timer and a small struct, not a goroutine: one
+// reply loop per listener waits on every upstream socket at once through
+// its own epoll instance, and forwards the replies in batches.
 type UDPServer struct {
 	rt *Runtime
 	pc *net.UDPConn
@@ -33,13 +38,46 @@ type UDPServer struct {
 	is6      bool
 	local    netip.AddrPort
 
+	// pcRaw reaches the listening socket for raw recvmsg/sendmsg; fam is
+	// its address family (AF_INET6 for dual-stack wildcard sockets).
+	pcRaw syscall.RawConn
+	fam   int
+	// state of Serve's read callback
+	rbuf, roob []byte
+	rn, roobn  int
+	rfrom      netip.AddrPort
+	rerr       error
+	recvFn     func(fd uintptr) bool
+	// state of the reply loop's write callback
+	wsess   *udpSession
+	wbuf    []byte
+	replyFn func(fd uintptr) bool
+
+	// ep waits for replies; when it could not be made, epErr says why
+	// and Serve returns it.
+	ep    *os.File
+	epRaw syscall.RawConn
+	epErr error
+	// events is the reply loop's epoll_wait buffer.
+	events [64]unix.EpollEvent
+	nev    int
+	waitFn func(fd uintptr) bool
+
 	mu       sync.Mutex
 	sessions map[netip.AddrPort]*udpSession
+	// pending holds the datagrams of sessions being set up aside (their
+	// plugins may wait, their nodes may need a DNS lookup).
+	pending map[netip.AddrPort]*pendingSession
+	// byID finds a session from its epoll event; ids are never reused,
+	// so an event for a session that just ended finds nothing.
+	byID   map[uint32]*udpSession
+	nextID uint32
 }
 
 // NewUDPServer prepares pc for serving (packet info on wildcard sockets).
 func (rt *Runtime) NewUDPServer(pc *net.UDPConn) *UDPServer {
-	s := &UDPServer{rt: rt, pc: pc, sessions: map[netip.AddrPort]*udpSession{}}
+	s := &UDPServer{rt: rt, pc: pc, sessions: map[netip.AddrPort]*udpSession{}, byID: map[uint32]*udpSession{},
+		pending: map[netip.AddrPort]*pendingSession{}}
 	s.local = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	s.is6 = s.local.Addr().Is6() && !s.local.Addr().Is4In6()
 	s.wildcard = s.local.Addr().IsUnspecified()
@@ -53,16 +91,46 @@ func (rt *Runtime) NewUDPServer(pc *net.UDPConn) *UDPServer {
 			})
 		}
 	}
+	// the epoll fd is itself pollable: Go's netpoller tells the reply
+	// loop when any upstream socket has a datagram
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err == nil {
+		if err = unix.SetNonblock(epfd, true); err == nil {
+			s.ep = os.NewFile(uintptr(epfd), "udp-upstreams")
+			s.epRaw, err = s.ep.SyscallConn()
+		}
+	}
+	if err != nil {
+		s.epErr = os.NewSyscallError("epoll", err)
+	}
+	if s.pcRaw, err = pc.SyscallConn(); err == nil {
+		_ = s.pcRaw.Control(func(fd uintptr) {
+			if sa, gerr := unix.Getsockname(int(fd)); gerr == nil {
+				if _, ok := sa.(*unix.SockaddrInet6); ok {
+					s.fam = unix.AF_INET6
+				} else {
+					s.fam = unix.AF_INET
+				}
+			}
+		})
+	} else if s.epErr == nil {
+		s.epErr = err
+	}
+	s.waitFn, s.recvFn, s.replyFn = s.wait, s.recv, s.reply
 	return s
 }
 
 // Serve reads datagrams until the socket is closed.
 func (s *UDPServer) Serve() error {
-	buf := make([]byte, maxDatagram)
-	oob := make([]byte, 128)
+	if s.epErr != nil {
+		return s.epErr
+	}
+	go s.replies()
+	s.rbuf = make([]byte, maxDatagram)
+	s.roob = make([]byte, 128)
 	for {
-		n, oobn, _, from, err := s.pc.ReadMsgUDPAddrPort(buf, oob)
-		if err != nil {
+		s.rerr = nil
+		if err := s.pcRaw.Read(s.recvFn); err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
@@ -72,24 +140,36 @@ func (s *UDPServer) Serve() error {
 			}
 			return err
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if s.rerr != nil {
+			if s.rerr == unix.ECONNREFUSED || s.rerr == unix.ENOBUFS || s.rerr == unix.ENOMEM {
+				continue // left by an earlier reply, or transient
+			}
+			return os.NewSyscallError("recvmsg", s.rerr)
+		}
+		buf, oob, n, oobn, from := s.rbuf, s.roob, s.rn, s.roobn, s.rfrom
 		s.mu.Lock()
 		sess := s.sessions[from]
-		s.mu.Unlock()
 		if sess == nil {
-			sess = s.newSession(from, oob[:oobn])
-			if sess == nil {
-				continue // no route, refused, or no upstream: dropped silently
+			if p := s.pending[from]; p != nil {
+				p.add(buf[:n])
+				s.mu.Unlock()
+				continue
 			}
 		}
-		sess.last.Store(time.Now().UnixNano())
-		if _, err := sess.up.Write(buf[:n]); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
-			sess.rt.Logger().Debug("udp write to upstream", zap.Error(err))
+		s.mu.Unlock()
+		if sess == nil || !sess.send(buf[:n]) {
+			// new client, or its session just ended
+			sess = s.newSession(from, oob[:oobn], buf[:n])
+			if sess == nil {
+				continue // set up aside, or no route, refused, no upstream: dropped silently
+			}
+			sess.send(buf[:n])
 		}
 	}
 }
 
-// Close ends every session. The caller closes the socket.
+// Close ends every session and the reply loop. The caller closes the
+// socket.
 func (s *UDPServer) Close() {
 	s.mu.Lock()
 	list := make([]*udpSession, 0, len(s.sessions))
@@ -100,6 +180,9 @@ func (s *UDPServer) Close() {
 	for _, sess := range list {
 		sess.end()
 	}
+	if s.ep != nil {
+		_ = s.ep.Close()
+	}
 }
 
 // Sessions is the number of live sessions.
@@ -109,22 +192,141 @@ func (s *UDPServer) Sessions() int {
 	return len(s.sessions)
 }
 
+// recv is the listening socket's read callback: one raw recvmsg (see
+// rawSplice for why raw), or a wait for the next datagram.
+func (s *UDPServer) recv(fd uintptr) bool {
+	var (
+		name unix.RawSockaddrInet6
+		iov  = unix.Iovec{Base: unsafe.SliceData(s.rbuf)}
+		msg  = unix.Msghdr{
+			Name:    (*byte)(unsafe.Pointer(&name)),
+			Namelen: unix.SizeofSockaddrInet6,
+			Iov:     &iov,
+			Iovlen:  1,
+			Control: unsafe.SliceData(s.roob),
+		}
+	)
+	iov.SetLen(len(s.rbuf))
+	msg.SetControllen(len(s.roob))
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)), 0)
+		switch e {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			s.rerr = e
+			return true
+		}
+		s.rn, s.roobn = int(n), int(msg.Controllen)
+		s.rfrom = sockaddrToAddrPort(&name)
+		return true
+	}
+}
+
+// sockaddrToAddrPort decodes a sockaddr_in or sockaddr_in6, IPv4-mapped
+// addresses unmapped.
+func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
+
+// wait is the epoll fd's read callback: it collects ready upstream
+// sockets, or asks Go's netpoller to wait when there are none.
+func (s *UDPServer) wait(fd uintptr) bool {
+	for {
+		n, err := unix.EpollWait(int(fd), s.events[:], 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			s.nev = 0
+			return true
+		case n == 0:
+			return false
+		}
+		s.nev = n
+		return true
+	}
+}
+
+// replies forwards upstream datagrams to their clients until Close. One
+// buffer serves every session.
+func (s *UDPServer) replies() {
+	buf := make([]byte, maxDatagram)
+	for {
+		s.nev = 0
+		if err := s.epRaw.Read(s.waitFn); err != nil {
+			return // Close
+		}
+		for i := range s.events[:s.nev] {
+			id := uint32(s.events[i].Fd)
+			s.mu.Lock()
+			sess := s.byID[id]
+			s.mu.Unlock()
+			if sess != nil && !sess.relay(buf) {
+				sess.end()
+			}
+		}
+	}
+}
+
+// udpSession is one client address's flow to its upstream socket.
 type udpSession struct {
-	rt       *Runtime
 	srv      *UDPServer
+	id       uint32
 	client   netip.AddrPort
 	replyOOB []byte
-	up       *net.UDPConn
-	upRaw    syscall.RawConn
 	u        *Upstream
 	node     *balancer.Node
 	idle     time.Duration
+	timer    *time.Timer
 	releases []func()
-	last     atomic.Int64
-	once     sync.Once
+	// last is when a datagram last passed, in Unix nanoseconds.
+	last atomic.Int64
+
+	// to is the client's address as the listening socket's family wants
+	// it, built once for every reply.
+	to    unix.RawSockaddrInet6
+	toLen uint32
+
+	// mu guards fd: sends, relays and end never race with the close, so
+	// a reused fd number is never written to by mistake.
+	mu     sync.Mutex
+	fd     int
+	closed bool
 }
 
-func (s *UDPServer) newSession(from netip.AddrPort, oob []byte) *udpSession {
+// pendingSession queues a new client's datagrams while its session is set
+// up; a bounded number, as a socket buffer would.
+type pendingSession struct {
+	queue [][]byte
+}
+
+const maxPendingDatagrams = 64
+
+func (p *pendingSession) add(b []byte) {
+	if len(p.queue) < maxPendingDatagrams {
+		p.queue = append(p.queue, append([]byte(nil), b...))
+	}
+}
+
+// newSession matches a new client's first datagram. When the session can
+// be set up without waiting it returns it; when its route has plugins
+// (limit-conn may delay) or a node is a host name, it sets it up in a
+// goroutine of its own, queueing the client's datagrams meanwhile, and
+// returns nil: the read loop never waits for one client.
+func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSession {
 	local := s.local.Addr()
 	var replyOOB []byte
 	if s.wildcard {
@@ -141,7 +343,39 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob []byte) *udpSession {
 		logger.Debug("not hit any route", zap.Stringer("remote", from), zap.String("network", "udp"))
 		return nil
 	}
-	sess := &udpSession{rt: s.rt, srv: s, client: from, replyOOB: replyOOB}
+	if len(route.Plugins) > 0 || (route.Upstream != nil && route.Upstream.hostNames) {
+		p := &pendingSession{}
+		p.add(first)
+		s.mu.Lock()
+		s.pending[from] = p
+		s.mu.Unlock()
+		go func() {
+			sess := s.establish(from, q, route, replyOOB, p)
+			s.mu.Lock()
+			queued := p.queue
+			p.queue = nil
+			if s.pending[from] == p {
+				delete(s.pending, from)
+			}
+			s.mu.Unlock()
+			if sess != nil {
+				for _, d := range queued {
+					sess.send(d)
+				}
+			}
+		}()
+		return nil
+	}
+	return s.establish(from, q, route, replyOOB, nil)
+}
+
+// establish runs the plugins, dials the upstream and registers the session.
+// With p, the session replaces the pending entry in the same step, so no
+// datagram falls between the two.
+func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route, replyOOB []byte, p *pendingSession) *udpSession {
+	logger := s.rt.Logger()
+	sess := &udpSession{srv: s, client: from, replyOOB: replyOOB, fd: -1}
+	sess.toLen = putSockaddr(&sess.to, from, s.fam)
 	ps := Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID}
 	for _, p := range route.Plugins {
 		ok, release := p.Preread(&ps)
@@ -163,82 +397,210 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob []byte) *udpSession {
 		RemoteAddr: q.Remote.String(), RemotePort: strconv.Itoa(int(from.Port())),
 		ServerAddr: q.Local.String(), ServerPort: strconv.Itoa(int(q.Port)), ServerName: q.SNI,
 	}
-	d, err := u.dial("udp", &bctx, nil, "")
+	fd, node, err := u.dialUDP(&bctx)
 	if err != nil {
 		sess.release()
 		logger.Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
 		return nil
 	}
-	sess.up = d.conn.(*net.UDPConn)
-	sess.upRaw, _ = sess.up.SyscallConn()
-	sess.u, sess.node, sess.idle = u, d.node, u.idleTimeout
+	sess.fd, sess.u, sess.node, sess.idle = fd, u, node, u.idleTimeout
 	sess.last.Store(time.Now().UnixNano())
 	s.mu.Lock()
+	s.nextID++
+	sess.id = s.nextID
 	s.sessions[from] = sess
+	s.byID[sess.id] = sess
+	if p != nil && s.pending[from] == p {
+		delete(s.pending, from)
+	}
 	s.mu.Unlock()
-	go sess.replies()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(sess.id)}
+	if err := unix.EpollCtl(int(s.ep.Fd()), unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		logger.Warn("udp session", zap.Error(os.NewSyscallError("epoll_ctl", err)))
+		sess.end()
+		return nil
+	}
+	sess.timer = time.AfterFunc(sess.idle, sess.check)
 	return sess
 }
 
-var udpBufPool = sync.Pool{New: func() any {
-	b := make([]byte, maxDatagram)
-	return &b
-}}
-
-// replies forwards upstream datagrams to the client. It holds a buffer
-// only while a datagram is ready, so idle sessions cost a goroutine and a
-// socket.
-func (sess *udpSession) replies() {
-	defer sess.end()
-	deadline := time.Time{}
-	for {
-		lastAt := time.Unix(0, sess.last.Load())
-		if d := lastAt.Add(sess.idle); !d.Equal(deadline) {
-			deadline = d
-			_ = sess.up.SetReadDeadline(deadline)
-		}
-		var (
-			n    int
-			rerr error
-			buf  *[]byte
-		)
-		err := sess.upRaw.Read(func(fd uintptr) bool {
-			if buf == nil {
-				buf = udpBufPool.Get().(*[]byte)
-			}
-			n, rerr = unix.Read(int(fd), *buf)
-			if rerr == unix.EAGAIN || rerr == unix.EINTR {
-				udpBufPool.Put(buf)
-				buf = nil
-				return false
-			}
-			return true
-		})
+// dialUDP opens a connected, non-blocking UDP socket to a node of u,
+// trying further nodes (up to retries) when the connect fails. It is a
+// plain socket, not a net.Conn: the server's reply loop polls it.
+func (u *Upstream) dialUDP(bctx *balancer.Context) (int, *balancer.Node, error) {
+	var lastErr error
+	for attempt := 0; attempt <= u.retries; attempt++ {
+		node, err := u.balancer.Pick(bctx)
 		if err != nil {
-			if buf != nil {
-				udpBufPool.Put(buf)
+			if lastErr != nil {
+				return -1, nil, lastErr
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if time.Since(time.Unix(0, sess.last.Load())) < sess.idle {
-					continue
-				}
-			}
-			return
+			return -1, nil, err
 		}
-		if rerr != nil {
-			udpBufPool.Put(buf)
-			if rerr == unix.ECONNREFUSED {
-				continue // ICMP unreachable from the upstream: keep the session
-			}
-			return
+		fd, err := connectUDP(node.Addr)
+		if err == nil {
+			return fd, node, nil
 		}
-		sess.last.Store(time.Now().UnixNano())
-		_, _, werr := sess.srv.pc.WriteMsgUDPAddrPort((*buf)[:n], sess.replyOOB, sess.client)
-		udpBufPool.Put(buf)
-		if werr != nil && errors.Is(werr, net.ErrClosed) {
-			return
+		lastErr = err
+		u.balancer.Done(node, 0, true)
+		if u.checker != nil {
+			u.checker.ReportFailure(node.Addr, false)
 		}
 	}
+	if lastErr == nil {
+		lastErr = balancer.ErrNoNode
+	}
+	return -1, nil, lastErr
+}
+
+// connectUDP returns a non-blocking UDP socket connected to addr
+// (host:port; a host name is resolved).
+func connectUDP(addr string) (int, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		ua, rerr := net.ResolveUDPAddr("udp", addr)
+		if rerr != nil {
+			return -1, rerr
+		}
+		ap = ua.AddrPort()
+	}
+	ip := ap.Addr().Unmap()
+	var (
+		family = unix.AF_INET
+		sa     unix.Sockaddr
+	)
+	if ip.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
+	} else {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		_ = unix.Close(fd)
+		return -1, &net.OpError{Op: "dial", Net: "udp", Addr: net.UDPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
+	}
+	return fd, nil
+}
+
+// putSockaddr encodes ap as a sockaddr of the given family (IPv4 clients
+// of a dual-stack socket become IPv4-mapped) and returns its length.
+func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort, fam int) uint32 {
+	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	port[0], port[1] = byte(ap.Port()>>8), byte(ap.Port())
+	if fam == unix.AF_INET {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		sa4.Addr = ap.Addr().Unmap().As4()
+		return unix.SizeofSockaddrInet4
+	}
+	sa.Family = unix.AF_INET6
+	sa.Addr = ap.Addr().As16()
+	return unix.SizeofSockaddrInet6
+}
+
+// rawIO is a raw read(2) or write(2) on a socket that never blocks (see
+// rawSplice for why raw).
+func rawIO(trap uintptr, fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// send forwards a client datagram upstream. It reports false when the
+// session has ended. A full socket buffer drops the datagram, as UDP may.
+func (sess *udpSession) send(b []byte) bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.closed {
+		return false
+	}
+	sess.last.Store(time.Now().UnixNano())
+	for {
+		_, err := rawIO(unix.SYS_WRITE, sess.fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil && err != unix.EAGAIN && err != unix.ECONNREFUSED {
+			sess.srv.rt.Logger().Debug("udp write to upstream", zap.Error(err))
+		}
+		return true
+	}
+}
+
+// relay forwards one waiting upstream datagram to the client. One per
+// event: epoll is level-triggered and reports the socket again while more
+// wait, so no read is spent only to learn that the socket is empty, and a
+// busy upstream cannot starve the others. It reports false when the
+// session must end (a socket error).
+func (sess *udpSession) relay(buf []byte) bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.closed {
+		return true
+	}
+	for {
+		n, err := rawIO(unix.SYS_READ, sess.fd, buf)
+		switch err {
+		case nil:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN, unix.ECONNREFUSED:
+			// nothing after all, or ICMP unreachable from the upstream:
+			// keep the session
+			return true
+		default:
+			return false
+		}
+		sess.last.Store(time.Now().UnixNano())
+		s := sess.srv
+		s.wsess, s.wbuf = sess, buf[:n]
+		return s.pcRaw.Write(s.replyFn) == nil // an error: the listener is closed
+	}
+}
+
+// reply is the listening socket's write callback: a raw sendmsg of
+// s.wbuf to s.wsess's client, from the address it wrote to.
+func (s *UDPServer) reply(fd uintptr) bool {
+	sess := s.wsess
+	iov := unix.Iovec{Base: unsafe.SliceData(s.wbuf)}
+	iov.SetLen(len(s.wbuf))
+	msg := unix.Msghdr{
+		Name:    (*byte)(unsafe.Pointer(&sess.to)),
+		Namelen: sess.toLen,
+		Iov:     &iov,
+		Iovlen:  1,
+	}
+	if len(sess.replyOOB) > 0 {
+		msg.Control = &sess.replyOOB[0]
+		msg.SetControllen(len(sess.replyOOB))
+	}
+	for {
+		_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // wait until the socket can take it
+		}
+		return true // sent, or lost as a datagram may be
+	}
+}
+
+// check runs when the idle timer fires: the session ends if no datagram
+// passed either way for idle.
+func (sess *udpSession) check() {
+	quiet := time.Duration(time.Now().UnixNano() - sess.last.Load())
+	if quiet < sess.idle {
+		sess.timer.Reset(sess.idle - quiet)
+		return
+	}
+	sess.end()
 }
 
 func (sess *udpSession) release() {
@@ -250,17 +612,32 @@ func (sess *udpSession) release() {
 
 // end removes the session and frees its socket; safe to call twice.
 func (sess *udpSession) end() {
-	sess.once.Do(func() {
-		s := sess.srv
-		s.mu.Lock()
-		if s.sessions[sess.client] == sess {
-			delete(s.sessions, sess.client)
-		}
-		s.mu.Unlock()
-		sess.up.Close()
+	sess.mu.Lock()
+	if sess.closed {
+		sess.mu.Unlock()
+		return
+	}
+	sess.closed = true
+	fd := sess.fd
+	sess.fd = -1
+	sess.mu.Unlock()
+	s := sess.srv
+	s.mu.Lock()
+	if s.sessions[sess.client] == sess {
+		delete(s.sessions, sess.client)
+	}
+	delete(s.byID, sess.id)
+	s.mu.Unlock()
+	if sess.timer != nil {
+		sess.timer.Stop()
+	}
+	if fd >= 0 {
+		_ = unix.Close(fd) // leaves the epoll set with its last reference
+	}
+	if sess.u != nil {
 		sess.u.balancer.Done(sess.node, 0, false)
-		sess.release()
-	})
+	}
+	sess.release()
 }
 
 // packetDst finds the destination address in IP_PKTINFO/IPV6_PKTINFO.
