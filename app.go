@@ -247,7 +247,9 @@ func (a *App) Stop() error {
 }
 
 func (a *App) bind() error {
-	lc := net.ListenConfig{Control: reusePort}
+	// no TCP keepalive on accepted connections, as nginx (and APISIX) by
+	// default: it costs four setsockopt calls per connection
+	lc := net.ListenConfig{Control: reusePort, KeepAlive: -1}
 	for _, l := range a.listeners {
 		// a bare port has Host "": Go then binds [::] with IPv4 mapped in,
 		// so it serves all IPv4 and IPv6 interfaces

@@ -59,7 +59,8 @@ func (u *Upstream) dialNode(network string, node *balancer.Node, preface []byte,
 	deadline := t0.Add(u.connectTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	var d net.Dialer
+	// no TCP keepalive towards upstreams (nginx proxy_socket_keepalive off)
+	d := net.Dialer{KeepAlive: -1}
 	conn, err := d.DialContext(ctx, network, node.Addr)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ func (rt *Runtime) ServeTCP(ln net.Listener, opts ListenerOptions) error {
 			continue
 		}
 		backoff = 0
-		go rt.ServeStream(conn, nil, opts)
+		// async: the goroutine ends once bytes flow (see serveStream)
+		go rt.serveStream(conn, nil, opts, true)
 	}
 }

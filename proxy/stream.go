@@ -39,7 +39,30 @@ const upstreamSNI = "apisix_backend"
 // holds bytes already read from conn (by a caddy-l4 matcher) that belong
 // before anything conn still has.
 func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) {
-	defer conn.Close()
+	rt.serveStream(conn, pre, opts, false)
+}
+
+// serveStream is ServeStream. With async (the listener's own
+// connections) it returns once the bytes flow: the pump then ends the
+// connection, so this goroutine and its deep stack are not kept for as
+// long as the connection idles. Connections a caddy-l4 server hands over
+// are served synchronously: it closes them when its handler returns.
+func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, async bool) {
+	// end runs once the connection is over: on an early return here, or
+	// from forward
+	var releases []func()
+	end := func() {
+		for i := len(releases) - 1; i >= 0; i-- {
+			releases[i]()
+		}
+		conn.Close()
+	}
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			end()
+		}
+	}()
 	start := time.Now()
 	remote := addrPortOf(conn.RemoteAddr())
 	local := addrPortOf(conn.LocalAddr())
@@ -116,7 +139,7 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 	for _, p := range route.Plugins {
 		ok, release := p.Preread(&sess)
 		if release != nil {
-			defer release()
+			releases = append(releases, release)
 		}
 		if !ok {
 			fi.metrics.deny.Inc()
@@ -130,7 +153,8 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 		rt.accessLog(fi, 503, "", 0, 0)
 		return
 	}
-	rt.forward(client, replay, route.Upstream, fi)
+	handedOver = true
+	rt.forward(client, replay, route.Upstream, fi, end, async)
 }
 
 // forwardInfo is what forward needs to know of the client side.
@@ -143,9 +167,17 @@ type forwardInfo struct {
 	start         time.Time
 }
 
-// forward dials u and pumps bytes until the connection ends. replay is
-// sent upstream first.
-func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwardInfo) {
+// forward dials u and pumps bytes until the connection ends, or with
+// async only until the pump has started. replay is sent upstream first.
+// end releases the client side; forward calls it when the connection is
+// over.
+func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwardInfo, end func(), async bool) {
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			end()
+		}
+	}()
 	logger := rt.Logger()
 	var preface []byte
 	if fi.proxyProtocol {
@@ -172,16 +204,16 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 		rt.accessLog(fi, 502, "", 0, 0)
 		return
 	}
-	defer d.conn.Close()
 	if logger.Core().Enabled(zap.DebugLevel) {
 		logger.Debug("proxy request to "+d.node.Addr, zap.String("route", fi.routeID), zap.Stringer("remote", fi.remote))
 	}
-	var c Counters
+	c := &Counters{}
 	if len(replay) > 0 {
 		_ = d.conn.SetWriteDeadline(time.Now().Add(u.idleTimeout))
 		n, err := d.conn.Write(replay)
 		c.Sent.Add(int64(n))
 		if err != nil {
+			d.conn.Close()
 			u.balancer.Done(d.node, d.connect, false)
 			fi.metrics.failed.Inc()
 			rt.accessLog(fi, 502, d.node.Addr, int64(n), 0)
@@ -189,20 +221,29 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 		}
 	}
 	fi.metrics.active.Inc()
-	pump(client, d.conn, u.idleTimeout, &c)
-	fi.metrics.active.Dec()
-	u.balancer.Done(d.node, d.connect, false)
-	sent, received := c.Sent.Load(), c.Received.Load()
-	fi.metrics.ok.Inc()
-	fi.metrics.ingress.Add(float64(sent))
-	fi.metrics.egress.Add(float64(received))
-	rt.accessLog(fi, 200, d.node.Addr, sent, received)
+	tail := func() {
+		d.conn.Close()
+		fi.metrics.active.Dec()
+		u.balancer.Done(d.node, d.connect, false)
+		sent, received := c.Sent.Load(), c.Received.Load()
+		fi.metrics.ok.Inc()
+		fi.metrics.ingress.Add(float64(sent))
+		fi.metrics.egress.Add(float64(received))
+		rt.accessLog(fi, 200, d.node.Addr, sent, received)
+		end()
+	}
+	handedOver = true
+	if async {
+		startPump(client, d.conn, u.idleTimeout, c, tail)
+		return
+	}
+	pump(client, d.conn, u.idleTimeout, c)
+	tail()
 }
 
 // ServeUpstream proxies conn straight to u, without matching: the data
 // path of layer4.handlers.apisix_proxy. It closes conn.
 func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
-	defer conn.Close()
 	fi := forwardInfo{
 		routeID: "apisix_proxy", remote: addrPortOf(conn.RemoteAddr()), local: addrPortOf(conn.LocalAddr()),
 		metrics: Collectors.route("apisix_proxy"), start: time.Now(),
@@ -211,7 +252,7 @@ func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
 	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		fi.sni = normalizeSNI(tc.ConnectionState().ServerName)
 	}
-	rt.forward(conn, pre, u, fi)
+	rt.forward(conn, pre, u, fi, func() { conn.Close() }, false)
 }
 
 // accessLog writes one line per ended session when access_log is on, like
