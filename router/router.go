@@ -73,13 +73,29 @@ type Table struct {
 	dotOnly bool
 }
 
-// plainIndex indexes the routes without sni on each filter dimension.
+// plainIndex indexes the routes without sni by port and then by
+// address, twice: port → remote address and port → local address (port 0
+// holds the routes without a port filter). A query looks up its own port
+// and port 0 in both, and scans the smaller candidate set.
 type plainIndex struct {
-	port    map[uint16][]int32
-	anyPort []int32
-	remote  addrIndex
-	local   addrIndex
-	count   int
+	byRemote map[uint16]*addrIndex
+	byLocal  map[uint16]*addrIndex
+	count    int
+}
+
+func (p *plainIndex) add(r *Route, pos int32) {
+	for _, ix := range []struct {
+		m      map[uint16]*addrIndex
+		prefix netip.Prefix
+	}{{p.byRemote, r.RemoteAddr}, {p.byLocal, r.ServerAddr}} {
+		ai := ix.m[r.ServerPort]
+		if ai == nil {
+			ai = &addrIndex{}
+			ix.m[r.ServerPort] = ai
+		}
+		ai.add(ix.prefix, pos)
+	}
+	p.count++
 }
 
 // addrIndex finds the routes whose prefix contains an address: one map per
@@ -111,8 +127,12 @@ func (ai *addrIndex) add(p netip.Prefix, pos int32) {
 	m[p] = append(m[p], pos)
 }
 
-// candidates calls fn with every list of routes whose filter contains a.
+// candidates calls fn with every list of routes whose filter contains a,
+// and returns their total length.
 func (ai *addrIndex) candidates(a netip.Addr, fn func([]int32)) int {
+	if ai == nil {
+		return 0
+	}
 	n := len(ai.any)
 	if n > 0 {
 		fn(ai.any)
@@ -146,18 +166,12 @@ func (ai *addrIndex) candidates(a netip.Addr, fn func([]int32)) int {
 // New builds a table; routes are in APISIX order (first match wins).
 func New(routes []*Route) (*Table, error) {
 	t := &Table{routes: routes, exact: map[string][]int32{}, suffix: map[string][]int32{}, dotOnly: true}
-	t.plain.port = map[uint16][]int32{}
+	t.plain.byRemote = map[uint16]*addrIndex{}
+	t.plain.byLocal = map[uint16]*addrIndex{}
 	for i, r := range routes {
 		pos := int32(i)
 		if len(r.SNIs) == 0 {
-			t.plain.count++
-			if r.ServerPort == 0 {
-				t.plain.anyPort = append(t.plain.anyPort, pos)
-			} else {
-				t.plain.port[r.ServerPort] = append(t.plain.port[r.ServerPort], pos)
-			}
-			t.plain.remote.add(r.RemoteAddr, pos)
-			t.plain.local.add(r.ServerAddr, pos)
+			t.plain.add(r, pos)
 			continue
 		}
 		t.hasSNI = true
@@ -256,21 +270,23 @@ func (t *Table) matchSNI(q Query) *Route {
 	return nil
 }
 
-// matchPlain finds the first non-sni route whose filters pass. It looks at
-// the smallest of the three candidate sets (by port, by remote address, by
-// local address), so a table of many routes that differ in any one filter
-// costs the same as a table of one.
+// matchPlain finds the first non-sni route whose filters pass. It scans
+// the smaller of two candidate sets, (port, remote address) or (port,
+// local address), so many routes that differ in their port, their remote
+// address or their local address cost the same as one.
 func (t *Table) matchPlain(q Query) *Route {
 	p := &t.plain
 	if p.count == 0 {
 		return nil
 	}
-	portList := p.port[q.Port]
-	portN := len(portList) + len(p.anyPort)
-
-	var remoteN, localN int
-	remoteN = p.remote.candidates(q.Remote, func([]int32) {})
-	localN = p.local.candidates(q.Local, func([]int32) {})
+	none := func([]int32) {}
+	rPort, rAny := p.byRemote[q.Port], p.byRemote[0]
+	lPort, lAny := p.byLocal[q.Port], p.byLocal[0]
+	if q.Port == 0 {
+		rPort, lPort = nil, nil
+	}
+	remoteN := rPort.candidates(q.Remote, none) + rAny.candidates(q.Remote, none)
+	localN := lPort.candidates(q.Local, none) + lAny.candidates(q.Local, none)
 
 	best := int32(-1)
 	consider := func(list []int32) {
@@ -284,14 +300,12 @@ func (t *Table) matchPlain(q Query) *Route {
 			}
 		}
 	}
-	switch {
-	case portN <= remoteN && portN <= localN:
-		consider(portList)
-		consider(p.anyPort)
-	case remoteN <= localN:
-		p.remote.candidates(q.Remote, consider)
-	default:
-		p.local.candidates(q.Local, consider)
+	if remoteN <= localN {
+		rPort.candidates(q.Remote, consider)
+		rAny.candidates(q.Remote, consider)
+	} else {
+		lPort.candidates(q.Local, consider)
+		lAny.candidates(q.Local, consider)
 	}
 	if best < 0 {
 		return nil

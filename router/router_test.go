@@ -111,6 +111,15 @@ func manyRoutes(tb testing.TB, n int, dim string) (*Table, Query) {
 			specs[i] = spec{id: fmt.Sprint(i), port: uint16(10000 + i)}
 		case "remote":
 			specs[i] = spec{id: fmt.Sprint(i), remote: fmt.Sprintf("10.%d.%d.1", i/256, i%256)}
+		case "local":
+			specs[i] = spec{id: fmt.Sprint(i), server: fmt.Sprintf("10.%d.%d.1", i/256, i%256)}
+		case "mixed":
+			// half on other ports, half on our port from other clients
+			if i%2 == 0 {
+				specs[i] = spec{id: fmt.Sprint(i), port: uint16(10000 + i)}
+			} else {
+				specs[i] = spec{id: fmt.Sprint(i), port: 9100, remote: fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)}
+			}
 		case "sni":
 			specs[i] = spec{id: fmt.Sprint(i), snis: []string{fmt.Sprintf("h%d.test.com", i)}}
 		}
@@ -126,7 +135,7 @@ func manyRoutes(tb testing.TB, n int, dim string) (*Table, Query) {
 }
 
 func TestManyRoutesMatchLast(t *testing.T) {
-	for _, dim := range []string{"port", "remote", "sni"} {
+	for _, dim := range []string{"port", "remote", "local", "mixed", "sni"} {
 		tb, query := manyRoutes(t, 10000, dim)
 		if r := tb.Match(query); r == nil || r.ID != "target" {
 			t.Errorf("%s: got %v, want target", dim, r)
@@ -135,7 +144,7 @@ func TestManyRoutesMatchLast(t *testing.T) {
 }
 
 func BenchmarkMatch(b *testing.B) {
-	for _, dim := range []string{"port", "remote", "sni"} {
+	for _, dim := range []string{"port", "remote", "local", "mixed", "sni"} {
 		for _, n := range []int{1, 100, 10000} {
 			b.Run(fmt.Sprintf("%s/routes=%d", dim, n), func(b *testing.B) {
 				tb, query := manyRoutes(b, n, dim)
