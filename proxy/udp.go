@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -350,18 +351,12 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 		s.pending[from] = p
 		s.mu.Unlock()
 		go func() {
-			sess := s.establish(from, q, route, replyOOB, p)
-			s.mu.Lock()
-			queued := p.queue
-			p.queue = nil
-			if s.pending[from] == p {
-				delete(s.pending, from)
-			}
-			s.mu.Unlock()
-			if sess != nil {
-				for _, d := range queued {
-					sess.send(d)
+			if s.establish(from, q, route, replyOOB, p) == nil {
+				s.mu.Lock()
+				if s.pending[from] == p {
+					delete(s.pending, from)
 				}
+				s.mu.Unlock()
 			}
 		}()
 		return nil
@@ -370,8 +365,9 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 }
 
 // establish runs the plugins, dials the upstream and registers the session.
-// With p, the session replaces the pending entry in the same step, so no
-// datagram falls between the two.
+// With p, the session replaces the pending entry in the same step and
+// sends the queued datagrams before any later one (it holds the session's
+// lock until then), so none is lost or overtaken.
 func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route, replyOOB []byte, p *pendingSession) *udpSession {
 	logger := s.rt.Logger()
 	sess := &udpSession{srv: s, client: from, replyOOB: replyOOB, fd: -1}
@@ -405,6 +401,13 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 	}
 	sess.fd, sess.u, sess.node, sess.idle = fd, u, node, u.idleTimeout
 	sess.last.Store(time.Now().UnixNano())
+	// the timer exists before the session is visible (end reads it); it
+	// is armed once the session is complete
+	sess.timer = time.AfterFunc(time.Duration(math.MaxInt64), sess.check)
+	var queued [][]byte
+	if p != nil {
+		sess.mu.Lock()
+	}
 	s.mu.Lock()
 	s.nextID++
 	sess.id = s.nextID
@@ -412,15 +415,22 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 	s.byID[sess.id] = sess
 	if p != nil && s.pending[from] == p {
 		delete(s.pending, from)
+		queued, p.queue = p.queue, nil
 	}
 	s.mu.Unlock()
+	if p != nil {
+		for _, d := range queued {
+			sess.sendLocked(d)
+		}
+		sess.mu.Unlock()
+	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(sess.id)}
 	if err := unix.EpollCtl(int(s.ep.Fd()), unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		logger.Warn("udp session", zap.Error(os.NewSyscallError("epoll_ctl", err)))
 		sess.end()
 		return nil
 	}
-	sess.timer = time.AfterFunc(sess.idle, sess.check)
+	sess.timer.Reset(sess.idle)
 	return sess
 }
 
@@ -517,6 +527,11 @@ func rawIO(trap uintptr, fd int, b []byte) (int, error) {
 func (sess *udpSession) send(b []byte) bool {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
+	return sess.sendLocked(b)
+}
+
+// sendLocked is send with sess.mu held.
+func (sess *udpSession) sendLocked(b []byte) bool {
 	if sess.closed {
 		return false
 	}
@@ -540,8 +555,8 @@ func (sess *udpSession) send(b []byte) bool {
 // session must end (a socket error).
 func (sess *udpSession) relay(buf []byte) bool {
 	sess.mu.Lock()
-	defer sess.mu.Unlock()
 	if sess.closed {
+		sess.mu.Unlock()
 		return true
 	}
 	for {
@@ -553,10 +568,15 @@ func (sess *udpSession) relay(buf []byte) bool {
 		case unix.EAGAIN, unix.ECONNREFUSED:
 			// nothing after all, or ICMP unreachable from the upstream:
 			// keep the session
+			sess.mu.Unlock()
 			return true
 		default:
+			sess.mu.Unlock()
 			return false
 		}
+		// the fd is done with: a full listener socket must not hold the
+		// lock that the read loop's send for this client takes
+		sess.mu.Unlock()
 		sess.last.Store(time.Now().UnixNano())
 		s := sess.srv
 		s.wsess, s.wbuf = sess, buf[:n]
@@ -688,7 +708,8 @@ func srcOOB(src netip.Addr, sock6 bool) []byte {
 // ends when conn's Read fails (caddy-l4's idle timeout) or when the
 // upstream is idle for its timeout.
 func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
-	defer conn.Close()
+	// caddy-l4 closes conn when the handler returns; closing it here too
+	// would send its session table a second close for the same client
 	remote, local := addrPortOf(conn.RemoteAddr()), addrPortOf(conn.LocalAddr())
 	snap := rt.Snapshot()
 	q := query(remote, local, snap.FallbackSNI())
