@@ -98,6 +98,10 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 			logger.Debug("reading ClientHello", zap.Stringer("remote", remote), zap.Error(err))
 			return
 		}
+		// bytes a caddy-l4 matcher read beyond what the peek consumed
+		// come after the hello, whichever way the connection goes
+		buffered = append(buffered, replay...)
+		replay = nil
 		sni = hello.ServerName
 		terminate := opts.TLS
 		if opts.TLS && opts.TLSPassthrough {
