@@ -46,6 +46,11 @@ type Route struct {
 type Upstream struct {
 	key string
 	raw []byte
+	// deps identifies the versions of the objects the upstream uses
+	// besides its own JSON (the SSL object of tls.client_cert_id): a
+	// rotated client certificate must not be served from a reused
+	// upstream.
+	deps string
 
 	Nodes []balancer.Node
 	// hostNames is true when a node is a host name, resolved when dialled.
@@ -93,6 +98,7 @@ type compiler struct {
 	view    registry.View
 	logger  *zap.Logger
 	ssl     map[string]*model.SSL
+	sslRev  map[string]int64
 
 	prevPlugins, nextPlugins map[string]Plugin
 	prevParsed, nextParsed   map[*registry.Object]*parsedRoute
@@ -102,13 +108,15 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 	if cur, ok := c.next[key]; ok {
 		return cur, nil
 	}
-	if old := c.prev[key]; old != nil && bytes.Equal(old.raw, raw) {
+	deps := c.depsOf(u)
+	if old := c.prev[key]; old != nil && bytes.Equal(old.raw, raw) && old.deps == deps {
 		c.next[key] = old
 		return old, nil
 	}
 	cu := &Upstream{
 		key:            key,
 		raw:            raw,
+		deps:           deps,
 		connectTimeout: defaultConnectTimeout,
 		idleTimeout:    defaultIdleTimeout,
 		tls:            u.Scheme == "tls",
@@ -176,6 +184,15 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 	return cu, nil
 }
 
+// depsOf names the versions of the objects u refers to.
+func (c *compiler) depsOf(u *model.Upstream) string {
+	if u.TLS == nil || u.TLS.ClientCertID == "" {
+		return ""
+	}
+	id := string(u.TLS.ClientCertID)
+	return fmt.Sprintf("ssl/%s@%d", id, c.sslRev[id])
+}
+
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // parsedRoute is the part of a compiled route that depends only on the
@@ -235,12 +252,14 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 
 	var ssls []*model.SSL
 	c.ssl = map[string]*model.SSL{}
+	c.sslRev = map[string]int64{}
 	for _, o := range v.List(model.SSLs) {
 		s, err := model.ParseSSL(o.Value)
 		if err != nil {
 			return nil, fmt.Errorf("ssl %s: %v", o.ID, err)
 		}
 		c.ssl[o.ID] = s
+		c.sslRev[o.ID] = o.ModifiedIndex
 		ssls = append(ssls, s)
 	}
 	certs, err := tlsx.NewCertIndexFrom(prevCerts, ssls, fallbackSNI)
@@ -278,7 +297,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		case sr.UpstreamID != "":
 			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]
 		case sr.Upstream != nil:
-			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline {
+			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline && pr.inline.deps == c.depsOf(sr.Upstream) {
 				rt.Upstream = pr.inline
 				c.next[pr.upstreamKey] = pr.inline
 				break

@@ -1,8 +1,17 @@
 package proxy
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"testing"
+	"time"
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
@@ -45,5 +54,61 @@ func BenchmarkCompile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func selfSignedPEM(t *testing.T, cn string) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
+}
+
+// An upstream whose client certificate comes from an SSL object presents
+// the new certificate once that object is rotated, though the upstream's
+// own JSON did not change.
+func TestClientCertRotation(t *testing.T) {
+	sslBody := func(cn string) []byte {
+		c, k := selfSignedPEM(t, cn)
+		b, _ := json.Marshal(map[string]string{"type": "client", "cert": c, "key": k})
+		return b
+	}
+	rt, reg := newTestRuntime(t, nil, nil)
+	put := func(kind model.Kind, id string, body []byte) {
+		t.Helper()
+		if err := reg.Update(func(tx *registry.Tx) error { _, _, err := tx.Put(kind, id, body); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(model.SSLs, "c", sslBody("one.test"))
+	put(model.Upstreams, "u", []byte(`{"scheme":"tls","nodes":{"127.0.0.1:1":1},"tls":{"client_cert_id":"c"}}`))
+	put(model.StreamRoutes, "r", []byte(`{"upstream":{"scheme":"tls","nodes":{"127.0.0.1:1":1},"tls":{"client_cert_id":"c"}}}`))
+	cn := func(u *Upstream) string {
+		leaf, err := x509.ParseCertificate(u.clientCert.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.Subject.CommonName
+	}
+	inline := func() *Upstream { return rt.Snapshot().routes[0].Upstream }
+	if got := cn(rt.Snapshot().upstreams["u"]); got != "one.test" {
+		t.Fatalf("before: %s", got)
+	}
+	put(model.SSLs, "c", sslBody("two.test"))
+	if got := cn(rt.Snapshot().upstreams["u"]); got != "two.test" {
+		t.Errorf("upstream object after rotation: %s", got)
+	}
+	if got := cn(inline()); got != "two.test" {
+		t.Errorf("inline upstream after rotation: %s", got)
 	}
 }
