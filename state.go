@@ -81,8 +81,14 @@ func deactivate(a *App) {
 		liveAdmin.Store(prev.admin)
 		return
 	}
+	// no apisix app is left (a reload to a config without one): its
+	// static objects and settings go too, stored objects stay
 	activation.current = nil
 	liveAdmin.Store(nil)
+	rt := liveRuntime()
+	rt.SetFallbackSNI("")
+	rt.SetAccessLog(false)
+	_ = globalRegistry().SetStatic(nil)
 }
 
 func (a *App) isRunning() bool {

@@ -66,14 +66,25 @@ type Registry struct {
 	rev     int64
 	store   Store
 	compile CompileFunc
+	// hidden holds stored objects shadowed by a static object with the
+	// same id; they come back when the static one leaves the config.
+	hidden map[model.Kind]map[string]*Object
 }
 
 // New returns an empty registry.
 func New() *Registry {
 	return &Registry{
-		objs:  map[model.Kind]map[string]*Object{},
-		order: map[model.Kind][]string{},
+		objs:   map[model.Kind]map[string]*Object{},
+		order:  map[model.Kind][]string{},
+		hidden: map[model.Kind]map[string]*Object{},
 	}
+}
+
+func (r *Registry) hide(o *Object) {
+	if r.hidden[o.Kind] == nil {
+		r.hidden[o.Kind] = map[string]*Object{}
+	}
+	r.hidden[o.Kind][o.ID] = o
 }
 
 // Open attaches a store and a compile hook, loads the stored objects
@@ -104,8 +115,11 @@ func (r *Registry) Open(store Store, compile CompileFunc) error {
 		return objs[i].ID < objs[j].ID
 	})
 	r.rev = max(r.rev, counter)
+	r.hidden = map[model.Kind]map[string]*Object{}
 	for _, o := range objs {
 		if cur := r.getLocked(o.Kind, o.ID); cur != nil && cur.Static {
+			r.hide(o)
+			r.rev = max(r.rev, o.ModifiedIndex, o.CreatedIndex)
 			continue
 		}
 		r.setLocked(o)
@@ -128,10 +142,21 @@ func (r *Registry) SetStatic(objs []*Object) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	saved := r.snapshotLocked()
+	savedHidden := r.hidden
+	r.hidden = map[model.Kind]map[string]*Object{}
+	for _, m := range savedHidden {
+		for _, o := range m {
+			r.hide(o)
+		}
+	}
 	for kind, m := range r.objs {
 		for id, o := range m {
 			if o.Static {
 				r.removeLocked(kind, id)
+				if h := r.hidden[kind][id]; h != nil {
+					r.setLocked(h)
+					delete(r.hidden[kind], id)
+				}
 			}
 		}
 	}
@@ -139,10 +164,14 @@ func (r *Registry) SetStatic(objs []*Object) error {
 		o.Static = true
 		r.rev++
 		o.CreatedIndex, o.ModifiedIndex = r.rev, r.rev
+		if cur := r.getLocked(o.Kind, o.ID); cur != nil {
+			r.hide(cur)
+		}
 		r.setLocked(o)
 	}
 	if err := r.compileLocked(); err != nil {
 		r.restoreLocked(saved)
+		r.hidden = savedHidden
 		return err
 	}
 	return nil

@@ -176,3 +176,44 @@ func TestIDsAreNeverReused(t *testing.T) {
 		t.Errorf("id after restart %s, not after %s", second, first)
 	}
 }
+
+// A static object shadows a stored one with the same id; when the static
+// one leaves the config, the stored one is served again.
+func TestStaticShadowsStored(t *testing.T) {
+	mem := store.NewMemory()
+	r := registry.New()
+	if err := r.Open(mem, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(t, r, model.Upstreams, "u", `{"stored":true}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetStatic([]*registry.Object{{Kind: model.Upstreams, ID: "u", Value: []byte(`{"static":true}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	value := func() string {
+		var v string
+		r.View(func(view registry.View) {
+			if o := view.Get(model.Upstreams, "u"); o != nil {
+				v = string(o.Value)
+			}
+		})
+		return v
+	}
+	if got := value(); got != `{"static":true}` {
+		t.Fatalf("with the static object: %s", got)
+	}
+	// a restart while the config still has it: the stored one stays shadowed
+	if err := r.Open(mem, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(); got != `{"static":true}` {
+		t.Fatalf("after reopening: %s", got)
+	}
+	if err := r.SetStatic(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(); got != `{"stored":true}` {
+		t.Fatalf("after the static object left: %q", got)
+	}
+}
