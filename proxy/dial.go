@@ -74,7 +74,9 @@ func (u *Upstream) dialNode(network string, node *balancer.Node, preface []byte,
 		_ = conn.SetWriteDeadline(time.Time{})
 	}
 	if u.tls {
-		tc := tls.Client(conn, tlsx.UpstreamConfig(sni, u.tlsVerify, u.clientCert))
+		cfg := tlsx.UpstreamConfig(sni, u.tlsVerify, u.clientCert)
+		cfg.ClientSessionCache = u.sessions
+		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("tls handshake with %s: %w", node.Addr, err)

@@ -38,6 +38,8 @@ type Route struct {
 	Passthrough bool
 	// Plugins run in the preread phase, highest priority first.
 	Plugins []Plugin
+
+	metrics *routeMetrics
 }
 
 // Upstream is a compiled upstream, shared by every snapshot in which its
@@ -54,7 +56,12 @@ type Upstream struct {
 
 	Nodes []balancer.Node
 	// hostNames is true when a node is a host name, resolved when dialled.
-	hostNames      bool
+	hostNames bool
+	// hashed is true for chash, the only balancer that reads the
+	// connection's variables.
+	hashed bool
+	// sessions resumes TLS sessions with the nodes (scheme tls).
+	sessions       tls.ClientSessionCache
 	balancer       balancer.Balancer
 	checker        *health.Checker
 	retries        int
@@ -120,6 +127,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 		connectTimeout: defaultConnectTimeout,
 		idleTimeout:    defaultIdleTimeout,
 		tls:            u.Scheme == "tls",
+		hashed:         u.Type == "chash",
 	}
 	for _, n := range u.Nodes {
 		cu.Nodes = append(cu.Nodes, balancer.Node{Addr: n.Addr(), Weight: n.Weight, Priority: n.Priority})
@@ -139,6 +147,9 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 		if idle := max(u.Timeout.Send, u.Timeout.Read); idle > 0 {
 			cu.idleTimeout = seconds(idle)
 		}
+	}
+	if cu.tls {
+		cu.sessions = tls.NewLRUClientSessionCache(64)
 	}
 	if u.TLS != nil {
 		cu.tlsVerify = u.TLS.Verify
@@ -205,6 +216,7 @@ type parsedRoute struct {
 	// inline is the compiled inline upstream last built for this object;
 	// valid while the runtime still holds it under upstreamKey.
 	inline      *Upstream
+	metrics     *routeMetrics
 	filters     router.Route
 	subordinate bool
 }
@@ -218,7 +230,7 @@ func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 	}
-	pr := &parsedRoute{sr: sr, filters: router.Route{ID: o.ID}}
+	pr := &parsedRoute{sr: sr, filters: router.Route{ID: o.ID}, metrics: Collectors.route(o.ID)}
 	if len(sr.Protocol) > 0 && !bytes.Equal(sr.Protocol, []byte("null")) {
 		var p struct {
 			SuperiorID json.RawMessage `json:"superior_id"`
@@ -292,7 +304,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			continue // subordinate xRPC routes never match at entry
 		}
 		sr := pr.sr
-		rt := &Route{ID: o.ID, Passthrough: sr.TLSPassthrough}
+		rt := &Route{ID: o.ID, Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
 		switch {
 		case sr.UpstreamID != "":
 			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]

@@ -136,7 +136,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 	}
 	fi := forwardInfo{
 		routeID: route.ID, remote: remote, local: local, sni: sni,
-		proxyProtocol: opts.ProxyProtocolToUpstream, metrics: Collectors.route(route.ID), start: start,
+		proxyProtocol: opts.ProxyProtocolToUpstream, metrics: route.metrics, start: start,
 	}
 	fi.metrics.connections.Inc()
 	sess := Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: sni, RouteID: route.ID}
@@ -194,12 +194,16 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 	if fi.sni != "" {
 		upSNI = fi.sni
 	}
-	bctx := balancer.Context{
-		RemoteAddr: fi.remote.Addr().Unmap().String(),
-		RemotePort: strconv.Itoa(int(fi.remote.Port())),
-		ServerAddr: fi.local.Addr().Unmap().String(),
-		ServerPort: strconv.Itoa(int(fi.local.Port())),
-		ServerName: fi.sni,
+	var bctx balancer.Context
+	if u.hashed {
+		// only chash reads the stream variables: others skip formatting them
+		bctx = balancer.Context{
+			RemoteAddr: fi.remote.Addr().Unmap().String(),
+			RemotePort: strconv.Itoa(int(fi.remote.Port())),
+			ServerAddr: fi.local.Addr().Unmap().String(),
+			ServerPort: strconv.Itoa(int(fi.local.Port())),
+			ServerName: fi.sni,
+		}
 	}
 	d, err := u.dial("tcp", &bctx, preface, upSNI)
 	if err != nil {
@@ -318,6 +322,9 @@ func (c prefixConn) Read(p []byte) (int, error) {
 	if len(*c.pre) > 0 {
 		n := copy(p, *c.pre)
 		*c.pre = (*c.pre)[n:]
+		if len(*c.pre) == 0 {
+			*c.pre = nil // drained: let the peek buffer go
+		}
 		return n, nil
 	}
 	return c.Conn.Read(p)

@@ -289,6 +289,7 @@ type udpSession struct {
 	client   netip.AddrPort
 	replyOOB []byte
 	u        *Upstream
+	metrics  *routeMetrics
 	node     *balancer.Node
 	idle     time.Duration
 	timer    *time.Timer
@@ -370,8 +371,9 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 // lock until then), so none is lost or overtaken.
 func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route, replyOOB []byte, p *pendingSession) *udpSession {
 	logger := s.rt.Logger()
-	sess := &udpSession{srv: s, client: from, replyOOB: replyOOB, fd: -1}
+	sess := &udpSession{srv: s, client: from, replyOOB: replyOOB, fd: -1, metrics: route.metrics}
 	sess.toLen = putSockaddr(&sess.to, from, s.fam)
+	sess.metrics.connections.Inc()
 	ps := Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID}
 	for _, p := range route.Plugins {
 		ok, release := p.Preread(&ps)
@@ -380,22 +382,28 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 		}
 		if !ok {
 			sess.release()
+			sess.metrics.deny.Inc()
 			return nil
 		}
 	}
 	u := route.Upstream
 	if u == nil {
 		sess.release()
+		sess.metrics.deny.Inc()
 		logger.Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", route.ID))
 		return nil
 	}
-	bctx := balancer.Context{
-		RemoteAddr: q.Remote.String(), RemotePort: strconv.Itoa(int(from.Port())),
-		ServerAddr: q.Local.String(), ServerPort: strconv.Itoa(int(q.Port)), ServerName: q.SNI,
+	var bctx balancer.Context
+	if u.hashed {
+		bctx = balancer.Context{
+			RemoteAddr: q.Remote.String(), RemotePort: strconv.Itoa(int(from.Port())),
+			ServerAddr: q.Local.String(), ServerPort: strconv.Itoa(int(q.Port)), ServerName: q.SNI,
+		}
 	}
 	fd, node, err := u.dialUDP(&bctx)
 	if err != nil {
 		sess.release()
+		sess.metrics.failed.Inc()
 		logger.Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
 		return nil
 	}
@@ -404,6 +412,7 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 	// the timer exists before the session is visible (end reads it); it
 	// is armed once the session is complete
 	sess.timer = time.AfterFunc(time.Duration(math.MaxInt64), sess.check)
+	sess.metrics.active.Inc()
 	var queued [][]byte
 	if p != nil {
 		sess.mu.Lock()
@@ -656,6 +665,8 @@ func (sess *udpSession) end() {
 	}
 	if sess.u != nil {
 		sess.u.balancer.Done(sess.node, 0, false)
+		sess.metrics.active.Dec()
+		sess.metrics.ok.Inc()
 	}
 	sess.release()
 }
