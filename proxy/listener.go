@@ -11,6 +11,7 @@ import (
 // ServeTCP accepts connections on ln until it is closed, serving each in
 // its own goroutine.
 func (rt *Runtime) ServeTCP(ln net.Listener, opts ListenerOptions) error {
+	reserveFDs()
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()

@@ -94,6 +94,7 @@ func (rt *Runtime) NewUDPServer(pc *net.UDPConn) *UDPServer {
 	}
 	// the epoll fd is itself pollable: Go's netpoller tells the reply
 	// loop when any upstream socket has a datagram
+	reserveFDs()
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err == nil {
 		if err = unix.SetNonblock(epfd, true); err == nil {
