@@ -72,7 +72,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 	replay := pre
 	if opts.ProxyProtocol || opts.TLS || opts.TLSPassthrough {
 		_ = conn.SetReadDeadline(time.Now().Add(prereadTimeout))
-		src := readerWithPrefix(conn, &replay)
+		src := prefixConn{Conn: conn, pre: &replay}
 		if opts.ProxyProtocol {
 			hdr, err := proxyproto.ReadHeader(src)
 			if err != nil {
@@ -329,6 +329,3 @@ func (c prefixConn) Read(p []byte) (int, error) {
 	}
 	return c.Conn.Read(p)
 }
-
-// readerWithPrefix is a prefixConn as a plain reader.
-func readerWithPrefix(conn net.Conn, pre *[]byte) prefixConn { return prefixConn{Conn: conn, pre: pre} }
