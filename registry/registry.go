@@ -93,13 +93,24 @@ func (r *Registry) hide(o *Object) {
 func (r *Registry) Open(store Store, compile CompileFunc) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// a failure leaves the registry as it was: same store, same objects
+	saved, savedHidden := r.snapshotLocked(), r.hidden
+	prevStore, prevCompile := r.store, r.compile
+	fail := func(err error) error {
+		r.restoreLocked(saved)
+		r.hidden, r.store, r.compile = savedHidden, prevStore, prevCompile
+		return err
+	}
 	r.store, r.compile = store, compile
 	if store == nil {
-		return r.compileLocked()
+		if err := r.compileLocked(); err != nil {
+			return fail(err)
+		}
+		return nil
 	}
 	objs, counter, err := store.Load()
 	if err != nil {
-		return fmt.Errorf("%w: loading objects: %v", ErrPersist, err)
+		return fail(fmt.Errorf("%w: loading objects: %v", ErrPersist, err))
 	}
 	for kind, m := range r.objs {
 		for id, o := range m {
@@ -125,7 +136,10 @@ func (r *Registry) Open(store Store, compile CompileFunc) error {
 		r.setLocked(o)
 		r.rev = max(r.rev, o.ModifiedIndex, o.CreatedIndex)
 	}
-	return r.compileLocked()
+	if err := r.compileLocked(); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // SetCompile replaces the compile hook and compiles once.

@@ -217,3 +217,32 @@ func TestStaticShadowsStored(t *testing.T) {
 		t.Fatalf("after the static object left: %q", got)
 	}
 }
+
+// Opening a store that cannot be read leaves the registry on the store it
+// had, with its objects.
+func TestOpenFailureKeepsState(t *testing.T) {
+	good := store.NewMemory()
+	r := registry.New()
+	if err := r.Open(good, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(t, r, model.Upstreams, "u", `{}`); err != nil {
+		t.Fatal(err)
+	}
+	bad := store.NewMemory()
+	bad.FailNext(errors.New("unreadable"))
+	if err := r.Open(bad, nil); !errors.Is(err, registry.ErrPersist) {
+		t.Fatalf("Open(bad) = %v", err)
+	}
+	if err := put(t, r, model.Upstreams, "v", `{}`); err != nil {
+		t.Fatal(err)
+	}
+	if good.Get(model.Upstreams, "v") == nil || bad.Len() != 0 {
+		t.Errorf("writes after a failed Open went to the wrong store (good has v: %v, bad has %d)", good.Get(model.Upstreams, "v") != nil, bad.Len())
+	}
+	r.View(func(v registry.View) {
+		if v.Get(model.Upstreams, "u") == nil {
+			t.Error("objects lost by a failed Open")
+		}
+	})
+}
