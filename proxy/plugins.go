@@ -20,6 +20,22 @@ type Plugin interface {
 	Preread(s *Session) (ok bool, release func())
 }
 
+// preread runs the route's plugins in priority order. The caller owns the
+// returned releases (run them when the session ends) whether or not the
+// session may go on.
+func (r *Route) preread(s *Session) (releases []func(), ok bool) {
+	for _, p := range r.Plugins {
+		ok, release := p.Preread(s)
+		if release != nil {
+			releases = append(releases, release)
+		}
+		if !ok {
+			return releases, false
+		}
+	}
+	return releases, true
+}
+
 // Session is what plugins see of a connection or UDP session.
 type Session struct {
 	Remote  netip.Addr

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +72,21 @@ type Upstream struct {
 	tls            bool
 	tlsVerify      bool
 	clientCert     *tls.Certificate
+}
+
+// varsContext is the balancer context of a session. Only chash reads the
+// stream variables, so other balancers get none and skip formatting them.
+func (u *Upstream) varsContext(remote, local netip.AddrPort, sni string) balancer.Context {
+	if !u.hashed {
+		return balancer.Context{}
+	}
+	return balancer.Context{
+		RemoteAddr: remote.Addr().Unmap().String(),
+		RemotePort: strconv.Itoa(int(remote.Port())),
+		ServerAddr: local.Addr().Unmap().String(),
+		ServerPort: strconv.Itoa(int(local.Port())),
+		ServerName: sni,
+	}
 }
 
 // Defaults of nginx's stream proxy, which APISIX does not override.

@@ -4,11 +4,9 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/caddy-apisix/stream/balancer"
 	"github.com/caddy-apisix/stream/proxyproto"
 	"github.com/caddy-apisix/stream/router"
 	"github.com/caddy-apisix/stream/tlsx"
@@ -139,17 +137,12 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 		proxyProtocol: opts.ProxyProtocolToUpstream, metrics: route.metrics, start: start,
 	}
 	fi.metrics.connections.Inc()
-	sess := Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: sni, RouteID: route.ID}
-	for _, p := range route.Plugins {
-		ok, release := p.Preread(&sess)
-		if release != nil {
-			releases = append(releases, release)
-		}
-		if !ok {
-			fi.metrics.deny.Inc()
-			rt.accessLog(fi, 503, "", 0, 0)
-			return
-		}
+	var ok bool
+	releases, ok = route.preread(&Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: sni, RouteID: route.ID})
+	if !ok {
+		fi.metrics.deny.Inc()
+		rt.accessLog(fi, 503, "", 0, 0)
+		return
 	}
 	if route.Upstream == nil {
 		logger.Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", route.ID))
@@ -194,17 +187,7 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 	if fi.sni != "" {
 		upSNI = fi.sni
 	}
-	var bctx balancer.Context
-	if u.hashed {
-		// only chash reads the stream variables: others skip formatting them
-		bctx = balancer.Context{
-			RemoteAddr: fi.remote.Addr().Unmap().String(),
-			RemotePort: strconv.Itoa(int(fi.remote.Port())),
-			ServerAddr: fi.local.Addr().Unmap().String(),
-			ServerPort: strconv.Itoa(int(fi.local.Port())),
-			ServerName: fi.sni,
-		}
-	}
+	bctx := u.varsContext(fi.remote, fi.local, fi.sni)
 	d, err := u.dial("tcp", &bctx, preface, upSNI)
 	if err != nil {
 		logger.Warn("failed to connect to upstream", zap.String("route", fi.routeID), zap.Stringer("remote", fi.remote), zap.Error(err))

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -375,17 +374,12 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 	sess := &udpSession{srv: s, client: from, replyOOB: replyOOB, fd: -1, metrics: route.metrics}
 	sess.toLen = putSockaddr(&sess.to, from, s.fam)
 	sess.metrics.connections.Inc()
-	ps := Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID}
-	for _, p := range route.Plugins {
-		ok, release := p.Preread(&ps)
-		if release != nil {
-			sess.releases = append(sess.releases, release)
-		}
-		if !ok {
-			sess.release()
-			sess.metrics.deny.Inc()
-			return nil
-		}
+	var ok bool
+	sess.releases, ok = route.preread(&Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID})
+	if !ok {
+		sess.release()
+		sess.metrics.deny.Inc()
+		return nil
 	}
 	u := route.Upstream
 	if u == nil {
@@ -394,13 +388,7 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 		logger.Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", route.ID))
 		return nil
 	}
-	var bctx balancer.Context
-	if u.hashed {
-		bctx = balancer.Context{
-			RemoteAddr: q.Remote.String(), RemotePort: strconv.Itoa(int(from.Port())),
-			ServerAddr: q.Local.String(), ServerPort: strconv.Itoa(int(q.Port)), ServerName: q.SNI,
-		}
-	}
+	bctx := u.varsContext(from, netip.AddrPortFrom(q.Local, q.Port), q.SNI)
 	fd, node, err := u.dialUDP(&bctx)
 	if err != nil {
 		sess.release()
@@ -729,19 +717,17 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 	if route == nil || route.Upstream == nil {
 		return
 	}
-	ps := Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID}
-	for _, p := range route.Plugins {
-		ok, release := p.Preread(&ps)
-		if release != nil {
-			defer release()
+	releases, ok := route.preread(&Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID})
+	defer func() {
+		for _, r := range releases {
+			r()
 		}
-		if !ok {
-			return
-		}
+	}()
+	if !ok {
+		return
 	}
 	u := route.Upstream
-	bctx := balancer.Context{RemoteAddr: q.Remote.String(), RemotePort: strconv.Itoa(int(remote.Port())),
-		ServerAddr: q.Local.String(), ServerPort: strconv.Itoa(int(q.Port)), ServerName: q.SNI}
+	bctx := u.varsContext(remote, local, q.SNI)
 	d, err := u.dial("udp", &bctx, nil, "")
 	if err != nil {
 		rt.Logger().Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
