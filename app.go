@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"syscall"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/registry"
+	"github.com/caddy-apisix/stream/router"
 )
 
 func init() {
@@ -137,8 +137,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		cfg.Keys = append(cfg.Keys, adminapi.Key{Name: k.Name, Key: k.Key, Role: k.Role})
 	}
 	for _, s := range a.AllowAdmin {
-		p, err := parseCIDR(s)
-		if err != nil {
+		p, err := router.ParsePrefix(s)
+		if err != nil || !p.IsValid() { // "" parses as "no filter"
 			return fmt.Errorf("allow_admin: %q is not an IP or CIDR", s)
 		}
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
@@ -297,17 +297,6 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	return errors.Join(err, serr)
 }
 
-func parseCIDR(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	ad, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(ad, ad.BitLen()), nil
-}
-
 // staticObjects validates the config's objects as the Admin API would and
 // turns them into registry objects.
 func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Object, error) {
@@ -326,7 +315,7 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 		if err != nil {
 			return fmt.Errorf("%s[%d]: invalid JSON: %v", kind, i, err)
 		}
-		id := idString(obj["id"])
+		id := model.IDString(obj["id"])
 		if id == "" {
 			return fmt.Errorf("%s[%d]: missing %s id", kind, i, kind.Noun())
 		}

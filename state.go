@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -95,15 +94,4 @@ func (a *App) isRunning() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.running
-}
-
-// idString is the string form of a JSON id (string or number).
-func idString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	}
-	return ""
 }

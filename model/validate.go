@@ -41,13 +41,13 @@ func CheckStreamRoute(obj map[string]any, refs Refs) error {
 		return &Error{Msg: "invalid configuration: " + msg}
 	}
 	if id, ok := obj["upstream_id"]; ok {
-		sid := idString(id)
+		sid := IDString(id)
 		if refs.UpstreamExists == nil || !refs.UpstreamExists(sid) {
 			return &Error{Msg: "failed to fetch upstream info by upstream id [" + sid + "], response code: 404"}
 		}
 	}
 	if id, ok := obj["service_id"]; ok {
-		sid := idString(id)
+		sid := IDString(id)
 		if refs.ServiceExists == nil || !refs.ServiceExists(sid) {
 			return &Error{Msg: "failed to fetch service info by service id [" + sid + "], response code: 404"}
 		}
@@ -97,7 +97,7 @@ func CheckUpstream(obj map[string]any, refs Refs) error {
 	}
 	tls, _ := obj["tls"].(map[string]any)
 	if id, ok := tls["client_cert_id"]; ok {
-		sid := idString(id)
+		sid := IDString(id)
 		var typ string
 		found := false
 		if refs.SSLType != nil {
@@ -247,8 +247,9 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
-// idString is tostring(id) of a schema-valid id (string or integer).
-func idString(v any) string {
+// IDString is tostring(id) of a schema-valid id (string or integer): the
+// form keys and references compare, as APISIX does.
+func IDString(v any) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
