@@ -6,8 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -77,7 +75,7 @@ func (m *Match) Provision(caddy.Context) error {
 
 // Match reports whether the connection passes the filters.
 func (m *Match) Match(cx *layer4.Connection) (bool, error) {
-	q := router.Query{Remote: addrOf(cx.RemoteAddr()), Local: addrOf(cx.LocalAddr()), Port: portOf(cx.LocalAddr())}
+	q := router.NewQuery(router.AddrPortOf(cx.RemoteAddr()), router.AddrPortOf(cx.LocalAddr()), "")
 	if m.SNI != "" || len(m.SNIs) > 0 {
 		if tc, ok := cx.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 			q.SNI = tc.ConnectionState().ServerName
@@ -144,28 +142,6 @@ func (m *Match) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
-}
-
-func addrOf(a net.Addr) netip.Addr {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		ap := a.AddrPort()
-		return ap.Addr().Unmap()
-	case *net.UDPAddr:
-		ap := a.AddrPort()
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
-func portOf(a net.Addr) uint16 {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		return uint16(a.Port)
-	case *net.UDPAddr:
-		return uint16(a.Port)
-	}
-	return 0
 }
 
 // Interface guards

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+	"github.com/caddy-apisix/stream/router"
 )
 
 // benchIOTimeout bounds every blocking call of the benchmarks, so that a
@@ -338,7 +339,7 @@ func BenchmarkMatch(b *testing.B) {
 			snap := rt.Snapshot()
 			local := netip.MustParseAddrPort("127.0.0.1:19030")
 			remote := netip.MustParseAddrPort("127.0.0.1:40000")
-			q := query(remote, local, "")
+			q := router.NewQuery(remote, local, "")
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {

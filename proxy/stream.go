@@ -62,8 +62,8 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 		}
 	}()
 	start := time.Now()
-	remote := addrPortOf(conn.RemoteAddr())
-	local := addrPortOf(conn.LocalAddr())
+	remote := router.AddrPortOf(conn.RemoteAddr())
+	local := router.AddrPortOf(conn.LocalAddr())
 	logger := rt.Logger()
 
 	var client net.Conn = conn
@@ -103,7 +103,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 		sni = hello.ServerName
 		terminate := opts.TLS
 		if opts.TLS && opts.TLSPassthrough {
-			if r := snap.Match(query(remote, local, sni)); r != nil && r.Passthrough {
+			if r := snap.Match(router.NewQuery(remote, local, sni)); r != nil && r.Passthrough {
 				terminate = false
 			}
 		}
@@ -126,7 +126,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 	}
 	sni = normalizeSNI(sni)
 
-	q := query(remote, local, sni)
+	q := router.NewQuery(remote, local, sni)
 	route := snap.Match(q)
 	if route == nil {
 		logger.Debug("not hit any route", zap.Stringer("remote", remote), zap.Stringer("local", local), zap.String("sni", sni))
@@ -236,7 +236,7 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 // path of layer4.handlers.apisix_proxy. It closes conn.
 func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
 	fi := forwardInfo{
-		routeID: "apisix_proxy", remote: addrPortOf(conn.RemoteAddr()), local: addrPortOf(conn.LocalAddr()),
+		routeID: "apisix_proxy", remote: router.AddrPortOf(conn.RemoteAddr()), local: router.AddrPortOf(conn.LocalAddr()),
 		metrics: Collectors.route("apisix_proxy"), start: time.Now(),
 	}
 	fi.metrics.connections.Inc()
@@ -267,10 +267,6 @@ func (rt *Runtime) accessLog(fi forwardInfo, status int, node string, sent, rece
 	)
 }
 
-func query(remote, local netip.AddrPort, sni string) router.Query {
-	return router.Query{Remote: remote.Addr().Unmap(), Local: local.Addr().Unmap(), Port: local.Port(), SNI: sni}
-}
-
 func normalizeSNI(s string) string {
 	s = strings.TrimSuffix(s, ".")
 	for i := 0; i < len(s); i++ {
@@ -279,20 +275,6 @@ func normalizeSNI(s string) string {
 		}
 	}
 	return s
-}
-
-func addrPortOf(a net.Addr) netip.AddrPort {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		return a.AddrPort()
-	case *net.UDPAddr:
-		return a.AddrPort()
-	}
-	if a == nil {
-		return netip.AddrPort{}
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
 }
 
 // prefixConn reads *pre before the connection itself, consuming it.

@@ -338,7 +338,7 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 		}
 	}
 	snap := s.rt.Snapshot()
-	q := query(from, netip.AddrPortFrom(local, s.local.Port()), snap.FallbackSNI())
+	q := router.NewQuery(from, netip.AddrPortFrom(local, s.local.Port()), snap.FallbackSNI())
 	route := snap.Match(q)
 	logger := s.rt.Logger()
 	if route == nil {
@@ -710,9 +710,9 @@ func srcOOB(src netip.Addr, sock6 bool) []byte {
 func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 	// caddy-l4 closes conn when the handler returns; closing it here too
 	// would send its session table a second close for the same client
-	remote, local := addrPortOf(conn.RemoteAddr()), addrPortOf(conn.LocalAddr())
+	remote, local := router.AddrPortOf(conn.RemoteAddr()), router.AddrPortOf(conn.LocalAddr())
 	snap := rt.Snapshot()
-	q := query(remote, local, snap.FallbackSNI())
+	q := router.NewQuery(remote, local, snap.FallbackSNI())
 	route := snap.Match(q)
 	if route == nil || route.Upstream == nil {
 		return

@@ -5,6 +5,7 @@ package router
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 )
@@ -45,6 +46,26 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.WithZone("")
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// AddrPortOf converts a connection's net.Addr to a netip.AddrPort.
+func AddrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// NewQuery builds the query of a connection from its addresses (an IPv4
+// address mapped into IPv6 matches as IPv4) and its server name.
+func NewQuery(remote, local netip.AddrPort, sni string) Query {
+	return Query{Remote: remote.Addr().Unmap(), Local: local.Addr().Unmap(), Port: local.Port(), SNI: sni}
 }
 
 // Query is what a connection offers for matching.
