@@ -29,12 +29,9 @@ func (h *Handler) patch(q *request) (reply, error) {
 	}
 	var rep reply
 	err := h.Registry.Update(func(tx *registry.Tx) error {
-		prev := tx.Get(q.kind, q.id)
-		if prev == nil {
-			return keyNotFound()
-		}
-		if prev.Static {
-			return staticError(q.kind, q.id)
+		prev, err := existingWritable(tx, q.kind, q.id)
+		if err != nil {
+			return err
 		}
 		node, err := model.DecodeObject(prev.Value)
 		if err != nil {

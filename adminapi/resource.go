@@ -49,6 +49,19 @@ func staticError(kind model.Kind, id string) *apiError {
 		" change it there")
 }
 
+// existingWritable returns the stored object that a PATCH or DELETE
+// changes: 404 when there is none, 400 when it comes from the Caddy config.
+func existingWritable(tx *registry.Tx, kind model.Kind, id string) (*registry.Object, error) {
+	prev := tx.Get(kind, id)
+	if prev == nil {
+		return nil, keyNotFound()
+	}
+	if prev.Static {
+		return nil, staticError(kind, id)
+	}
+	return prev, nil
+}
+
 // checkConf is APISIX's resource check_conf steps 1-3 (APISIX.md §2.4):
 // body present, id rules, forbidden timestamps. It returns the object,
 // with "id" set to the URL id when there is one, and the id to store it
@@ -264,12 +277,8 @@ func (h *Handler) del(q *request) (reply, error) {
 	}
 	var rep reply
 	err := h.Registry.Update(func(tx *registry.Tx) error {
-		prev := tx.Get(q.kind, q.id)
-		if prev == nil {
-			return keyNotFound()
-		}
-		if prev.Static {
-			return staticError(q.kind, q.id)
+		if _, err := existingWritable(tx, q.kind, q.id); err != nil {
+			return err
 		}
 		if q.query.Get("force") != "true" {
 			if aerr := deleteCheck(tx, q.kind, q.id); aerr != nil {
