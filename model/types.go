@@ -21,6 +21,12 @@ const (
 	StreamRoutes Kind = "stream_routes"
 	Upstreams    Kind = "upstreams"
 	SSLs         Kind = "ssls"
+	// Services group a stream route's plugins and upstream (APISIX's
+	// apisix/admin/services.lua).
+	Services Kind = "services"
+	// PluginMetadata holds one object per plugin name, keyed by the name
+	// (apisix/admin/plugin_metadata.lua).
+	PluginMetadata Kind = "plugin_metadata"
 )
 
 // Noun is the word APISIX uses for one object of the kind in its error
@@ -33,6 +39,10 @@ func (k Kind) Noun() string {
 		return "upstream"
 	case SSLs:
 		return "ssl"
+	case Services:
+		return "service"
+	case PluginMetadata:
+		return "plugin_metadata"
 	}
 	return string(k)
 }
