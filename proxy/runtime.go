@@ -25,6 +25,7 @@ type Runtime struct {
 	fallbackSNI string
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
+	limits      limits
 }
 
 // SetAccessLog turns the per-session access log on or off.

@@ -37,6 +37,10 @@ const upstreamSNI = "apisix_backend"
 // holds bytes already read from conn (by a caddy-l4 matcher) that belong
 // before anything conn still has.
 func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) {
+	if !rt.admitTCP() {
+		conn.Close()
+		return
+	}
 	rt.serveStream(conn, pre, opts, false)
 }
 
@@ -44,7 +48,8 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 // connections) it returns once the bytes flow: the pump then ends the
 // connection, so this goroutine and its deep stack are not kept for as
 // long as the connection idles. Connections a caddy-l4 server hands over
-// are served synchronously: it closes them when its handler returns.
+// are served synchronously: it closes them when its handler returns. The
+// caller has counted the session with admitTCP.
 func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, async bool) {
 	// end runs once the connection is over: on an early return here, or
 	// from forward
@@ -54,6 +59,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 			releases[i]()
 		}
 		conn.Close()
+		rt.doneTCP()
 	}
 	handedOver := false
 	defer func() {
@@ -235,6 +241,10 @@ func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwa
 // ServeUpstream proxies conn straight to u, without matching: the data
 // path of layer4.handlers.apisix_proxy. It closes conn.
 func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
+	if !rt.admitTCP() {
+		conn.Close()
+		return
+	}
 	fi := forwardInfo{
 		routeID: "apisix_proxy", remote: router.AddrPortOf(conn.RemoteAddr()), local: router.AddrPortOf(conn.LocalAddr()),
 		metrics: Collectors.route("apisix_proxy"), start: time.Now(),
@@ -243,7 +253,7 @@ func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
 	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		fi.sni = normalizeSNI(tc.ConnectionState().ServerName)
 	}
-	rt.forward(conn, pre, u, fi, func() { conn.Close() }, false)
+	rt.forward(conn, pre, u, fi, func() { conn.Close(); rt.doneTCP() }, false)
 }
 
 // accessLog writes one line per ended session when access_log is on, like

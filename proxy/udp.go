@@ -292,8 +292,11 @@ type udpSession struct {
 	metrics  *routeMetrics
 	node     *balancer.Node
 	idle     time.Duration
-	timer    *time.Timer
-	releases []func()
+	// unanswered is the idle timeout until the upstream first answers.
+	unanswered time.Duration
+	answered   atomic.Bool
+	timer      *time.Timer
+	releases   []func()
 	// last is when a datagram last passed, in Unix nanoseconds.
 	last atomic.Int64
 
@@ -337,11 +340,24 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 			replyOOB = srcOOB(dst, s.is6)
 		}
 	}
+	if m := s.rt.limits.udpPerListener.Load(); m > 0 {
+		s.mu.Lock()
+		n := len(s.sessions) + len(s.pending)
+		s.mu.Unlock()
+		if int64(n) >= m {
+			s.rt.refused(refusedUDPListener, m)
+			return nil
+		}
+	}
+	if !s.rt.admitUDP() {
+		return nil
+	}
 	snap := s.rt.Snapshot()
 	q := router.NewQuery(from, netip.AddrPortFrom(local, s.local.Port()), snap.FallbackSNI())
 	route := snap.Match(q)
 	logger := s.rt.Logger()
 	if route == nil {
+		s.rt.doneUDP()
 		logger.Debug("not hit any route", zap.Stringer("remote", from), zap.String("network", "udp"))
 		return nil
 	}
@@ -366,6 +382,8 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 }
 
 // establish runs the plugins, dials the upstream and registers the session.
+// The caller counted it with admitUDP: establish gives the count back when
+// it fails, the session's end when it ends.
 // With p, the session replaces the pending entry in the same step and
 // sends the queued datagrams before any later one (it holds the session's
 // lock until then), so none is lost or overtaken.
@@ -377,12 +395,14 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 	var ok bool
 	sess.releases, ok = route.preread(&Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID})
 	if !ok {
+		s.rt.doneUDP()
 		sess.release()
 		sess.metrics.deny.Inc()
 		return nil
 	}
 	u := route.Upstream
 	if u == nil {
+		s.rt.doneUDP()
 		sess.release()
 		sess.metrics.deny.Inc()
 		logger.Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", route.ID))
@@ -391,12 +411,22 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 	bctx := u.varsContext(from, netip.AddrPortFrom(q.Local, q.Port), q.SNI)
 	fd, node, err := u.dialUDP(&bctx)
 	if err != nil {
+		s.rt.doneUDP()
 		sess.release()
 		sess.metrics.failed.Inc()
 		logger.Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
 		return nil
 	}
+	if !s.rt.fdAllowed(fd) {
+		_ = unix.Close(fd)
+		u.balancer.Done(node, 0, false)
+		s.rt.doneUDP()
+		sess.release()
+		sess.metrics.deny.Inc()
+		return nil
+	}
 	sess.fd, sess.u, sess.node, sess.idle = fd, u, node, u.idleTimeout
+	sess.unanswered = min(s.rt.limits.unansweredTimeout(), sess.idle)
 	sess.last.Store(time.Now().UnixNano())
 	// the timer exists before the session is visible (end reads it); it
 	// is armed once the session is complete
@@ -428,7 +458,7 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 		sess.end()
 		return nil
 	}
-	sess.timer.Reset(sess.idle)
+	sess.timer.Reset(sess.unanswered)
 	return sess
 }
 
@@ -576,6 +606,9 @@ func (sess *udpSession) relay(buf []byte) bool {
 		// lock that the read loop's send for this client takes
 		sess.mu.Unlock()
 		sess.last.Store(time.Now().UnixNano())
+		if !sess.answered.Load() {
+			sess.answered.Store(true)
+		}
 		s := sess.srv
 		s.wsess, s.wbuf = sess, buf[:n]
 		return s.pcRaw.Write(s.replyFn) == nil // an error: the listener is closed
@@ -611,11 +644,16 @@ func (s *UDPServer) reply(fd uintptr) bool {
 }
 
 // check runs when the idle timer fires: the session ends if no datagram
-// passed either way for idle.
+// passed either way for idle, or for unanswered while the upstream has
+// not answered yet.
 func (sess *udpSession) check() {
+	idle := sess.idle
+	if !sess.answered.Load() {
+		idle = sess.unanswered
+	}
 	quiet := time.Duration(time.Now().UnixNano() - sess.last.Load())
-	if quiet < sess.idle {
-		sess.timer.Reset(sess.idle - quiet)
+	if quiet < idle {
+		sess.timer.Reset(idle - quiet)
 		return
 	}
 	sess.end()
@@ -653,6 +691,7 @@ func (sess *udpSession) end() {
 		_ = unix.Close(fd) // leaves the epoll set with its last reference
 	}
 	if sess.u != nil {
+		s.rt.doneUDP()
 		sess.u.balancer.Done(sess.node, 0, false)
 		sess.metrics.active.Dec()
 		sess.metrics.ok.Inc()
@@ -717,6 +756,10 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 	if route == nil || route.Upstream == nil {
 		return
 	}
+	if !rt.admitUDP() {
+		return
+	}
+	defer rt.doneUDP()
 	releases, ok := route.preread(&Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID})
 	defer func() {
 		for _, r := range releases {
