@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddy-apisix/stream/balancer"
 	"github.com/caddy-apisix/stream/tlsx"
+
+	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // dialKind is what a dial opens.
@@ -58,7 +60,7 @@ func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, s
 		switch kind {
 		case dialRawUDP:
 			t0 := time.Now()
-			d.fd, err = connectUDP(node.Addr)
+			d.fd, err = rawsock.ConnectUDP(node.Addr)
 			d.node, d.connect = node, time.Since(t0)
 		default:
 			d, err = u.dialNode(kind, node, preface, sni)

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // ServeTCP accepts connections on ln until it is closed, serving each in
 // its own goroutine.
 func (rt *Runtime) ServeTCP(ln net.Listener, opts ListenerOptions) error {
-	reserveFDs()
+	rawsock.ReserveFDs()
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
