@@ -72,7 +72,6 @@ func (s *Snapshot) Match(q router.Query) *Route {
 // Certs is the certificate index for TLS termination.
 func (s *Snapshot) Certs() *tlsx.CertIndex { return s.certs }
 
-
 // compiler builds a snapshot, reusing the upstreams of the previous one.
 type compiler struct {
 	prev    map[string]*Upstream
