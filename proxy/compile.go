@@ -83,7 +83,9 @@ type compiler struct {
 	sslRev  map[string]int64
 
 	prevPlugins, nextPlugins map[string]any
-	prevParsed, nextParsed   map[*registry.Object]*parsedRoute
+	// live is the snapshot sessions see now (nil: the one being built)
+	live                   func() *Snapshot
+	prevParsed, nextParsed map[*registry.Object]*parsedRoute
 }
 
 // parsedRoute is the part of a compiled route that depends only on the
@@ -191,7 +193,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			continue // subordinate xRPC routes never match at entry
 		}
 		sr := pr.sr
-		rt := &Route{ID: o.ID, Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
+		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
 		switch {
 		case sr.UpstreamID != "":
 			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]

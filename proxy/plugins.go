@@ -28,8 +28,14 @@ func (c *compiler) buildPlugins(r *Route, snap *Snapshot, confs map[string]json.
 	sort.Slice(units, func(i, j int) bool { return units[i].Priority > units[j].Priority })
 	env := &plugin.Env{
 		RouteID: r.ID, ServiceID: r.ServiceID, Logger: c.logger,
+		// resolved per session in the snapshot then current: an
+		// instance outlives the snapshot it was built in
 		Upstream: func(id string) plugin.Upstream {
-			if u := snap.upstreams[id]; u != nil {
+			cur := snap
+			if c.live != nil {
+				cur = c.live()
+			}
+			if u := cur.upstreams[id]; u != nil {
 				return u
 			}
 			return nil

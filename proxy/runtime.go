@@ -71,6 +71,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(),
 		prevPlugins: rt.plugins, nextPlugins: make(map[string]any, len(rt.plugins)),
 		prevParsed: rt.parsed, nextParsed: make(map[*registry.Object]*parsedRoute, len(rt.parsed)),
+		live: rt.Snapshot,
 	}
 	prev := rt.snap.Load()
 	snap, err := c.compile(rt.fallbackSNI, prev.certs)

@@ -80,17 +80,18 @@ func (s *session) enter(r *Route) bool {
 	s.metrics.connections.Inc()
 	for _, p := range r.prereaders {
 		if err := p.Preread(&s.Session); err != nil {
-			s.status = http503
-			var exit *plugin.Exit
-			if errors.As(err, &exit) {
-				s.status = exit.Code
-			}
+			s.refuse(err)
 			return false
 		}
 	}
 	s.up = r.Upstream
 	for _, c := range r.choosers {
-		if u := c.ChooseUpstream(&s.Session); u != nil {
+		u, err := c.ChooseUpstream(&s.Session)
+		if err != nil {
+			s.refuse(err)
+			return false
+		}
+		if u != nil {
 			s.up, _ = u.(*Upstream)
 			break
 		}
@@ -101,6 +102,16 @@ func (s *session) enter(r *Route) bool {
 		return false
 	}
 	return true
+}
+
+// refuse records the status of a plugin's refusal: an *plugin.Exit's
+// code, 503 otherwise.
+func (s *session) refuse(err error) {
+	s.status = http503
+	var exit *plugin.Exit
+	if errors.As(err, &exit) {
+		s.status = exit.Code
+	}
 }
 
 const (
