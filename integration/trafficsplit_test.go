@@ -144,7 +144,7 @@ func TestPacketSessionsObserved(t *testing.T) {
 	}
 	for _, re := range []string{
 		`apisix_stream_connection_total\{route="l4"\} 2`,
-		`apisix_stream_status\{code="403",route="l4"\} 1`,
+		`apisix_stream_status\{code="403",listen_addr="` + regexp.QuoteMeta(addr) + `",node="",route="l4"\} 1`,
 	} {
 		if !regexp.MustCompile(re).Match(body) {
 			t.Errorf("/metrics lacks %s", re)

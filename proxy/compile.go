@@ -210,7 +210,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			pr.inline = rt.Upstream
 		}
 		if len(sr.Plugins) > 0 {
-			if err := c.buildPlugins(rt, snap, sr.Plugins); err != nil {
+			if err := c.buildPlugins(rt, sr.Name, snap, sr.Plugins); err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 			}
 		}
