@@ -72,6 +72,19 @@ func (s *Snapshot) Match(q router.Query) *Route {
 // Certs is the certificate index for TLS termination.
 func (s *Snapshot) Certs() *tlsx.CertIndex { return s.certs }
 
+// objCache maps stored objects to what was compiled from them.
+type objCache struct {
+	upstreams map[*registry.Object]*Upstream
+	ssls      map[*registry.Object]*model.SSL
+}
+
+func newObjCache(prev objCache) objCache {
+	return objCache{
+		upstreams: make(map[*registry.Object]*Upstream, len(prev.upstreams)),
+		ssls:      make(map[*registry.Object]*model.SSL, len(prev.ssls)),
+	}
+}
+
 // compiler builds a snapshot, reusing the upstreams of the previous one.
 type compiler struct {
 	prev    map[string]*Upstream
@@ -84,7 +97,10 @@ type compiler struct {
 
 	prevPlugins, nextPlugins map[string]any
 	// live is the snapshot sessions see now (nil: the one being built)
-	live                   func() *Snapshot
+	live func() *Snapshot
+	// prevObjs and nextObjs cache what was compiled from each stored
+	// object (objects are immutable)
+	prevObjs, nextObjs     objCache
 	prevParsed, nextParsed map[*registry.Object]*parsedRoute
 }
 
@@ -101,6 +117,10 @@ type parsedRoute struct {
 	metrics     *routeMetrics
 	filters     router.Route
 	subordinate bool
+	// route and entry are the route last compiled from this object and
+	// its router entry, reused while its upstream is the same
+	route *Route
+	entry *router.Route
 }
 
 func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
@@ -148,10 +168,14 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 	c.ssl = map[string]*model.SSL{}
 	c.sslRev = map[string]int64{}
 	for _, o := range v.List(model.SSLs) {
-		s, err := model.ParseSSL(o.Value)
-		if err != nil {
-			return nil, fmt.Errorf("ssl %s: %v", o.ID, err)
+		s := c.prevObjs.ssls[o]
+		if s == nil {
+			var err error
+			if s, err = model.ParseSSL(o.Value); err != nil {
+				return nil, fmt.Errorf("ssl %s: %v", o.ID, err)
+			}
 		}
+		c.nextObjs.ssls[o] = s
 		c.ssl[o.ID] = s
 		c.sslRev[o.ID] = o.ModifiedIndex
 		ssls = append(ssls, s)
@@ -165,6 +189,15 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 	snap.certs = certs
 
 	for _, o := range v.List(model.Upstreams) {
+		// an unchanged object whose SSL dependency is unchanged keeps
+		// its compiled upstream without being parsed again: a write
+		// costs the objects it touches, not every stored node
+		if cu := c.prevObjs.upstreams[o]; cu != nil && c.prev[cu.key] == cu && cu.deps == c.depsOfID(cu.clientCertID) {
+			c.next[cu.key] = cu
+			c.nextObjs.upstreams[o] = cu
+			snap.upstreams[o.ID] = cu
+			continue
+		}
 		u, err := model.ParseUpstream(o.Value)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %v", o.ID, err)
@@ -173,6 +206,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		if err != nil {
 			return nil, err
 		}
+		c.nextObjs.upstreams[o] = cu
 		snap.upstreams[o.ID] = cu
 	}
 
@@ -193,22 +227,30 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			continue // subordinate xRPC routes never match at entry
 		}
 		sr := pr.sr
-		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
+		var up *Upstream
 		switch {
 		case sr.UpstreamID != "":
-			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]
+			up = snap.upstreams[string(sr.UpstreamID)]
 		case sr.Upstream != nil:
 			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline && pr.inline.deps == c.depsOf(sr.Upstream) {
-				rt.Upstream = pr.inline
+				up = pr.inline
 				c.next[pr.upstreamKey] = pr.inline
 				break
 			}
-			rt.Upstream, err = c.upstream(pr.upstreamKey, sr.Upstream, pr.upstreamRaw)
+			up, err = c.upstream(pr.upstreamKey, sr.Upstream, pr.upstreamRaw)
 			if err != nil {
 				return nil, err
 			}
-			pr.inline = rt.Upstream
+			pr.inline = up
 		}
+		// a route without plugins whose upstream is the same compiled
+		// one is the same compiled route
+		if pr.route != nil && pr.route.Upstream == up && len(sr.Plugins) == 0 {
+			routes = append(routes, pr.entry)
+			snap.routes = append(snap.routes, pr.route)
+			continue
+		}
+		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics, Upstream: up}
 		if len(sr.Plugins) > 0 {
 			if err := c.buildPlugins(rt, sr.Name, snap, sr.Plugins); err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
@@ -216,6 +258,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		}
 		rr := pr.filters
 		rr.Target = rt
+		pr.route, pr.entry = rt, &rr
 		routes = append(routes, &rr)
 		snap.routes = append(snap.routes, rt)
 	}

@@ -27,6 +27,8 @@ type Upstream struct {
 	// rotated client certificate must not be served from a reused
 	// upstream.
 	deps string
+	// clientCertID is tls.client_cert_id, what deps names
+	clientCertID string
 
 	Nodes []balancer.Node
 	// hostNames is true when a node is a host name, resolved when dialled.
@@ -71,6 +73,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 		key:            key,
 		raw:            raw,
 		deps:           deps,
+		clientCertID:   certID(u),
 		connectTimeout: defaultConnectTimeout,
 		idleTimeout:    defaultIdleTimeout,
 		tls:            u.Scheme == "tls",
@@ -144,11 +147,22 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 
 // depsOf names the versions of the objects u refers to.
 func (c *compiler) depsOf(u *model.Upstream) string {
-	if u.TLS == nil || u.TLS.ClientCertID == "" {
+	return c.depsOfID(certID(u))
+}
+
+// depsOfID names the version of the SSL object id ("" for none).
+func (c *compiler) depsOfID(id string) string {
+	if id == "" {
 		return ""
 	}
-	id := string(u.TLS.ClientCertID)
 	return fmt.Sprintf("ssl/%s@%d", id, c.sslRev[id])
+}
+
+func certID(u *model.Upstream) string {
+	if u.TLS == nil {
+		return ""
+	}
+	return string(u.TLS.ClientCertID)
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
