@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"testing"
@@ -48,16 +47,7 @@ func BenchmarkTCPPlugins(b *testing.B) {
 				b.Skipf("plugins not supported by this build: %v", err)
 			}
 			go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
-			addr := ln.Addr().String()
-			msg := bytes.Repeat([]byte{'x'}, 64)
-			got := make([]byte, len(msg))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if err := benchRoundTrip(addr, msg, got); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchConns(b, ln.Addr().String())
 		})
 	}
 }
