@@ -53,14 +53,14 @@ func TestPrometheusStreamMetrics(t *testing.T) {
 	}
 	node := be.Addr()
 	want := map[string]func(float64) bool{
-		`apisix_stream_connection_total{route="db"}`:                                                             func(v float64) bool { return v == 1 },
-		fmt.Sprintf(`apisix_stream_status{code="200",listen_addr=%q,node=%q,route="db"}`, addr, node):            func(v float64) bool { return v == 1 },
-		fmt.Sprintf(`apisix_stream_active_connections{listen_addr=%q,route="db"}`, addr):                         func(v float64) bool { return v == 0 },
-		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="downstream",type="ingress"}`, addr): func(v float64) bool { return v > 0 },
-		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="downstream",type="egress"}`, addr):  func(v float64) bool { return v > 0 },
-		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="upstream",type="ingress"}`, addr):   func(v float64) bool { return v > 0 },
-		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="upstream",type="egress"}`, addr):    func(v float64) bool { return v > 0 },
-		fmt.Sprintf(`apisix_stream_status{code="502",listen_addr=%q,node="",route="8"}`, addr):                   func(v float64) bool { return v == 1 },
+		`apisix_stream_connection_total{route="db"}`:                                                                             func(v float64) bool { return v == 1 },
+		fmt.Sprintf(`apisix_stream_status{code="200",listen_addr=%q,node=%q,route="db"}`, addr, node):                            func(v float64) bool { return v == 1 },
+		fmt.Sprintf(`apisix_stream_active_connections{listen_addr=%q,route="db"}`, addr):                                         func(v float64) bool { return v == 0 },
+		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="downstream",type="ingress"}`, addr):                 func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="downstream",type="egress"}`, addr):                  func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="upstream",type="ingress"}`, addr):                   func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="upstream",type="egress"}`, addr):                    func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`apisix_stream_status{code="502",listen_addr=%q,node=%q,route="8"}`, addr, hostPort("127.0.0.1", deadPortN)): func(v float64) bool { return v == 1 },
 	}
 	// a session's series are written when it ends: poll, bounded
 	deadline := time.Now().Add(answerWait)

@@ -43,7 +43,7 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 	d, err := u.dial(dialPacket, &s.bctx, nil, "")
 	if err != nil {
 		rt.Logger().Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
-		s.status = http502
+		s.failed(d.node)
 		return
 	}
 	s.reached(d.node, d.connect)

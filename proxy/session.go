@@ -130,6 +130,15 @@ func (s *session) reached(node *balancer.Node, connect time.Duration) {
 	s.em.active.Inc()
 }
 
+// failed records a dial that reached no node; last is the last node
+// tried, if any, for the metrics.
+func (s *session) failed(last *balancer.Node) {
+	s.status = http502
+	if last != nil {
+		s.em = s.metrics.end(s.Local, last.Addr)
+	}
+}
+
 // finish ends the session: it is idempotent, and the last step of every
 // session that matched a route.
 func (s *session) finish() {

@@ -140,7 +140,7 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 	u := sess.up
 	d, err := u.dial(dialRawUDP, &sess.bctx, nil, "")
 	if err != nil {
-		sess.status = http502
+		sess.failed(d.node)
 		logger.Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
 		return fail()
 	}
