@@ -28,6 +28,7 @@ type Runtime struct {
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
 	limits      limits
+	acceptWarn  warnLimiter
 }
 
 // SetAccessLog turns the per-session access log on or off.
