@@ -32,6 +32,8 @@ type Snapshot struct {
 // Route is a compiled stream route.
 type Route struct {
 	ID string
+	// ServiceID is the route's service_id, "" when it has none.
+	ServiceID string
 	// Upstream is nil when the route has none or its upstream_id is
 	// missing: its connections are closed, as APISIX does.
 	Upstream *Upstream
@@ -310,6 +312,10 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		snap.upstreams[o.ID] = cu
 	}
 
+	services, err := c.services()
+	if err != nil {
+		return nil, err
+	}
 	var routes []*router.Route
 	for _, o := range v.List(model.StreamRoutes) {
 		pr, err := c.parseRoute(o)
@@ -320,10 +326,15 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			continue // subordinate xRPC routes never match at entry
 		}
 		sr := pr.sr
-		rt := &Route{ID: o.ID, Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
+		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
+		eff, svcUp, svcOK := services.merge(sr)
 		switch {
-		case sr.UpstreamID != "":
-			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]
+		case !svcOK:
+			// the service is gone: no upstream, no plugins
+		case eff.UpstreamID != "":
+			rt.Upstream = snap.upstreams[string(eff.UpstreamID)]
+		case svcUp != nil:
+			rt.Upstream = svcUp
 		case sr.Upstream != nil:
 			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline && pr.inline.deps == c.depsOf(sr.Upstream) {
 				rt.Upstream = pr.inline
@@ -336,8 +347,8 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			}
 			pr.inline = rt.Upstream
 		}
-		if len(sr.Plugins) > 0 {
-			rt.Plugins, err = c.buildPlugins(o.ID, sr.Plugins)
+		if svcOK && len(eff.Plugins) > 0 {
+			rt.Plugins, err = c.buildPlugins(o.ID, eff.Plugins)
 			if err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 			}
