@@ -33,7 +33,10 @@ func (h *Handler) putMetadata(q *request) (reply, error) {
 	if !validID(q.id) {
 		return reply{}, errMsg(http.StatusBadRequest, "invalid plugin name")
 	}
-	obj["id"] = q.id // the schema check passed: the body is an object
+	if obj == nil {
+		obj = map[string]any{} // [] passed as the empty Lua table
+	}
+	obj["id"] = q.id
 	var rep reply
 	err := h.Registry.Update(func(tx *registry.Tx) error {
 		if prev := tx.Get(q.kind, q.id); prev != nil && prev.Static {
