@@ -125,9 +125,9 @@ func ParseService(b []byte) (*Service, error) {
 //
 // svc is the service named by r.ServiceID, nil when it does not exist;
 // then ok is false and the session must be closed ("failed to fetch
-// service configuration by id"). r is never modified: a merged route is a
-// copy (its ServiceID kept, for the service_id variable) sharing r's
-// unchanged parts.
+// service configuration by id"). Neither r nor svc is modified: a merged
+// route is a copy (its ServiceID kept, for the service_id variable) that
+// shares the unchanged parts of both, so it must not be modified either.
 func EffectiveRoute(r *StreamRoute, svc *Service) (eff *StreamRoute, ok bool) {
 	if r.ServiceID == "" || r.UpstreamID != "" {
 		return r, true
@@ -136,7 +136,11 @@ func EffectiveRoute(r *StreamRoute, svc *Service) (eff *StreamRoute, ok bool) {
 		return nil, false
 	}
 	m := *r
-	if len(svc.Plugins) > 0 {
+	switch {
+	case len(svc.Plugins) == 0:
+	case len(r.Plugins) == 0:
+		m.Plugins = svc.Plugins // shared: merged routes are read-only
+	default:
 		m.Plugins = make(map[string]json.RawMessage, len(r.Plugins)+len(svc.Plugins))
 		maps.Copy(m.Plugins, svc.Plugins)
 		maps.Copy(m.Plugins, r.Plugins)
