@@ -29,14 +29,15 @@ var emptyMetadataSchema = &schema{typ: "object"}
 
 // CheckPluginMetadata is the checker of apisix/admin/plugin_metadata.lua,
 // run on a present body: "invalid plugin name" for a name that is no
-// plugin, then the plugin's metadata_schema. Schema defaults are inserted
-// into conf. Errors are *Error.
+// plugin, then the plugin's metadata_schema. As apisix/admin/resource.lua
+// does, the check runs on a copy: conf is stored as sent, without the
+// schema defaults. Errors are *Error.
 func CheckPluginMetadata(name string, conf any) error {
 	s, ok := metadataPlugins[name]
 	if !ok {
 		return &Error{Msg: "invalid plugin name"}
 	}
-	if ok, msg := s.validate(conf); !ok {
+	if ok, msg := s.validate(cloneDefault(conf)); !ok {
 		return &Error{Msg: "invalid configuration: " + msg}
 	}
 	return nil
