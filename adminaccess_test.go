@@ -143,3 +143,22 @@ func TestProvisionRefusesOpenAdmin(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal naming admin_listen and admin.remote", err)
 	}
 }
+
+// TestAdminModuleRefusesOpenAdmin: the admin module, which Caddy
+// provisions before it binds a new admin endpoint, refuses one beyond
+// loopback when the config has an apisix app, and only then.
+func TestAdminModuleRefusesOpenAdmin(t *testing.T) {
+	cfg := &caddy.Config{Admin: &caddy.AdminConfig{Listen: "0.0.0.0:2019"}}
+	ctx, err := caddy.ProvisionContext(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := new(AdminAPI).Provision(ctx); err != nil {
+		t.Fatalf("without an apisix app: %v", err)
+	}
+	cfg.AppsRaw = caddy.ModuleMap{"apisix": json.RawMessage(`{}`)}
+	err = new(AdminAPI).Provision(ctx)
+	if err == nil || !strings.Contains(err.Error(), "admin_listen") || !strings.Contains(err.Error(), "admin.remote") {
+		t.Fatalf("err = %v, want a refusal naming admin_listen and admin.remote", err)
+	}
+}

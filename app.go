@@ -132,6 +132,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // no global state: it also runs for caddy validate and caddy adapt.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	protectDefaultLog()
 	if len(a.Etcd) > 0 && string(a.Etcd) != "null" {
 		return fmt.Errorf("etcd: cluster mode is not available in this build; remove the etcd block to use the embedded store")
 	}
