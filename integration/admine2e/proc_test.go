@@ -33,7 +33,7 @@ type instance struct {
 	t      testing.TB
 	dir    string
 	config string
-	admin  string // host:port of the admin endpoint
+	admin  string   // host:port of the admin endpoint
 	env    []string // extra environment ("K=V") of its processes
 }
 
