@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
+	"github.com/caddy-apisix/stream/store"
 )
 
 func init() {
@@ -175,6 +176,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.storage = storageRef{ctx.Storage(), caddy.AppDataDir()}
 	// served by Caddy's admin endpoint at /metrics
 	if err := proxy.Collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
+	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
 	}
 	return nil
