@@ -68,12 +68,13 @@ type App struct {
 	// layout). Not available in this build: setting it is an error.
 	Etcd json.RawMessage `json:"etcd,omitempty"`
 
-	// StreamRoutes, Upstreams and SSLs are static objects, each with its
-	// own "id", like APISIX's standalone apisix.yaml: served, listed by the
-	// Admin API, and read-only there.
+	// StreamRoutes, Upstreams, SSLs and Services are static objects, each
+	// with its own "id", like APISIX's standalone apisix.yaml: served,
+	// listed by the Admin API, and read-only there.
 	StreamRoutes []json.RawMessage `json:"stream_routes,omitempty"`
 	Upstreams    []json.RawMessage `json:"upstreams,omitempty"`
 	SSLs         []json.RawMessage `json:"ssls,omitempty"`
+	Services     []json.RawMessage `json:"services,omitempty"`
 
 	static      []*registry.Object
 	listeners   []listenSpec
@@ -208,7 +209,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
 	a.admin = cfg
-	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)
+	static, err := staticObjects(a.Upstreams, a.SSLs, a.Services, a.StreamRoutes)
 	if err != nil {
 		return err
 	}
@@ -424,12 +425,13 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 
 // staticObjects validates the config's objects as the Admin API would and
 // turns them into registry objects.
-func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Object, error) {
+func staticObjects(upstreams, ssls, services, routes []json.RawMessage) ([]*registry.Object, error) {
 	var out []*registry.Object
 	ids := map[model.Kind]map[string]bool{}
 	sslTypes := map[string]string{}
 	refs := model.Refs{
 		UpstreamExists: func(id string) bool { return ids[model.Upstreams][id] },
+		ServiceExists:  func(id string) bool { return ids[model.Services][id] },
 		SSLType: func(id string) (string, bool) {
 			t, ok := sslTypes[id]
 			return t, ok
@@ -449,6 +451,8 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 			err = model.CheckStreamRoute(obj, refs)
 		case model.Upstreams:
 			err = model.CheckUpstream(obj, refs)
+		case model.Services:
+			err = model.CheckService(obj, refs)
 		case model.SSLs:
 			err = model.CheckSSL(obj)
 			if err == nil {
@@ -475,7 +479,7 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 	for _, group := range []struct {
 		kind model.Kind
 		list []json.RawMessage
-	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.StreamRoutes, routes}} {
+	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.Services, services}, {model.StreamRoutes, routes}} {
 		for i, raw := range group.list {
 			if err := add(group.kind, i, raw); err != nil {
 				return nil, err
