@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 
+	"github.com/caddy-apisix/stream/datacrypt"
 	"github.com/caddy-apisix/stream/live"
 	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/store"
@@ -41,7 +42,8 @@ func activate(a *App) error {
 		return fmt.Errorf("config_provider etcd: not wired in this build yet")
 	}
 	if k := a.storage.key(); k != activation.storageKey {
-		if err := reg.Open(store.New(a.storage.storage, "apisix"), rt.Compile); err != nil {
+		st := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger), a.deploy.keyring, a.logger)
+		if err := reg.Open(st, rt.Compile); err != nil {
 			return fmt.Errorf("loading stored objects: %v", err)
 		}
 		activation.storageKey = k
