@@ -167,6 +167,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
+	cfg.ReadOnly = a.deploy.role == roleDataPlane
+	if a.Etcd != nil {
+		cfg.KeyPrefix = a.Etcd.Prefix
+	}
 	a.admin = cfg
 	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)
 	if err != nil {
@@ -177,6 +181,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// served by Caddy's admin endpoint at /metrics
 	if err := proxy.Collectors.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
+	}
+	if a.Etcd != nil {
+		if err := etcdstore.Metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+			return fmt.Errorf("registering metrics: %v", err)
+		}
 	}
 	return nil
 }
@@ -271,6 +280,13 @@ func (a *App) Stop() error {
 }
 
 func (a *App) bind() error {
+	if a.deploy.role == roleControlPlane {
+		// APISIX's control plane serves no traffic
+		if len(a.listeners) > 0 {
+			a.logger.Info("role control_plane: stream_proxy listeners are not bound")
+		}
+		return nil
+	}
 	// no TCP keepalive on accepted connections, as nginx (and APISIX) by
 	// default: it costs four setsockopt calls per connection
 	lc := net.ListenConfig{Control: reusePort, KeepAlive: -1}
