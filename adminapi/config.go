@@ -22,6 +22,8 @@ type Config struct {
 	// KeyPrefix is the etcd-style prefix shown in response keys
 	// ("/apisix/stream_routes/1"); empty means "/apisix".
 	KeyPrefix string
+	// ReadOnly is a data plane: PUT, POST, PATCH and DELETE answer 405.
+	ReadOnly bool
 }
 
 // Key is one admin_key entry.

@@ -124,6 +124,12 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return schemaValidate(r, segs[2])
 	}
 
+	if cfg.ReadOnly {
+		switch r.Method {
+		case http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete:
+			return reply{}, errMsg(http.StatusMethodNotAllowed, "this node is a data_plane: the Admin API is read-only")
+		}
+	}
 	res := segs[0]
 	if res == string(model.StreamRoutes) && !cfg.StreamEnabled {
 		return reply{}, errMsg(http.StatusBadRequest, "stream mode is disabled, can not add stream routes")
@@ -143,8 +149,8 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return reply{}, aerr
 	}
 	if ttl, ok := query["ttl"]; ok {
-		// ttl would put an etcd lease on the object; it is checked as
-		// APISIX does but objects here never expire.
+		// ttl puts an etcd lease on the object (the embedded store has
+		// no leases: there objects never expire).
 		if _, num := luaToNumber(ttl[0]); !num {
 			return reply{}, errMsg(http.StatusBadRequest, "invalid argument ttl: should be a number")
 		}
@@ -197,6 +203,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var aerr *apiError
 	switch {
 	case errors.As(err, &aerr):
+	case errors.Is(err, registry.ErrChanged):
+		aerr = errMsg(http.StatusServiceUnavailable, registry.ErrChanged.Error())
 	case errors.Is(err, registry.ErrPersist):
 		aerr = errMsg(http.StatusServiceUnavailable, err.Error())
 		if h.Logger != nil {
