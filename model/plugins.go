@@ -90,6 +90,10 @@ func CheckPluginConf(name string, conf any) error {
 			return &Error{Msg: msg}
 		}
 		return nil
+	case "mqtt-proxy":
+		return checkMQTTProxy(conf)
+	case "syslog":
+		return checkSyslog(conf)
 	}
 	return &Error{Msg: "unknown plugin [" + name + "]"}
 }
