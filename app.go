@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -87,6 +88,45 @@ type StreamProxy struct {
 	TCP []listen.Entry `json:"tcp,omitempty"`
 	// UDP entries: a port, "ip:port", "[v6]:port" or a range.
 	UDP []listen.Entry `json:"udp,omitempty"`
+
+	// UDPMaxSessions caps the live sessions of each UDP listener (each
+	// address a udp entry expands to); a datagram from a new client
+	// beyond it is dropped. Default 0: no cap per listener.
+	UDPMaxSessions int `json:"udp_max_sessions,omitempty"`
+	// UDPMaxSessionsTotal caps the live UDP sessions of the process, over
+	// every listener and the layer4 servers' apisix handlers. Default 0:
+	// no cap.
+	UDPMaxSessionsTotal int `json:"udp_max_sessions_total,omitempty"`
+	// UDPUnansweredTimeout is the idle timeout of a UDP session whose
+	// upstream has not answered yet; once it has, the upstream's idle
+	// timeout applies. Sources that send one datagram and never again
+	// (a spoofed sweep) then hold their socket this long, not 10
+	// minutes. Default 5s.
+	UDPUnansweredTimeout caddy.Duration `json:"udp_unanswered_timeout,omitempty"`
+	// TCPMaxConnections caps the concurrent TCP sessions of the process
+	// (stream_proxy listeners and the layer4 handlers); a connection
+	// beyond it is closed at once. Default 0: no cap.
+	TCPMaxConnections int `json:"tcp_max_connections,omitempty"`
+	// FDReserve is the number of file descriptors kept free for
+	// accept(2), upstream connections and the admin endpoint: a new UDP
+	// session is refused while fewer are free. RLIMIT_NOFILE is raised to
+	// its hard limit at start. Default: 256, at most a quarter of
+	// RLIMIT_NOFILE; -1 turns the reserve off.
+	FDReserve int `json:"fd_reserve,omitempty"`
+}
+
+// limits are the stream_proxy session limits for the data path.
+func (sp *StreamProxy) limits() proxy.Limits {
+	if sp == nil {
+		return proxy.Limits{}
+	}
+	return proxy.Limits{
+		UDPSessionsPerListener: sp.UDPMaxSessions,
+		UDPSessionsTotal:       sp.UDPMaxSessionsTotal,
+		UDPUnansweredTimeout:   time.Duration(sp.UDPUnansweredTimeout),
+		TCPConnections:         sp.TCPMaxConnections,
+		FDReserve:              sp.FDReserve,
+	}
 }
 
 // AdminKey is one Admin API key.
@@ -161,6 +201,20 @@ func (a *App) provisionListeners(ctx caddy.Context) error {
 	if a.StreamProxy == nil {
 		return nil
 	}
+	sp := a.StreamProxy
+	for _, f := range []struct {
+		name string
+		v    int
+		min  int
+	}{{"udp_max_sessions", sp.UDPMaxSessions, 0}, {"udp_max_sessions_total", sp.UDPMaxSessionsTotal, 0},
+		{"tcp_max_connections", sp.TCPMaxConnections, 0}, {"fd_reserve", sp.FDReserve, -1}} {
+		if f.v < f.min {
+			return fmt.Errorf("stream_proxy.%s: must be >= %d, got %d", f.name, f.min, f.v)
+		}
+	}
+	if sp.UDPUnansweredTimeout < 0 {
+		return fmt.Errorf("stream_proxy.udp_unanswered_timeout: must not be negative, got %s", time.Duration(sp.UDPUnansweredTimeout))
+	}
 	seen := map[string]string{}
 	add := func(network string, i int, e listen.Entry) error {
 		if network == "udp" && e.HasOptions() {
@@ -217,6 +271,7 @@ func (a *App) checkLayer4Conflicts(ctx caddy.Context) error {
 func (a *App) Start() error {
 	rt := liveRuntime()
 	rt.SetLogger(a.logger)
+	rt.SetLimits(a.StreamProxy.limits())
 	if err := a.bind(); err != nil {
 		a.closeListeners()
 		return err
