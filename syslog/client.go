@@ -126,6 +126,7 @@ type Client struct {
 	pending    int        // entries in cur, ready and the worker's hands
 	closed     bool
 	lastReport time.Time // of the last drop report
+	maxPending int       // Config.MaxPendingEntries, or SetMaxPendingEntries's
 
 	wake chan struct{}
 	stop chan struct{}
@@ -145,10 +146,11 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New(`syslog: "flush_limit" should be < "drop_limit"`)
 	}
 	c := &Client{
-		cfg:  cfg,
-		wake: make(chan struct{}, 1),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		cfg:        cfg,
+		maxPending: cfg.MaxPendingEntries,
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	s := &sender{cfg: &c.cfg, addr: joinHostPort(cfg.Host, cfg.Port), stop: c.stop, st: &c.st, errorf: c.errorf}
 	go c.run(s)
@@ -172,7 +174,7 @@ func (c *Client) Log(entry any) error {
 func (c *Client) push(msg []byte) {
 	now := time.Now()
 	c.mu.Lock()
-	if c.closed || c.pending >= c.cfg.MaxPendingEntries {
+	if c.closed || c.pending >= c.maxPending {
 		c.mu.Unlock()
 		c.st.dropped.Add(1)
 		c.reportDrop("max pending entries limit exceeded. discarding entry.")
@@ -194,6 +196,18 @@ func (c *Client) push(msg []byte) {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// SetMaxPendingEntries changes the backlog's bound (plugin_metadata's
+// max_pending_entries, which can change at runtime); n < 1 restores the
+// configured one.
+func (c *Client) SetMaxPendingEntries(n int) {
+	if n < 1 {
+		n = c.cfg.MaxPendingEntries
+	}
+	c.mu.Lock()
+	c.maxPending = n
+	c.mu.Unlock()
 }
 
 // Stats returns the counters.
