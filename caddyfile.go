@@ -44,12 +44,15 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //			fd_reserve <n>
 //		}
 //		admin_key <name> <key> [admin|viewer]
+//		admin_listen <addr>
 //		allow_admin <cidr>...
 //		fallback_sni <name>
 //		access_log
 //	}
 //
-// An <addr> is a port (all interfaces), ip:port, [v6]:port or a range.
+// An <addr> is a port (all interfaces), ip:port, [v6]:port or a range;
+// admin_listen takes one host:port or a unix socket. A <key> may be an
+// {env.NAME} or {file./path} placeholder.
 // Static objects are easier to write in JSON; use the JSON config for them.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the option name
@@ -127,6 +130,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				k.Role = args[2]
 			}
 			a.AdminKey = append(a.AdminKey, k)
+		case "admin_listen":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AdminListen = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "allow_admin":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

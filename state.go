@@ -38,7 +38,7 @@ func activate(a *App) error {
 	defer activation.mu.Unlock()
 	reg, rt := globalRegistry(), liveRuntime()
 	if k := a.storage.key(); k != activation.storageKey {
-		if err := reg.Open(store.New(a.storage.storage, "apisix"), rt.Compile); err != nil {
+		if err := reg.Open(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), rt.Compile); err != nil {
 			return fmt.Errorf("loading stored objects: %v", err)
 		}
 		activation.storageKey = k

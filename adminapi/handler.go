@@ -57,9 +57,11 @@ type reply struct {
 
 // objectKinds are the object resources by URL segment.
 var objectKinds = map[string]model.Kind{
-	string(model.StreamRoutes): model.StreamRoutes,
-	string(model.Upstreams):    model.Upstreams,
-	string(model.SSLs):         model.SSLs,
+	string(model.StreamRoutes):   model.StreamRoutes,
+	string(model.Upstreams):      model.Upstreams,
+	string(model.SSLs):           model.SSLs,
+	string(model.Services):       model.Services,
+	string(model.PluginMetadata): model.PluginMetadata,
 }
 
 // ServeHTTP implements http.Handler, in APISIX's order (APISIX.md §2.3):
@@ -163,6 +165,15 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 	}
 
 	q := &request{cfg: cfg, kind: kind, id: id, subPath: sub, body: body, hasBody: hasBody, query: query}
+	if kind == model.PluginMetadata {
+		switch r.Method {
+		case http.MethodPost, http.MethodPatch:
+			return reply{}, errMsg(http.StatusMethodNotAllowed,
+				"not supported `"+r.Method+"` method for "+kind.Noun())
+		case http.MethodPut:
+			return h.putMetadata(q)
+		}
+	}
 	switch r.Method {
 	case http.MethodGet:
 		if id == "" {

@@ -157,6 +157,8 @@ func validate(tx *registry.Tx, kind model.Kind, obj map[string]any) *apiError {
 		err = model.CheckUpstream(obj, refsFor(tx))
 	case model.SSLs:
 		err = model.CheckSSL(obj)
+	case model.Services:
+		err = model.CheckService(obj, refsFor(tx))
 	}
 	if err != nil {
 		return errMsg(http.StatusBadRequest, err.Error())
