@@ -49,6 +49,9 @@ func pluginSchema(name string, query url.Values) (reply, error) {
 	if sub != "http" && sub != "stream" {
 		return reply{}, errMsg(http.StatusBadRequest, "unsupported subsystem: "+sub)
 	}
+	if query.Get("all") == "true" {
+		return pluginsAll(sub), nil
+	}
 	if _, known := model.KnownStreamPlugins[name]; !known || sub != "stream" {
 		return reply{}, errMsg(http.StatusNotFound, "plugin not found in subsystem "+sub)
 	}
@@ -57,6 +60,30 @@ func pluginSchema(name string, query url.Values) (reply, error) {
 		return reply{}, errMsg(http.StatusBadRequest, "not found schema")
 	}
 	return reply{status: http.StatusOK, body: json.RawMessage(doc)}, nil
+}
+
+// pluginInfo is one entry of GET /apisix/admin/plugins?all=true
+// (apisix/plugin.lua get_all with version, priority and schema).
+type pluginInfo struct {
+	// Version is the plugin's version; every stream plugin is 0.1.
+	Version float64 `json:"version"`
+	// Priority orders the plugins, highest first.
+	Priority int `json:"priority"`
+	// Schema is the plugin's JSON schema.
+	Schema json.RawMessage `json:"schema,omitempty"`
+}
+
+// pluginsAll answers ?all=true (deprecated in APISIX, still what its
+// dashboard asks): the stream plugins by name for subsystem=stream, the
+// http plugins (none here) otherwise.
+func pluginsAll(sub string) reply {
+	out := map[string]pluginInfo{}
+	if sub == "stream" {
+		for name, prio := range model.KnownStreamPlugins {
+			out[name] = pluginInfo{Version: 0.1, Priority: prio, Schema: json.RawMessage(pluginSchemas[name])}
+		}
+	}
+	return reply{status: http.StatusOK, body: out}
 }
 
 // schemaValidate answers POST /apisix/admin/schema/validate/<resource>:

@@ -163,3 +163,33 @@ func number(v any) (float64, bool) {
 	f, err := strconv.ParseFloat(string(n), 64)
 	return f, err == nil
 }
+
+// Plain returns doc with numbers as int64 or float64, for encoders that
+// do not know json.Number (YAML).
+func Plain(doc Document) map[string]any {
+	return plain(map[string]any(doc)).(map[string]any)
+}
+
+func plain(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[k] = plain(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(t))
+		for i, e := range t {
+			s[i] = plain(e)
+		}
+		return s
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	}
+	return v
+}
