@@ -117,4 +117,3 @@ func TestConfigsSequence(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
