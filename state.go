@@ -37,6 +37,9 @@ func activate(a *App) error {
 	activation.mu.Lock()
 	defer activation.mu.Unlock()
 	reg, rt := globalRegistry(), liveRuntime()
+	if a.deploy.provider == providerEtcd {
+		return fmt.Errorf("config_provider etcd: not wired in this build yet")
+	}
 	if k := a.storage.key(); k != activation.storageKey {
 		if err := reg.Open(store.New(a.storage.storage, "apisix"), rt.Compile); err != nil {
 			return fmt.Errorf("loading stored objects: %v", err)
