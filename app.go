@@ -168,6 +168,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
 	a.admin = cfg
+	a.provisionStandalone()
 	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)
 	if err != nil {
 		return err

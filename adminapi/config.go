@@ -28,8 +28,11 @@ type Config struct {
 	KeyPrefix string
 	// Standalone is the API-driven standalone configuration (role
 	// traditional, config_provider yaml or json): /apisix/admin/configs
-	// serves it and the object resources are read-only. Nil otherwise.
+	// serves it. Nil otherwise.
 	Standalone *standalone.Configs
+	// ReadOnly, when set, is the error_msg of the 405 that answers every
+	// write to an object resource (a data plane, a standalone node).
+	ReadOnly string
 }
 
 // Key is one admin_key entry.

@@ -30,6 +30,7 @@ func TestConfigsSequence(t *testing.T) {
 	cfg := keyedCfg(true)
 	e := newEnv(t, cfg)
 	cfg.Standalone = standalone.NewConfigs(e.reg, blobs)
+	cfg.ReadOnly = "read-only"
 	ak := "X-API-KEY: " + adminKey
 	doc := func(ver int, port int) string {
 		return `{"upstreams_conf_version":` + itoa(ver) + `,"stream_routes_conf_version":` + itoa(ver) +

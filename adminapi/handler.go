@@ -156,8 +156,8 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return reply{}, errMsg(http.StatusNotFound, "Unsupported resource type: "+res)
 	}
 
-	if cfg.Standalone != nil && isObject && r.Method != http.MethodGet {
-		return reply{}, errMsg(http.StatusMethodNotAllowed, standaloneReadOnly)
+	if cfg.ReadOnly != "" && isObject && r.Method != http.MethodGet {
+		return reply{}, errMsg(http.StatusMethodNotAllowed, cfg.ReadOnly)
 	}
 	body, hasBody, aerr := readBody(r)
 	if aerr != nil {

@@ -7,11 +7,6 @@ import (
 	"github.com/caddy-apisix/stream/standalone"
 )
 
-// standaloneReadOnly refuses per-object writes in the API-driven
-// standalone mode, where the whole configuration is PUT at once.
-const standaloneReadOnly = "this node is in standalone mode: the Admin API is read-only; " +
-	"replace the configuration with PUT /apisix/admin/configs"
-
 // routeHTTPOnly answers APISIX's HTTP-only collections (routes,
 // consumers, ...), which APISIX tools read before anything else (ADC's
 // ping and dump): GET lists them empty, a GET of one is etcd's 404, and a

@@ -52,6 +52,10 @@ type fileStamp struct {
 // It returns the first load's error (also logged); the watcher runs
 // anyway, so fixing the file takes effect.
 func (w *Watcher) Start() error {
+	w.mu.Lock()
+	// read again: another document may have been published meanwhile
+	w.seen, w.hasHash = fileStamp{}, false
+	w.mu.Unlock()
 	err := w.Reload()
 	w.mu.Lock()
 	defer w.mu.Unlock()
