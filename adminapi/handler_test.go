@@ -79,8 +79,6 @@ func TestRoutingAuthAndErrors(t *testing.T) {
 				`{"resource_type":"routes","resource_id":1,"index":0,"error":"this gateway serves stream routes only: routes are not supported"}]}` + "\n"},
 		{"validate empty", true, "POST", "/apisix/admin/configs/validate", "", []string{ak}, 400,
 			`{"error_msg":"invalid request body: empty request body"}` + "\n"},
-		{"plugins all stream", true, "GET", "/apisix/admin/plugins?all=true&subsystem=stream", "", []string{ak}, 200, ""},
-		{"plugins all http", true, "GET", "/apisix/admin/plugins?all=true", "", []string{ak}, 200, "{}\n"},
 		{"empty resource", true, "GET", "/apisix/admin/", "", []string{ak}, 404,
 			`{"error_msg":"Unsupported resource type: "}` + "\n"},
 		{"plugins: method", true, "PUT", "/apisix/admin/plugins/limit-conn", "{}", []string{ak}, 404,
