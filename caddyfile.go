@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -36,8 +37,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //				proxy_protocol_to_upstream
 //			}
 //			udp <addr>...
+//			udp_max_sessions <n>
+//			udp_max_sessions_total <n>
+//			udp_unanswered_timeout <duration>
+//			tcp_max_connections <n>
+//			fd_reserve <n>
 //		}
 //		admin_key <name> <key> [admin|viewer]
+//		admin_listen <addr>
 //		allow_admin <cidr>...
 //		fallback_sni <name>
 //		access_log
@@ -64,7 +71,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		}
 //	}
 //
-// An <addr> is a port (all interfaces), ip:port, [v6]:port or a range.
+// An <addr> is a port (all interfaces), ip:port, [v6]:port or a range;
+// admin_listen takes one host:port or a unix socket. A <key> may be an
+// {env.NAME} or {file./path} placeholder.
 // Static objects are easier to write in JSON; use the JSON config for them.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the option name
@@ -82,8 +91,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
 				network := d.Val()
+				if handled, err := a.StreamProxy.unmarshalLimit(d); handled || err != nil {
+					if err != nil {
+						return err
+					}
+					continue
+				}
 				if network != "tcp" && network != "udp" {
-					return d.Errf("unknown stream_proxy directive %q (want tcp or udp)", network)
+					return d.Errf("unknown stream_proxy directive %q (want tcp, udp or a limit)", network)
 				}
 				var entries []listen.Entry
 				for d.NextArg() {
@@ -136,6 +151,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				k.Role = args[2]
 			}
 			a.AdminKey = append(a.AdminKey, k)
+		case "admin_listen":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AdminListen = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "allow_admin":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -205,4 +228,45 @@ func addrJSON(tok string) []byte {
 	}
 	b, _ := json.Marshal(tok)
 	return b
+}
+
+// unmarshalLimit parses a session limit of the stream_proxy block, if the
+// current token names one.
+func (sp *StreamProxy) unmarshalLimit(d *caddyfile.Dispenser) (bool, error) {
+	name := d.Val()
+	var dst *int
+	switch name {
+	case "udp_max_sessions":
+		dst = &sp.UDPMaxSessions
+	case "udp_max_sessions_total":
+		dst = &sp.UDPMaxSessionsTotal
+	case "tcp_max_connections":
+		dst = &sp.TCPMaxConnections
+	case "fd_reserve":
+		dst = &sp.FDReserve
+	case "udp_unanswered_timeout":
+	default:
+		return false, nil
+	}
+	if !d.NextArg() {
+		return true, d.ArgErr()
+	}
+	val := d.Val()
+	if d.NextArg() {
+		return true, d.ArgErr()
+	}
+	if dst == nil {
+		dur, err := caddy.ParseDuration(val)
+		if err != nil {
+			return true, d.Errf("%s: %v", name, err)
+		}
+		sp.UDPUnansweredTimeout = caddy.Duration(dur)
+		return true, nil
+	}
+	n, err := strconv.Atoi(val)
+	if err != nil {
+		return true, d.Errf("%s: not an integer: %s", name, val)
+	}
+	*dst = n
+	return true, nil
 }

@@ -45,7 +45,7 @@ func activate(a *App) error {
 			return err
 		}
 	} else if k := a.storage.key(); k != activation.storageKey {
-		if err := reg.Open(store.New(a.storage.storage, "apisix"), rt.Compile); err != nil {
+		if err := reg.Open(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), rt.Compile); err != nil {
 			return fmt.Errorf("loading stored objects: %v", err)
 		}
 		activation.storageKey = k
