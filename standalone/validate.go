@@ -62,7 +62,7 @@ func check(doc Document, resolveRefs bool) (*Checked, []ItemError) {
 		if v, ok := doc[confVersionKey(r.key)]; ok {
 			if _, isNum := number(v); !isNum {
 				msg := confVersionKey(r.key) + " must be a number"
-				errs = append(errs, ItemError{ResourceType: r.key, Error: msg + ", got " + luaType(v), short: msg})
+				errs = append(errs, ItemError{ResourceType: r.key, Error: msg + ", got " + model.LuaType(v), short: msg})
 			}
 		}
 	}
@@ -130,13 +130,13 @@ func check(doc Document, resolveRefs bool) (*Checked, []ItemError) {
 			}
 			obj, ok := it.(map[string]any)
 			if !ok {
-				fail("invalid configuration: wrong type: expected object, got " + luaType(it))
+				fail("invalid configuration: wrong type: expected object, got " + model.LuaType(it))
 				continue
 			}
 			if r.kind == "" { // plugins: not checked, as APISIX
 				continue
 			}
-			obj = deepCopy(obj).(map[string]any)
+			obj = model.DeepCopy(obj).(map[string]any)
 			if msg := checkModifiedIndex(obj); msg != "" {
 				fail(msg)
 				continue
@@ -183,7 +183,7 @@ func collection(doc Document, key string) ([]any, string) {
 			return nil, ""
 		}
 	}
-	return nil, key + " must be an array, got " + luaType(doc[key])
+	return nil, key + " must be an array, got " + model.LuaType(doc[key])
 }
 
 // itemID is the id an item is stored under: its id, the plugin name for
@@ -223,7 +223,7 @@ func checkModifiedIndex(obj map[string]any) string {
 			return ""
 		}
 	}
-	return `invalid configuration: property "modifiedIndex" validation failed: wrong type: expected integer, got ` + luaType(v)
+	return `invalid configuration: property "modifiedIndex" validation failed: wrong type: expected integer, got ` + model.LuaType(v)
 }
 
 // checkObject runs the Admin API check of kind.
@@ -233,42 +233,6 @@ func checkObject(kind model.Kind, obj map[string]any, refs model.Refs) error {
 		return fmt.Errorf("%s are not supported by this build", kind)
 	}
 	return check(obj, refs)
-}
-
-// luaType is Lua's type() of a decoded JSON value, as APISIX's texts
-// name types.
-func luaType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "nil"
-	case string:
-		return "string"
-	case json.Number:
-		return "number"
-	case bool:
-		return "boolean"
-	case []any, map[string]any:
-		return "table"
-	}
-	return "userdata"
-}
-
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, e := range t {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(t))
-		for i, e := range t {
-			s[i] = deepCopy(e)
-		}
-		return s
-	}
-	return v
 }
 
 // encode is the stored JSON of an object (no HTML escaping, no newline).
