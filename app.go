@@ -232,11 +232,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
-	cfg.ReadOnly = a.deploy.role == roleDataPlane
 	if a.Etcd != nil {
 		cfg.KeyPrefix = a.Etcd.Prefix
 	}
 	a.admin = cfg
+	a.provisionStandalone()
 	static, err := staticObjects(a.Upstreams, a.SSLs, a.Services, a.StreamRoutes)
 	if err != nil {
 		return err

@@ -82,7 +82,6 @@ func (a *App) provisionDeployment(caddy.Context) error {
 		if d.configFile == "" {
 			d.configFile = filepath.Join(caddy.AppConfigDir(), "apisix."+d.provider)
 		}
-		return fmt.Errorf("config_provider %s: the standalone mode is not available yet in this build", d.provider)
 	}
 	a.deploy = d
 	return nil

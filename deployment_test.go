@@ -38,7 +38,8 @@ func TestProvisionDeployment(t *testing.T) {
 		{"missing ca", `{"etcd":{"host":["https://a:1"],"tls":{"ca":"/nonexistent/ca.pem"}}}`, `etcd.tls.ca: open /nonexistent/ca.pem`, "", ""},
 		{"short key", `{"data_encryption":{"keyring":["qeddd145sfvddff3","short"]}}`, `data_encryption.keyring[1]: expected a 16 byte (AES-128) or 32 byte (AES-256) key, got 5 bytes`, "", ""},
 		{"32 byte key", `{"data_encryption":{"keyring":["0123456789abcdef0123456789abcdef"]}}`, "", "traditional", "embedded"},
-		{"yaml not yet", `{"role":"data_plane","config_provider":"yaml"}`, "not available yet", "", ""},
+		{"file-driven standalone", `{"role":"data_plane","config_provider":"yaml"}`, "", "data_plane", "yaml"},
+		{"api-driven standalone", `{"config_provider":"json"}`, "", "traditional", "json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

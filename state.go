@@ -95,7 +95,11 @@ func activate(a *App) error {
 	activation.mu.Lock()
 	defer activation.mu.Unlock()
 	reg, rt := globalRegistry(), liveRuntime()
-	if k := a.storeKey(); k != activation.storageKey {
+	if a.deploy.isStandalone() {
+		if err := activateStandalone(a); err != nil {
+			return err
+		}
+	} else if k := a.storeKey(); k != activation.storageKey {
 		if err := a.openStore(reg); err != nil {
 			return err
 		}
@@ -127,10 +131,13 @@ func deactivate(a *App) {
 	a.running = false
 	prev := a.prev
 	a.mu.Unlock()
+	a.stopWatcher()
+	delete(watchers, a)
 	if activation.current != a {
 		return
 	}
 	if prev != nil && prev.isRunning() {
+		prev.restartWatcher()
 		activation.current = prev
 		liveRuntime().SetFallbackSNI(prev.FallbackSNI)
 		liveRuntime().SetAccessLog(prev.AccessLog)

@@ -53,6 +53,8 @@ type request struct {
 type reply struct {
 	status int
 	body   any
+	// headers are extra response headers.
+	headers map[string]string
 }
 
 // objectKinds are the object resources by URL segment.
@@ -88,6 +90,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodPatch:
+	case http.MethodHead:
+		if path != PathPrefix+"/configs" || cfg.Standalone == nil {
+			writeText(w, http.StatusNotFound, "text/html", nginxPage(http.StatusNotFound))
+			return
+		}
 	default:
 		writeText(w, http.StatusNotFound, "text/html", nginxPage(http.StatusNotFound))
 		return
@@ -99,6 +106,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rep, err := h.route(r, cfg, strings.Split(path[len(PathPrefix)+1:], "/"))
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	for k, v := range rep.headers {
+		w.Header().Set(k, v)
+	}
+	if raw, ok := rep.body.(rawBody); ok {
+		writeText(w, rep.status, raw.contentType, string(raw.data))
 		return
 	}
 	if rep.body == nil {
@@ -116,6 +130,12 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return reply{}, &apiError{status: http.StatusUnauthorized,
 			body: errorBody{ErrorMsg: "failed to check token", Description: reason}}
 	}
+	if rep, ok, err := h.routeConfigs(r, cfg, segs); ok {
+		return rep, err
+	}
+	if rep, ok, err := routeHTTPOnly(r, segs); ok {
+		return rep, err
+	}
 	query := r.URL.Query()
 	switch {
 	case len(segs) == 2 && segs[0] == "plugins" && segs[1] == "list" && r.Method == http.MethodGet:
@@ -124,12 +144,6 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return schemaValidate(r, segs[2])
 	}
 
-	if cfg.ReadOnly {
-		switch r.Method {
-		case http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete:
-			return reply{}, errMsg(http.StatusMethodNotAllowed, "this node is a data_plane: the Admin API is read-only")
-		}
-	}
 	res := segs[0]
 	if res == string(model.StreamRoutes) && !cfg.StreamEnabled {
 		return reply{}, errMsg(http.StatusBadRequest, "stream mode is disabled, can not add stream routes")
@@ -144,6 +158,9 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return reply{}, errMsg(http.StatusNotFound, "Unsupported resource type: "+res)
 	}
 
+	if cfg.ReadOnly != "" && isObject && r.Method != http.MethodGet {
+		return reply{}, errMsg(http.StatusMethodNotAllowed, cfg.ReadOnly)
+	}
 	body, hasBody, aerr := readBody(r)
 	if aerr != nil {
 		return reply{}, aerr
