@@ -105,7 +105,7 @@ func TestSchemaOnlyUpstreams(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			n, err := b.Pick(&Context{RemoteAddr: "10.0.0.1"})
+			n, err := b.Pick(remoteCtx("10.0.0.1", 1))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("Pick: %v", err)
@@ -117,7 +117,7 @@ func TestSchemaOnlyUpstreams(t *testing.T) {
 			}
 			// no key value: the node is remote_addr's, every time
 			for range 5 {
-				m, err := b.Pick(&Context{RemoteAddr: "10.0.0.1"})
+				m, err := b.Pick(remoteCtx("10.0.0.1", 1))
 				if err != nil || m.Addr != n.Addr {
 					t.Fatalf("Pick again: %v %v, want %s", m, err, n.Addr)
 				}
@@ -144,7 +144,7 @@ func TestSingleNode(t *testing.T) {
 	nodes := []Node{{Addr: "127.0.0.1:1", Weight: 0}}
 	for _, typ := range []string{"roundrobin", "chash", "ewma"} {
 		b := mustNew(t, typ, nodes, h)
-		ctx := &Context{RemoteAddr: "127.0.0.1"}
+		ctx := remoteCtx("127.0.0.1", 0)
 		for i := range 3 {
 			n, err := b.Pick(ctx)
 			if err != nil || n.Addr != "127.0.0.1:1" {
@@ -189,7 +189,7 @@ func TestPriorityTiers(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			b := mustNew(t, typ, nodes, nil)
 			for round := range 5 {
-				ctx := &Context{RemoteAddr: fmt.Sprintf("127.0.1.%d", round)}
+				ctx := remoteCtx(fmt.Sprintf("127.0.1.%d", round), 0)
 				for ti, tier := range tiers {
 					seen := map[string]bool{}
 					for range tier {
@@ -219,7 +219,7 @@ func TestHealthFilter(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			h := &fakeHealth{}
 			b := mustNew(t, typ, nodes, h)
-			ctx := &Context{RemoteAddr: "127.0.0.9"}
+			ctx := remoteCtx("127.0.0.9", 0)
 			// The top tier is down: the next tier serves, skipping a[0].
 			h.set(a[2], true)
 			h.set(a[0], true)
@@ -280,7 +280,7 @@ func TestConcurrentPicks(t *testing.T) {
 			var wg sync.WaitGroup
 			for g := range 4 {
 				wg.Go(func() {
-					ctx := &Context{RemoteAddr: fmt.Sprintf("127.0.2.%d", g)}
+					ctx := remoteCtx(fmt.Sprintf("127.0.2.%d", g), 0)
 					for i := range 500 {
 						if g == 0 && i%50 == 0 {
 							h.set(a[2], i%100 == 0)
@@ -322,7 +322,7 @@ func TestManyNodes(t *testing.T) {
 			h := &fakeHealth{}
 			h.set(down, true)
 			b := mustNew(t, typ, nodes, h)
-			ctx := &Context{RemoteAddr: "127.0.0.1"}
+			ctx := remoteCtx("127.0.0.1", 0)
 			seen := map[string]bool{}
 			for range len(nodes) {
 				n, err := b.Pick(ctx)

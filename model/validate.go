@@ -51,7 +51,7 @@ func CheckStreamRoute(obj map[string]any, refs Refs) error {
 	// xRPC superior_id checks (step 7) are skipped: no protocol is
 	// registered, so step 10 rejects every protocol anyway.
 	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		if err := streamPlugins.check(plugins); err != nil {
+		if err := streamRoutePlugins.check(plugins); err != nil {
 			return err
 		}
 	}

@@ -60,8 +60,8 @@ func TestServiceMerge(t *testing.T) {
 	routes := byID()
 	for _, tc := range tests {
 		r := routes[tc.route]
-		if got := node(r); got != tc.node || len(r.Plugins) != tc.plugins {
-			t.Errorf("route %s: node %q, %d plugins; want %q, %d", tc.route, got, len(r.Plugins), tc.node, tc.plugins)
+		if got := node(r); got != tc.node || len(r.prereaders) != tc.plugins {
+			t.Errorf("route %s: node %q, %d plugins; want %q, %d", tc.route, got, len(r.prereaders), tc.node, tc.plugins)
 		}
 		if r.ServiceID == "" {
 			t.Errorf("route %s: no ServiceID", tc.route)
@@ -78,11 +78,11 @@ func TestServiceMerge(t *testing.T) {
 	}
 	put(model.Services, "inline", `{"upstream":{"nodes":{"127.0.0.1:9":1}}}`)
 	routes = byID()
-	if node(routes["a"]) != "127.0.0.1:9" || node(routes["b"]) != "127.0.0.1:9" || len(routes["a"].Plugins) != 0 {
-		t.Errorf("after the service change: %s %s, %d plugins", node(routes["a"]), node(routes["b"]), len(routes["a"].Plugins))
+	if node(routes["a"]) != "127.0.0.1:9" || node(routes["b"]) != "127.0.0.1:9" || len(routes["a"].prereaders) != 0 {
+		t.Errorf("after the service change: %s %s, %d plugins", node(routes["a"]), node(routes["b"]), len(routes["a"].prereaders))
 	}
-	if node(routes["own"]) != "127.0.0.1:2" || len(routes["own"].Plugins) != 1 {
-		t.Errorf("route with its own upstream after the service change: %s, %d plugins", node(routes["own"]), len(routes["own"].Plugins))
+	if node(routes["own"]) != "127.0.0.1:2" || len(routes["own"].prereaders) != 1 {
+		t.Errorf("route with its own upstream after the service change: %s, %d plugins", node(routes["own"]), len(routes["own"].prereaders))
 	}
 }
 
