@@ -11,8 +11,9 @@ import (
 // apisix/admin/plugin_metadata.lua through resource.lua): the body must be
 // present, create_time/update_time are forbidden, the name must be a
 // plugin and the body must pass its metadata_schema. The object is stored
-// as sent, plus "id": the plugin name, and without timestamps. 201 when new, else 200. GET and DELETE are the
-// generic ones; POST and PATCH answer 405 (ServeHTTP).
+// as sent, plus "id": the plugin name, and without timestamps. 201 when
+// new, else 200. GET and DELETE are the generic ones; POST and PATCH
+// answer 405 (ServeHTTP).
 func (h *Handler) putMetadata(q *request) (reply, error) {
 	if !q.hasBody || q.body == nil {
 		return reply{}, errMsg(http.StatusBadRequest, "missing configurations")

@@ -13,9 +13,9 @@ const hashVarsPat = `^((uri|server_name|server_addr|request_uri|remote_port|remo
 // hashHeaderPat is upstream_hash_header_schema's pattern (hash_on header/cookie).
 const hashHeaderPat = `^[a-zA-Z0-9-_]+$`
 
-// withMeta is props after the metadata every object schema starts with:
+// objectProps is props after the metadata every object schema starts with:
 // id, name, desc, labels, create_time, update_time.
-func withMeta(props []prop) []prop {
+func objectProps(props []prop) []prop {
 	return append([]prop{
 		{"id", idSchema},
 		{"name", ruleNameDef},
@@ -135,7 +135,7 @@ var (
 	// upstreamSchema is _M.upstream (APISIX.md §6.1).
 	upstreamSchema = &schema{
 		typ: "object",
-		props: withMeta([]prop{
+		props: objectProps([]prop{
 			{"nodes", nodesSchema},
 			{"service_name", &schema{typ: "string", minLen: 1, maxLen: 256}},
 			{"discovery_type", &schema{typ: "string"}},
@@ -218,7 +218,7 @@ var (
 	// streamRouteSchema is _M.stream_route (APISIX.md §3, §14).
 	streamRouteSchema = &schema{
 		typ: "object",
-		props: withMeta([]prop{
+		props: objectProps([]prop{
 			{"remote_addr", &schema{typ: "string", anyOf: ipDef}},
 			{"server_addr", &schema{typ: "string", anyOf: ipDef}},
 			{"server_port", &schema{typ: "integer", minimum: num(1), maximum: num(65535)}},

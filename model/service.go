@@ -27,7 +27,7 @@ type Service struct {
 // serviceSchema is _M.service of apisix/schema_def.lua.
 var serviceSchema = &schema{
 	typ: "object",
-	props: withMeta([]prop{
+	props: objectProps([]prop{
 		{"plugins", &schema{typ: "object"}},
 		{"upstream", upstreamSchema},
 		{"upstream_id", idSchema},
