@@ -326,6 +326,10 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		snap.metadata[o.ID] = o.Value
 	}
 
+	services, err := c.services()
+	if err != nil {
+		return nil, err
+	}
 	var routes []*router.Route
 	for _, o := range v.List(model.StreamRoutes) {
 		pr, err := c.parseRoute(o)
@@ -336,10 +340,15 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			continue // subordinate xRPC routes never match at entry
 		}
 		sr := pr.sr
-		rt := &Route{ID: o.ID, Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
+		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
+		eff, svcUp, svcOK := services.merge(sr)
 		switch {
-		case sr.UpstreamID != "":
-			rt.Upstream = snap.upstreams[string(sr.UpstreamID)]
+		case !svcOK:
+			// the service is gone: no upstream, no plugins
+		case eff.UpstreamID != "":
+			rt.Upstream = snap.upstreams[string(eff.UpstreamID)]
+		case svcUp != nil:
+			rt.Upstream = svcUp
 		case sr.Upstream != nil:
 			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline && pr.inline.deps == c.depsOf(sr.Upstream) {
 				rt.Upstream = pr.inline
@@ -352,8 +361,8 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			}
 			pr.inline = rt.Upstream
 		}
-		if len(sr.Plugins) > 0 {
-			if err := c.buildPlugins(rt, snap, sr.Plugins); err != nil {
+		if svcOK && len(eff.Plugins) > 0 {
+			if err := c.buildPlugins(rt, snap, eff.Plugins); err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 			}
 		}
