@@ -46,7 +46,8 @@ function clearErrors(form) {
   form.querySelector('.alert').textContent = '';
 }
 
-function fieldEl(f, value, editing, lists) {
+function fieldEl(field, value, editing, lists) {
+  const f = field.createOnly && editing ? {...field, hint: 'Fixed once created.'} : field;
   const id = 'f-' + f.name.replace(/\./g, '-');
   const errId = 'err-' + f.name.replace(/\./g, '-');
   const hintId = f.hint ? 'hint-' + f.name.replace(/\./g, '-') : null;

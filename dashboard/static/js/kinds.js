@@ -12,7 +12,7 @@ const pluginsField = {name: 'plugins', label: 'Plugins (JSON)', type: 'json', wi
 
 export const kinds = {
   stream_routes: {
-    path: 'stream_routes', title: 'Stream routes', noun: 'stream route',
+    path: 'stream_routes', title: 'Stream routes', noun: 'stream route', plural: 'stream routes',
     fields: [
       idField, nameField, descField,
       {name: 'remote_addr', label: 'Client address (remote_addr)', type: 'text', hint: 'IP or CIDR, e.g. 10.0.0.0/8.'},
@@ -27,7 +27,7 @@ export const kinds = {
     ],
   },
   services: {
-    path: 'services', title: 'Services', noun: 'service',
+    path: 'services', title: 'Services', noun: 'service', plural: 'services',
     fields: [
       idField, nameField, descField,
       {name: 'upstream_id', label: 'Upstream ID (upstream_id)', type: 'text', datalist: 'upstreams'},
@@ -36,7 +36,7 @@ export const kinds = {
     ],
   },
   upstreams: {
-    path: 'upstreams', title: 'Upstreams', noun: 'upstream',
+    path: 'upstreams', title: 'Upstreams', noun: 'upstream', plural: 'upstreams',
     fields: [
       idField, nameField, descField,
       {name: 'type', label: 'Balancer (type)', type: 'select', options: ['roundrobin', 'chash', 'least_conn', 'ewma'], def: 'roundrobin'},
@@ -54,7 +54,7 @@ export const kinds = {
     ],
   },
   ssls: {
-    path: 'ssls', title: 'SSLs', noun: 'SSL',
+    path: 'ssls', title: 'SSLs', noun: 'SSL', plural: 'SSLs',
     fields: [
       idField,
       {name: 'snis', label: 'SNIs', type: 'list', wide: true, hint: 'Comma-separated host names, e.g. db.example.com, *.example.org.'},

@@ -192,7 +192,7 @@ export async function listPage(kindName, query) {
   if (!res.ok) {
     // a gateway without this collection answers 404: an empty state
     mount(heading, h('div', {class: 'card empty', id: 'empty-state'}, res.status === 404
-      ? `No ${kind.title.toLowerCase()}: this gateway's Admin API has no /apisix/admin/${kind.path} (${errorText(res)}).`
+      ? `No ${kind.plural}: this gateway's Admin API has no /apisix/admin/${kind.path} (${errorText(res)}).`
       : errorText(res)));
     return;
   }
@@ -224,11 +224,11 @@ export async function listPage(kindName, query) {
   const pager = h('nav', {class: 'pager', 'aria-label': 'Pages'},
     h('a', {class: 'button', href: listHash(kindName, {...st, page: st.page - 1}), 'aria-disabled': st.page <= 1 ? 'true' : null,
       hidden: st.page <= 1 ? true : null}, '← Previous'),
-    h('span', {id: 'page-info'}, `Page ${st.page} of ${pages} · ${total} ${total === 1 ? kind.noun : kind.title.toLowerCase()}`),
+    h('span', {id: 'page-info'}, `Page ${st.page} of ${pages} · ${total} ${total === 1 ? kind.noun : kind.plural}`),
     h('a', {class: 'button', href: listHash(kindName, {...st, page: st.page + 1}), hidden: st.page >= pages ? true : null}, 'Next →'));
   const table = h('table', {id: 'list'},
     h('thead', {}, h('tr', {}, cols.head.map((c) => h('th', {scope: 'col'}, c)), h('th', {scope: 'col'}, 'Actions'))),
-    h('tbody', {}, rows.length ? rows : emptyRow(cols.head.length + 1, st.q ? `No ${kind.title.toLowerCase()} match “${st.q}”.` : `No ${kind.title.toLowerCase()} yet.`)));
+    h('tbody', {}, rows.length ? rows : emptyRow(cols.head.length + 1, st.q ? `No ${kind.plural} match “${st.q}”.` : `No ${kind.plural} yet.`)));
   mount(heading, readOnlyNotice(), search, table, pager);
 
   if (kindName === 'stream_routes') {
