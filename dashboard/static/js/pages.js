@@ -30,11 +30,11 @@ function tags(list) {
 
 export async function overview() {
   const info = session.info || {};
-  const counts = await Promise.all(['stream_routes', 'services', 'upstreams', 'ssls'].map(async (k) => {
-    const res = await admin('GET', k, {page: 1, page_size: 10});
-    return [k, res.ok ? res.data.total : null];
-  }));
-  const health = await call('GET', '/v1/healthcheck');
+  const [health, ...counts] = await Promise.all([call('GET', '/v1/healthcheck'),
+    ...['stream_routes', 'services', 'upstreams', 'ssls'].map(async (k) => {
+      const res = await admin('GET', k, {page: 1, page_size: 10});
+      return [k, res.ok ? res.data.total : null];
+    })]);
   let unhealthy = 0;
   let checked = 0;
   if (health.ok && Array.isArray(health.data)) {
