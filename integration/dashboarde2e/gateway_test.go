@@ -14,16 +14,13 @@ import (
 	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
-// Keys of every test config: the seed document's admin key and a viewer.
+// Keys of every test config (the seed document's) and the bounds of the
+// waits: the dashboard polls every 2 s and health checks run every
+// second, so positive answers come well within uiWait; startWait covers a
+// cold start with 10,000 routes.
 const (
 	adminKey  = e2e.AdminKey
-	viewerKey = "4054f7cf07e344346cd3f287985e76a2"
-)
-
-// Bounds of the waits in this package. The dashboard polls every 2 s and
-// health checks run every second, so positive answers come well within
-// uiWait; startWait covers a cold start with 10,000 routes.
-const (
+	viewerKey = e2e.ViewerKey
 	uiWait    = 20 * time.Second
 	startWait = 60 * time.Second
 )

@@ -1,16 +1,9 @@
 package dashboarde2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -21,36 +14,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 var update = flag.Bool("update", false, "write the screenshots to docs/dashboard/")
-
-// certFor is a self-signed certificate for name valid from now for days
-// (and an hour), with its key, as PEM.
-func certFor(t testing.TB, name string, days int) (certPEM, keyPEM string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Duration(days)*24*time.Hour + time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
-}
 
 // TestScreenshots fills a gateway with a few objects and some traffic,
 // checks what the SSL page computes (expiry, days left, no key) and takes
@@ -83,10 +51,11 @@ func TestScreenshots(t *testing.T) {
 	g.api(t, http.MethodPut, "/apisix/admin/stream_routes/syslog", map[string]any{
 		"name": "syslog", "server_port": 5514,
 		"upstream": map[string]any{"type": "roundrobin", "nodes": map[string]int{"127.0.0.1:1514": 1, "127.0.0.1:2514": 1}}}, http.StatusCreated)
-	certA, keyA := certFor(t, "db.example.com", 90)
-	certB, keyB := certFor(t, "redis.example.com", 12)
-	g.api(t, http.MethodPut, "/apisix/admin/ssls/db", map[string]any{"snis": []string{"db.example.com"}, "cert": certA, "key": keyA}, http.StatusCreated)
-	g.api(t, http.MethodPut, "/apisix/admin/ssls/redis", map[string]any{"snis": []string{"redis.example.com", "*.redis.example.com"}, "cert": certB, "key": keyB}, http.StatusCreated)
+	days := func(n int) time.Time { return time.Now().Add(time.Duration(n)*24*time.Hour + time.Hour) }
+	a := e2e.NewCertUntil(t, days(90), "db.example.com")
+	c := e2e.NewCertUntil(t, days(12), "redis.example.com")
+	g.api(t, http.MethodPut, "/apisix/admin/ssls/db", map[string]any{"snis": []string{"db.example.com"}, "cert": a.CertPEM, "key": a.KeyPEM}, http.StatusCreated)
+	g.api(t, http.MethodPut, "/apisix/admin/ssls/redis", map[string]any{"snis": []string{"redis.example.com", "*.redis.example.com"}, "cert": c.CertPEM, "key": c.KeyPEM}, http.StatusCreated)
 	if g.status(t, "/apisix/admin/services") == http.StatusOK {
 		g.api(t, http.MethodPut, "/apisix/admin/services/1", map[string]any{"name": "databases", "upstream_id": "mysql"}, http.StatusCreated)
 	}
@@ -101,7 +70,7 @@ func TestScreenshots(t *testing.T) {
 			t.Errorf("ssl %s: days left %q, want %s", id, got, days)
 		}
 	}
-	if got := b.text(`tr[data-id="db"]`); !containsAll(got, "db.example.com", time.Now().Add(90*24*time.Hour+time.Hour).UTC().Format("2006-01-02")) {
+	if got := b.text(`tr[data-id="db"]`); !containsAll(got, "db.example.com", days(90).UTC().Format("2006-01-02")) {
 		t.Errorf("ssl db row: %q", got)
 	}
 	var html string

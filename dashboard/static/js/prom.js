@@ -18,7 +18,8 @@ export function parseProm(text) {
         labels[l[1]] = l[2].replace(/\\n/g, '\n').replace(/\\(["\\])/g, '$1');
       }
     }
-    const value = Number(m[4]);
+    const special = {'+Inf': Infinity, '-Inf': -Infinity, 'NaN': NaN};
+    const value = m[4] in special ? special[m[4]] : Number(m[4]);
     if (!Number.isNaN(value) || m[4] === 'NaN') out.push({name: m[1], labels, value});
   }
   return out;
@@ -127,4 +128,9 @@ function notify() {
   for (const fn of live.listeners) {
     try { fn(live); } catch (e) { console.error(e); }
   }
+}
+
+// routeTotalsList is routeTotals as [[id, totals]] sorted by id, for tests.
+export function routeTotalsList(samples) {
+  return [...routeTotals(samples)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
