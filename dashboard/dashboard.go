@@ -14,7 +14,9 @@
 package dashboard
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"io/fs"
 	"net/http"
@@ -31,6 +33,34 @@ const infoPath = PathPrefix + "/api/info"
 
 //go:embed static
 var static embed.FS
+
+// files are the page's files; etags their content digests, by URL path
+// below PathPrefix, so that a browser revalidates with 304s (embedded
+// files have no modification time for Last-Modified).
+var files, etags = func() (fs.FS, map[string]string) {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err)
+	}
+	tags := map[string]string{}
+	_ = fs.WalkDir(sub, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(sub, path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		url := "/" + path
+		if path == "index.html" {
+			url = "/"
+		}
+		tags[url] = `"` + hex.EncodeToString(sum[:8]) + `"`
+		return nil
+	})
+	return sub, tags
+}()
 
 // Handler serves the dashboard's files and its info endpoint. It keeps no
 // state: settings and facts are read on every request.
@@ -121,7 +151,9 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == infoPath:
 		h.serveInfo(w, r, cfg)
 	case strings.HasPrefix(r.URL.Path, PathPrefix+"/"):
-		files, _ := fs.Sub(static, "static")
+		if tag, ok := etags[strings.TrimPrefix(r.URL.Path, PathPrefix)]; ok {
+			w.Header().Set("ETag", tag)
+		}
 		http.StripPrefix(PathPrefix, http.FileServerFS(files)).ServeHTTP(w, r)
 	default:
 		http.NotFound(w, r)

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -71,6 +72,29 @@ func TestHandler(t *testing.T) {
 				t.Errorf("no CSP: %v", w.Header())
 			}
 		})
+	}
+}
+
+// TestETag: a browser's revalidation of an unchanged file gets a 304.
+func TestETag(t *testing.T) {
+	h := testHandler(&adminapi.Config{})
+	for _, path := range []string{"/apisix/dashboard/", "/apisix/dashboard/js/main.js", "/apisix/dashboard/style.css"} {
+		r := httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		tag := w.Header().Get("ETag")
+		if w.Code != 200 || tag == "" {
+			t.Fatalf("%s: %d, ETag %q", path, w.Code, tag)
+		}
+		r = httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		r.Header.Set("If-None-Match", tag)
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusNotModified {
+			t.Errorf("%s revalidated: %d, want 304", path, w.Code)
+		}
 	}
 }
 

@@ -87,9 +87,13 @@ func TestDashboardFlow(t *testing.T) {
 	b.run(chromedp.Click(chromedp.CSS(`button[aria-label="Delete stream route r1"]`)))
 	b.run(chromedp.WaitVisible(chromedp.ID("#confirm-yes")), chromedp.Click(chromedp.ID("#confirm-yes")))
 	b.waitJS("route r1 gone", `document.querySelector('main').dataset.ready !== '' && !document.querySelector('tr[data-id="r1"]')`)
+	// the upstream with the keyboard only: focus its Delete button, Enter,
+	// and Enter again on the dialog's confirm button, which has the focus
 	b.goTo("#/upstreams", "upstreams")
-	b.run(chromedp.Click(chromedp.CSS(`button[aria-label="Delete upstream u1"]`)))
-	b.run(chromedp.WaitVisible(chromedp.ID("#confirm-yes")), chromedp.Click(chromedp.ID("#confirm-yes")))
+	b.run(chromedp.Focus(chromedp.CSS(`button[aria-label="Delete upstream u1"]`)), chromedp.KeyEvent("\r"))
+	b.run(chromedp.WaitVisible(chromedp.ID("confirm-yes")))
+	b.waitJS("confirm focused", `document.activeElement && document.activeElement.id === 'confirm-yes'`)
+	b.run(chromedp.KeyEvent("\r"))
 	b.waitJS("upstream u1 gone", `document.querySelector('main').dataset.ready !== '' && !document.querySelector('tr[data-id="u1"]')`)
 	for _, p := range []string{"/apisix/admin/stream_routes/r1", "/apisix/admin/upstreams/u1"} {
 		if code := g.status(t, p); code != http.StatusNotFound {

@@ -92,6 +92,7 @@ async function render() {
   else await listPage(page, query);
   document.getElementById('main').dataset.page = page;
   document.getElementById('main').dataset.ready = String(seq);
+  performance.mark('dashboard-ready');
 }
 
 // renders run one after the other, so a slow page never mounts over the
