@@ -61,6 +61,16 @@ func TestScreenshots(t *testing.T) {
 	}
 
 	b := newBrowser(t)
+	dir := filepath.Join(moduleRoot, "docs", "dashboard")
+	b.run(chromedp.Navigate(g.baseURL()), chromedp.WaitVisible(chromedp.ID("key")))
+	if *update {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "login.png"), b.screenshot(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b.login(g, adminKey)
 
 	// the SSL page reads the certificates in the browser
@@ -123,7 +133,6 @@ func TestScreenshots(t *testing.T) {
 		{"plugin-metadata", "#/plugin_metadata", "plugin_metadata"},
 		{"edit-upstream", "#/upstreams/edit/mysql", "upstreams"},
 	}
-	dir := filepath.Join(moduleRoot, "docs", "dashboard")
 	for _, s := range shots {
 		b.goTo(s.hash, s.page)
 		time.Sleep(2500 * time.Millisecond) // one more poll: live figures and health filled in
@@ -132,9 +141,6 @@ func TestScreenshots(t *testing.T) {
 			t.Fatalf("%s: screenshot of %d bytes", s.name, len(png))
 		}
 		if *update {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
 			if err := os.WriteFile(filepath.Join(dir, s.name+".png"), png, 0o644); err != nil {
 				t.Fatal(err)
 			}

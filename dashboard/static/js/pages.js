@@ -30,7 +30,8 @@ function tags(list) {
 
 export async function overview() {
   const info = session.info || {};
-  const [health, ...counts] = await Promise.all([call('GET', '/v1/healthcheck'),
+  // /v1/cluster (role, provider, etcd's view) where the gateway has it
+  const [health, cluster, ...counts] = await Promise.all([call('GET', '/v1/healthcheck'), call('GET', '/v1/cluster'),
     ...['stream_routes', 'services', 'upstreams', 'ssls'].map(async (k) => {
       const res = await admin('GET', k, {page: 1, page_size: 10});
       return [k, res.ok ? res.data.total : null];
@@ -74,10 +75,32 @@ export async function overview() {
             : emptyRow(3, info.stream_enabled === false ? 'Stream mode is off (no stream_proxy).' : 'No listeners.')))),
       h('section', {'aria-labelledby': 'h-store'},
         h('h2', {id: 'h-store'}, 'Store'),
-        h('div', {class: 'card'},
-          h('p', {}, 'Provider: ', h('strong', {}, (info.store && info.store.provider) || 'unknown')),
-          h('p', {}, 'Status: ', h('strong', {id: 'store-status'}, (info.store && info.store.status) || 'unknown')),
-          h('p', {}, 'Your role: ', h('strong', {}, session.role))))));
+        storeCard(info, cluster.ok ? cluster.data : null))));
+}
+
+// storeCard shows where the objects live: /v1/cluster's view when the
+// gateway has it (with etcd: connected, revision, last sync, last error),
+// else the dashboard's info.
+function storeCard(info, cluster) {
+  const row = (label, value, id) => h('p', {}, label + ': ', h('strong', {id}, value));
+  const rows = [];
+  if (cluster) {
+    rows.push(row('Deployment role', cluster.role || 'traditional'), row('Provider', cluster.config_provider || 'embedded'));
+    const e = cluster.etcd;
+    if (e) {
+      rows.push(row('Status', e.connected ? 'ok' : 'etcd unreachable' + (e.last_error ? ': ' + e.last_error : ''), 'store-status'),
+        row('etcd revision', String(e.revision)),
+        row('Last sync', e.last_sync ? new Date(e.last_sync).toLocaleString() : 'never'));
+      if (e.connected && e.last_error) rows.push(row('Last error', e.last_error));
+    } else {
+      rows.push(row('Status', (info.store && info.store.status) || 'ok', 'store-status'));
+    }
+  } else {
+    rows.push(row('Provider', (info.store && info.store.provider) || 'unknown'),
+      row('Status', (info.store && info.store.status) || 'unknown', 'store-status'));
+  }
+  rows.push(row('Your role', session.role));
+  return h('div', {class: 'card'}, rows);
 }
 
 // ---------- lists ----------
@@ -111,7 +134,7 @@ async function fetchPage(kind, st) {
   if (st.q) query.name = escapeRegex(st.q);
   const [res, byId] = await Promise.all([
     admin('GET', kind.path, query),
-    st.q && /^[a-zA-Z0-9-_.]+$/.test(st.q) && st.page === 1 ? admin('GET', `${kind.path}/${encodeURIComponent(st.q)}`) : null,
+    st.q && /^[\w.-]+$/.test(st.q) && st.page === 1 ? admin('GET', `${kind.path}/${encodeURIComponent(st.q)}`) : null,
   ]);
   if (!res.ok) return {res};
   let items = res.data.list.map((it) => it.value);
