@@ -79,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ClientAllowed(r, cfg) {
-		writeText(w, http.StatusForbidden, "text/html", nginxPage(http.StatusForbidden))
+		Forbid(w)
 		return
 	}
 	path := r.URL.Path
