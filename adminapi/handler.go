@@ -136,6 +136,13 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return reply{}, errMsg(http.StatusNotFound, "Unsupported resource type: "+res)
 	}
 
+	if r.Method != http.MethodGet {
+		release, busy := acquireWrite()
+		if busy != nil {
+			return reply{}, busy
+		}
+		defer release()
+	}
 	body, hasBody, aerr := readBody(r)
 	if aerr != nil {
 		return reply{}, aerr
