@@ -218,4 +218,3 @@ func TestReadOnlyStore(t *testing.T) {
 	}
 	p.must(t, "PUT", "/apisix/admin/upstreams/u2", `{"nodes":{"127.0.0.1:1":1}}`, 201)
 }
-
