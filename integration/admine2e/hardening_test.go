@@ -218,3 +218,129 @@ func TestReadOnlyStore(t *testing.T) {
 	}
 	p.must(t, "PUT", "/apisix/admin/upstreams/u2", `{"nodes":{"127.0.0.1:1":1}}`, 201)
 }
+
+// TestFullDiskStore runs Caddy in a mount namespace of its own whose
+// storage root is a 256 KiB tmpfs, and fills it through the Admin API:
+// writes that do not fit answer 503 with "no space left on device" and
+// change nothing, the routes keep serving, a DELETE frees room for new
+// writes, and a restart on the same tmpfs shows exactly the acknowledged
+// writes.
+func TestFullDiskStore(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil || os.Geteuid() != 0 {
+		msg := "needs root and unshare(1) (util-linux) to mount a small tmpfs in a mount namespace"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	be := startBackend(t, "be", "127.0.0.1:0", false, nil)
+	lport := freePort(t)
+	listen := hostPort("127.0.0.1", lport)
+	in := newInstance(t, "", appsConfig(apisixApp(map[string]any{"stream_proxy": map[string]any{"tcp": []any{listen}}})))
+	if err := os.MkdirAll(in.storageRoot(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// two Caddy runs one after the other on the same tmpfs: the first one
+	// ends with POST /stop, the second is the restart
+	script := `mount -t tmpfs -o size=256k tmpfs "$1" || exit 90; "$2" run --config "$3"; exec "$2" run --config "$3"`
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", in.storageRoot(), caddyBin, in.config)
+	cmd.Dir = in.dir
+	cmd.Env = e2e.Env(in.dir)
+	proc := e2e.Start(t, "caddy", cmd, e2e.Options{StopWait: stopWait, Group: true})
+	p := &caddyProc{Proc: proc, inst: in}
+	p.WaitReady(startWait, e2e.ApisixReady(in.admin, adminKey))
+
+	p.must(t, "PUT", "/apisix/admin/upstreams/u1", `{"nodes":{"`+be.addr()+`":1}}`, 201)
+	p.must(t, "PUT", "/apisix/admin/stream_routes/r1", fmt.Sprintf(`{"server_port":%d,"upstream_id":"u1"}`, lport), 201)
+	// ~40 KiB upstreams until the tmpfs is full (bounded: 256 KiB / 40 KiB)
+	big := func(i int) string {
+		var nodes []string
+		for n := range 1500 {
+			nodes = append(nodes, fmt.Sprintf(`"127.0.%d.%d:%d":1`, n/250, n%250+1, 1000+i))
+		}
+		return `{"nodes":{` + strings.Join(nodes, ",") + `}}`
+	}
+	acked := map[string]bool{}
+	full := ""
+	for i := range 20 {
+		id := fmt.Sprintf("big%d", i)
+		st, body, err := p.call("PUT", "/apisix/admin/upstreams/"+id, adminKey, big(i), e2e.JSONContent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == http.StatusCreated {
+			acked[id] = true
+			continue
+		}
+		if st != http.StatusServiceUnavailable || !strings.Contains(body, "no space left on device") {
+			t.Fatalf("PUT %s on a full disk: %s, want 503 with the storage error", id, answer(st, body))
+		}
+		full = id
+		break
+	}
+	if full == "" {
+		t.Fatalf("the tmpfs never filled up after %d writes", len(acked))
+	}
+	t.Logf("the 256 KiB tmpfs was full after %d large writes", len(acked))
+	p.must(t, "GET", "/apisix/admin/upstreams/"+full, "", 404)
+	if res := probe(t, listen, nil, false); res.answer != "be" {
+		t.Errorf("traffic on a full disk: %v", res)
+	}
+	// an update that does not fit leaves the old value
+	st, body, _ := p.call("PUT", "/apisix/admin/upstreams/u1", adminKey, big(99), e2e.JSONContent)
+	if st != http.StatusServiceUnavailable {
+		t.Errorf("update on a full disk: %s, want 503", answer(st, body))
+	}
+	if res := probe(t, listen, nil, false); res.answer != "be" {
+		t.Errorf("traffic after a refused update: %v", res)
+	}
+	before := listAll(t, p, "upstreams")
+	// a DELETE needs no room and makes some
+	p.must(t, "DELETE", "/apisix/admin/upstreams/big0", "", 200)
+	delete(acked, "big0")
+	delete(before, "big0")
+	p.must(t, "PUT", "/apisix/admin/upstreams/small", `{"nodes":{"127.0.0.1:1":1}}`, 201)
+	before = listAll(t, p, "upstreams")
+
+	// restart on the same tmpfs: the second run has another start time
+	first := startTime(in.admin)
+	if st, body, err := p.call("POST", "/stop", "", "", nil); err != nil || st != 200 {
+		t.Fatalf("POST /stop: %v %s", err, answer(st, body))
+	}
+	p.WaitReady(startWait, func() error {
+		if s := startTime(in.admin); s == "" || s == first {
+			return fmt.Errorf("the first run still answers, or none yet")
+		}
+		return e2e.ApisixReady(in.admin, adminKey)()
+	})
+	after := listAll(t, p, "upstreams")
+	if len(after) != len(before) {
+		t.Errorf("%d upstreams after the restart, %d before", len(after), len(before))
+	}
+	for id, b := range before {
+		if a, ok := after[id]; !ok || a.value != b.value {
+			t.Errorf("upstream %s after the restart: %v, before %v", id, ok, b.value == a.value)
+		}
+	}
+	if _, ok := after[full]; ok {
+		t.Errorf("the refused write %s came back", full)
+	}
+	if res := probe(t, listen, nil, false); res.answer != "be" {
+		t.Errorf("traffic after the restart: %v", res)
+	}
+}
+
+// startTime is process_start_time_seconds from the /metrics of the
+// Caddy admin endpoint at addr, "" when it does not answer.
+func startTime(addr string) string {
+	st, _, body, err := e2e.Admin{Addr: addr}.Do(http.MethodGet, "/metrics", "", nil, nil)
+	if err != nil || st != http.StatusOK {
+		return ""
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, "process_start_time_seconds "); ok {
+			return v
+		}
+	}
+	return ""
+}
