@@ -9,12 +9,15 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/datacrypt"
+	"github.com/caddy-apisix/stream/etcdstore"
 	"github.com/caddy-apisix/stream/listen"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/proxy"
@@ -63,18 +66,41 @@ type App struct {
 	// default, as APISIX's stream access log.
 	AccessLog bool `json:"access_log,omitempty"`
 
-	// Etcd configures cluster mode (objects in etcd under APISIX's key
-	// layout). Not available in this build: setting it is an error.
-	Etcd json.RawMessage `json:"etcd,omitempty"`
+	// Role is APISIX's deployment.role: "traditional" (default: Admin
+	// API and stream listeners), "control_plane" (Admin API, no stream
+	// listeners) or "data_plane" (stream listeners; the Admin API is
+	// read-only and etcd is never written).
+	Role string `json:"role,omitempty"`
 
-	// StreamRoutes, Upstreams and SSLs are static objects, each with its
-	// own "id", like APISIX's standalone apisix.yaml: served, listed by the
-	// Admin API, and read-only there.
+	// ConfigProvider says where objects live: "embedded" (Caddy storage;
+	// the default without etcd), "etcd" (the default with etcd), "yaml"
+	// or "json" (a standalone document, config_file).
+	ConfigProvider string `json:"config_provider,omitempty"`
+
+	// ConfigFile is the standalone document of the yaml and json
+	// providers. Default: apisix.yaml (or apisix.json) in Caddy's config
+	// directory.
+	ConfigFile string `json:"config_file,omitempty"`
+
+	// Etcd is APISIX's deployment.etcd: objects live in etcd under
+	// APISIX's key layout, shared by every node that watches it.
+	Etcd *etcdstore.Config `json:"etcd,omitempty"`
+
+	// DataEncryption is APISIX's apisix.data_encryption: the keyring
+	// that encrypts SSL private keys and upstream client keys at rest, in
+	// etcd and in the embedded store alike. Default: APISIX's keyring.
+	DataEncryption *datacrypt.Config `json:"data_encryption,omitempty"`
+
+	// StreamRoutes, Upstreams, SSLs and Services are static objects, each
+	// with its own "id", like APISIX's standalone apisix.yaml: served,
+	// listed by the Admin API, and read-only there.
 	StreamRoutes []json.RawMessage `json:"stream_routes,omitempty"`
 	Upstreams    []json.RawMessage `json:"upstreams,omitempty"`
 	SSLs         []json.RawMessage `json:"ssls,omitempty"`
+	Services     []json.RawMessage `json:"services,omitempty"`
 
 	static      []*registry.Object
+	deploy      deployment
 	listeners   []listenSpec
 	admin       *adminapi.Config
 	adminListen *caddy.NetworkAddress
@@ -99,6 +125,45 @@ type StreamProxy struct {
 	TCP []listen.Entry `json:"tcp,omitempty"`
 	// UDP entries: a port, "ip:port", "[v6]:port" or a range.
 	UDP []listen.Entry `json:"udp,omitempty"`
+
+	// UDPMaxSessions caps the live sessions of each UDP listener (each
+	// address a udp entry expands to); a datagram from a new client
+	// beyond it is dropped. Default 0: no cap per listener.
+	UDPMaxSessions int `json:"udp_max_sessions,omitempty"`
+	// UDPMaxSessionsTotal caps the live UDP sessions of the process, over
+	// every listener and the layer4 servers' apisix handlers. Default 0:
+	// no cap.
+	UDPMaxSessionsTotal int `json:"udp_max_sessions_total,omitempty"`
+	// UDPUnansweredTimeout is the idle timeout of a UDP session whose
+	// upstream has not answered yet; once it has, the upstream's idle
+	// timeout applies. Sources that send one datagram and never again
+	// (a spoofed sweep) then hold their socket this long, not 10
+	// minutes. Default 5s.
+	UDPUnansweredTimeout caddy.Duration `json:"udp_unanswered_timeout,omitempty"`
+	// TCPMaxConnections caps the concurrent TCP sessions of the process
+	// (stream_proxy listeners and the layer4 handlers); a connection
+	// beyond it is closed at once. Default 0: no cap.
+	TCPMaxConnections int `json:"tcp_max_connections,omitempty"`
+	// FDReserve is the number of file descriptors kept free for
+	// accept(2), upstream connections and the admin endpoint: a new UDP
+	// session is refused while fewer are free. RLIMIT_NOFILE is raised to
+	// its hard limit at start. Default: 256, at most a quarter of
+	// RLIMIT_NOFILE; -1 turns the reserve off.
+	FDReserve int `json:"fd_reserve,omitempty"`
+}
+
+// limits are the stream_proxy session limits for the data path.
+func (sp *StreamProxy) limits() proxy.Limits {
+	if sp == nil {
+		return proxy.Limits{}
+	}
+	return proxy.Limits{
+		UDPSessionsPerListener: sp.UDPMaxSessions,
+		UDPSessionsTotal:       sp.UDPMaxSessionsTotal,
+		UDPUnansweredTimeout:   time.Duration(sp.UDPUnansweredTimeout),
+		TCPConnections:         sp.TCPMaxConnections,
+		FDReserve:              sp.FDReserve,
+	}
 }
 
 // AdminKey is one Admin API key.
@@ -134,8 +199,8 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	protectDefaultLog()
-	if len(a.Etcd) > 0 && string(a.Etcd) != "null" {
-		return fmt.Errorf("etcd: cluster mode is not available in this build; remove the etcd block to use the embedded store")
+	if err := a.provisionDeployment(ctx); err != nil {
+		return err
 	}
 	if err := a.provisionListeners(ctx); err != nil {
 		return err
@@ -167,8 +232,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
+	if a.Etcd != nil {
+		cfg.KeyPrefix = a.Etcd.Prefix
+	}
 	a.admin = cfg
-	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)
+	a.provisionStandalone()
+	static, err := staticObjects(a.Upstreams, a.SSLs, a.Services, a.StreamRoutes)
 	if err != nil {
 		return err
 	}
@@ -180,6 +249,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
+	}
+	if a.Etcd != nil {
+		if err := etcdstore.Metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+			return fmt.Errorf("registering metrics: %v", err)
+		}
 	}
 	return nil
 }
@@ -219,6 +293,20 @@ func resolveKey(repl *caddy.Replacer, key string) (string, error) {
 func (a *App) provisionListeners(ctx caddy.Context) error {
 	if a.StreamProxy == nil {
 		return nil
+	}
+	sp := a.StreamProxy
+	for _, f := range []struct {
+		name string
+		v    int
+		min  int
+	}{{"udp_max_sessions", sp.UDPMaxSessions, 0}, {"udp_max_sessions_total", sp.UDPMaxSessionsTotal, 0},
+		{"tcp_max_connections", sp.TCPMaxConnections, 0}, {"fd_reserve", sp.FDReserve, -1}} {
+		if f.v < f.min {
+			return fmt.Errorf("stream_proxy.%s: must be >= %d, got %d", f.name, f.min, f.v)
+		}
+	}
+	if sp.UDPUnansweredTimeout < 0 {
+		return fmt.Errorf("stream_proxy.udp_unanswered_timeout: must not be negative, got %s", time.Duration(sp.UDPUnansweredTimeout))
 	}
 	seen := map[string]string{}
 	add := func(network string, i int, e listen.Entry) error {
@@ -276,6 +364,7 @@ func (a *App) checkLayer4Conflicts(ctx caddy.Context) error {
 func (a *App) Start() error {
 	rt := liveRuntime()
 	rt.SetLogger(a.logger)
+	rt.SetLimits(a.StreamProxy.limits())
 	if err := a.bind(); err != nil {
 		a.closeListeners()
 		return err
@@ -314,6 +403,13 @@ func (a *App) Stop() error {
 }
 
 func (a *App) bind() error {
+	if a.deploy.role == roleControlPlane {
+		// APISIX's control plane serves no traffic
+		if len(a.listeners) > 0 {
+			a.logger.Info("role control_plane: stream_proxy listeners are not bound")
+		}
+		return nil
+	}
 	// no TCP keepalive on accepted connections, as nginx (and APISIX) by
 	// default: it costs four setsockopt calls per connection
 	lc := net.ListenConfig{Control: reusePort, KeepAlive: -1}
@@ -369,12 +465,13 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 
 // staticObjects validates the config's objects as the Admin API would and
 // turns them into registry objects.
-func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Object, error) {
+func staticObjects(upstreams, ssls, services, routes []json.RawMessage) ([]*registry.Object, error) {
 	var out []*registry.Object
 	ids := map[model.Kind]map[string]bool{}
 	sslTypes := map[string]string{}
 	refs := model.Refs{
 		UpstreamExists: func(id string) bool { return ids[model.Upstreams][id] },
+		ServiceExists:  func(id string) bool { return ids[model.Services][id] },
 		SSLType: func(id string) (string, bool) {
 			t, ok := sslTypes[id]
 			return t, ok
@@ -394,6 +491,8 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 			err = model.CheckStreamRoute(obj, refs)
 		case model.Upstreams:
 			err = model.CheckUpstream(obj, refs)
+		case model.Services:
+			err = model.CheckService(obj, refs)
 		case model.SSLs:
 			err = model.CheckSSL(obj)
 			if err == nil {
@@ -420,7 +519,7 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 	for _, group := range []struct {
 		kind model.Kind
 		list []json.RawMessage
-	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.StreamRoutes, routes}} {
+	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.Services, services}, {model.StreamRoutes, routes}} {
 		for i, raw := range group.list {
 			if err := add(group.kind, i, raw); err != nil {
 				return nil, err

@@ -39,6 +39,31 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			admin_listen :9180 :9181
 		}`, "", "wrong argument count"},
 		{`apisix {
+			stream_proxy {
+				udp 9200
+				udp_max_sessions 100
+				udp_max_sessions_total 1000
+				udp_unanswered_timeout 2s
+				tcp_max_connections 5000
+				fd_reserve 64
+			}
+		}`, `{"stream_proxy":{"udp":[9200],"udp_max_sessions":100,"udp_max_sessions_total":1000,"udp_unanswered_timeout":2000000000,"tcp_max_connections":5000,"fd_reserve":64}}`, ""},
+		{`apisix {
+			stream_proxy {
+				udp_max_sessions many
+			}
+		}`, "", "udp_max_sessions: not an integer: many"},
+		{`apisix {
+			stream_proxy {
+				udp_unanswered_timeout soon
+			}
+		}`, "", "udp_unanswered_timeout:"},
+		{`apisix {
+			stream_proxy {
+				tcp_max_connections
+			}
+		}`, "", "wrong argument count"},
+		{`apisix {
 			bogus
 		}`, "", `unknown apisix option "bogus"`},
 		{`apisix {

@@ -21,8 +21,7 @@ type Refs struct {
 	// SSLType returns the type ("server"/"client") of an SSL object,
 	// ok=false if it is missing.
 	SSLType func(id string) (typ string, ok bool)
-	// ServiceExists reports whether the service exists. This build has no
-	// services, so it is normally nil: every service_id is "not found".
+	// ServiceExists reports whether the service exists.
 	ServiceExists func(id string) bool
 }
 
