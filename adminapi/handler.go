@@ -161,6 +161,13 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 	if cfg.ReadOnly != "" && isObject && r.Method != http.MethodGet {
 		return reply{}, errMsg(http.StatusMethodNotAllowed, cfg.ReadOnly)
 	}
+	if r.Method != http.MethodGet {
+		release, busy := acquireWrite()
+		if busy != nil {
+			return reply{}, busy
+		}
+		defer release()
+	}
 	body, hasBody, aerr := readBody(r)
 	if aerr != nil {
 		return reply{}, aerr
