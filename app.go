@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,11 +16,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/datacrypt"
+	"github.com/caddy-apisix/stream/etcdstore"
 	"github.com/caddy-apisix/stream/listen"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
+	"github.com/caddy-apisix/stream/store"
 )
 
 func init() {
@@ -39,6 +43,14 @@ type App struct {
 	// deployment.admin.admin_key. None means no key check.
 	AdminKey []AdminKey `json:"admin_key,omitempty"`
 
+	// AdminListen is an address ("0.0.0.0:9180", ":9180", a unix socket)
+	// on which the APISIX Admin API, the control API and the dashboard are
+	// served on their own, behind admin_key and allow_admin, as APISIX's
+	// deployment.admin.admin_listen. Caddy's own admin routes are not
+	// served there. Default: none, the Admin API rides on Caddy's admin
+	// endpoint, which must stay on loopback.
+	AdminListen string `json:"admin_listen,omitempty"`
+
 	// AllowAdmin are the IPs and CIDRs allowed to use the Admin API.
 	// Default: 127.0.0.0/24 and ::1.
 	AllowAdmin []string `json:"allow_admin,omitempty"`
@@ -54,30 +66,55 @@ type App struct {
 	// default, as APISIX's stream access log.
 	AccessLog bool `json:"access_log,omitempty"`
 
-	// Etcd configures cluster mode (objects in etcd under APISIX's key
-	// layout). Not available in this build: setting it is an error.
-	Etcd json.RawMessage `json:"etcd,omitempty"`
+	// Role is APISIX's deployment.role: "traditional" (default: Admin
+	// API and stream listeners), "control_plane" (Admin API, no stream
+	// listeners) or "data_plane" (stream listeners; the Admin API is
+	// read-only and etcd is never written).
+	Role string `json:"role,omitempty"`
 
-	// StreamRoutes, Upstreams and SSLs are static objects, each with its
-	// own "id", like APISIX's standalone apisix.yaml: served, listed by the
-	// Admin API, and read-only there.
+	// ConfigProvider says where objects live: "embedded" (Caddy storage;
+	// the default without etcd), "etcd" (the default with etcd), "yaml"
+	// or "json" (a standalone document, config_file).
+	ConfigProvider string `json:"config_provider,omitempty"`
+
+	// ConfigFile is the standalone document of the yaml and json
+	// providers. Default: apisix.yaml (or apisix.json) in Caddy's config
+	// directory.
+	ConfigFile string `json:"config_file,omitempty"`
+
+	// Etcd is APISIX's deployment.etcd: objects live in etcd under
+	// APISIX's key layout, shared by every node that watches it.
+	Etcd *etcdstore.Config `json:"etcd,omitempty"`
+
+	// DataEncryption is APISIX's apisix.data_encryption: the keyring
+	// that encrypts SSL private keys and upstream client keys at rest, in
+	// etcd and in the embedded store alike. Default: APISIX's keyring.
+	DataEncryption *datacrypt.Config `json:"data_encryption,omitempty"`
+
+	// StreamRoutes, Upstreams, SSLs and Services are static objects, each
+	// with its own "id", like APISIX's standalone apisix.yaml: served,
+	// listed by the Admin API, and read-only there.
 	StreamRoutes []json.RawMessage `json:"stream_routes,omitempty"`
 	Upstreams    []json.RawMessage `json:"upstreams,omitempty"`
 	SSLs         []json.RawMessage `json:"ssls,omitempty"`
+	Services     []json.RawMessage `json:"services,omitempty"`
 
-	static    []*registry.Object
-	listeners []listenSpec
-	admin     *adminapi.Config
-	storage   storageRef
-	logger    *zap.Logger
+	static      []*registry.Object
+	deploy      deployment
+	listeners   []listenSpec
+	admin       *adminapi.Config
+	adminListen *caddy.NetworkAddress
+	storage     storageRef
+	logger      *zap.Logger
 
-	mu      sync.Mutex
-	running bool
-	prev    *App
-	tcp     []net.Listener
-	tcpOpts []proxy.ListenerOptions
-	udp     []*net.UDPConn
-	udpSrv  []*proxy.UDPServer
+	mu       sync.Mutex
+	running  bool
+	prev     *App
+	tcp      []net.Listener
+	tcpOpts  []proxy.ListenerOptions
+	udp      []*net.UDPConn
+	udpSrv   []*proxy.UDPServer
+	adminSrv *adminServer
 }
 
 // StreamProxy is the stream_proxy block.
@@ -134,7 +171,10 @@ type AdminKey struct {
 	// Name names the key in logs.
 	Name string `json:"name,omitempty"`
 	// Key is the secret sent as X-API-KEY, ?api_key= or the x_api_key
-	// cookie. It is never logged.
+	// cookie. It is never logged. It may be (or contain) a placeholder,
+	// {env.NAME} or {file./path/to/key} (trailing newline dropped),
+	// resolved when the config loads, so that Caddy's /config/ shows the
+	// placeholder and never the key.
 	Key string `json:"key"`
 	// Role is "admin" (everything) or "viewer" (GET only).
 	Role string `json:"role,omitempty"`
@@ -158,13 +198,18 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // no global state: it also runs for caddy validate and caddy adapt.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	if len(a.Etcd) > 0 && string(a.Etcd) != "null" {
-		return fmt.Errorf("etcd: cluster mode is not available in this build; remove the etcd block to use the embedded store")
+	protectDefaultLog()
+	if err := a.provisionDeployment(ctx); err != nil {
+		return err
 	}
 	if err := a.provisionListeners(ctx); err != nil {
 		return err
 	}
+	if err := a.provisionAdminAccess(ctx); err != nil {
+		return err
+	}
 	cfg := &adminapi.Config{StreamEnabled: a.StreamProxy != nil}
+	repl := caddy.NewReplacer()
 	for i, k := range a.AdminKey {
 		if k.Key == "" {
 			return fmt.Errorf("admin_key[%d] (%s): empty key", i, k.Name)
@@ -174,7 +219,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		default:
 			return fmt.Errorf("admin_key[%d] (%s): role must be admin or viewer, got %q", i, k.Name, k.Role)
 		}
-		cfg.Keys = append(cfg.Keys, adminapi.Key{Name: k.Name, Key: k.Key, Role: k.Role})
+		key, err := resolveKey(repl, k.Key)
+		if err != nil {
+			return fmt.Errorf("admin_key[%d] (%s): %v", i, k.Name, err)
+		}
+		cfg.Keys = append(cfg.Keys, adminapi.Key{Name: k.Name, Key: key, Role: k.Role})
 	}
 	for _, s := range a.AllowAdmin {
 		p, err := router.ParsePrefix(s)
@@ -183,8 +232,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
+	if a.Etcd != nil {
+		cfg.KeyPrefix = a.Etcd.Prefix
+	}
 	a.admin = cfg
-	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)
+	a.provisionStandalone()
+	static, err := staticObjects(a.Upstreams, a.SSLs, a.Services, a.StreamRoutes)
 	if err != nil {
 		return err
 	}
@@ -194,7 +247,47 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := proxy.Collectors.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
 	}
+	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
+	if a.Etcd != nil {
+		if err := etcdstore.Metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+			return fmt.Errorf("registering metrics: %v", err)
+		}
+	}
 	return nil
+}
+
+// provisionAdminAccess parses admin_listen and refuses a Caddy admin
+// endpoint beyond loopback (adminaccess.go).
+func (a *App) provisionAdminAccess(ctx caddy.Context) error {
+	if a.AdminListen != "" {
+		na, err := parseAdminListen(a.AdminListen)
+		if err != nil {
+			return err
+		}
+		a.adminListen = na
+	}
+	cfg, err := loadedConfig(ctx)
+	if err != nil {
+		return err
+	}
+	return checkAdminAccess(cfg, a.adminListen)
+}
+
+// resolveKey expands the {env.*} and {file.*} placeholders of an admin key
+// with Caddy's replacer. A placeholder that is unset or empty (a missing
+// variable, a missing or empty file) is an error: it would silently turn
+// into a shorter key.
+func resolveKey(repl *caddy.Replacer, key string) (string, error) {
+	if !strings.Contains(key, "{") {
+		return key, nil
+	}
+	out, err := repl.ReplaceOrErr(key, true, true)
+	if err != nil {
+		return "", fmt.Errorf("%v (an unset environment variable, or a missing or empty file)", err)
+	}
+	return out, nil
 }
 
 func (a *App) provisionListeners(ctx caddy.Context) error {
@@ -276,6 +369,14 @@ func (a *App) Start() error {
 		a.closeListeners()
 		return err
 	}
+	if a.adminListen != nil {
+		srv, err := startAdminServer(*a.adminListen, a.logger.Named("admin_listen"))
+		if err != nil {
+			a.closeListeners()
+			return err
+		}
+		a.adminSrv = srv
+	}
 	if err := activate(a); err != nil {
 		a.closeListeners()
 		return err
@@ -302,6 +403,13 @@ func (a *App) Stop() error {
 }
 
 func (a *App) bind() error {
+	if a.deploy.role == roleControlPlane {
+		// APISIX's control plane serves no traffic
+		if len(a.listeners) > 0 {
+			a.logger.Info("role control_plane: stream_proxy listeners are not bound")
+		}
+		return nil
+	}
 	// no TCP keepalive on accepted connections, as nginx (and APISIX) by
 	// default: it costs four setsockopt calls per connection
 	lc := net.ListenConfig{Control: reusePort, KeepAlive: -1}
@@ -339,7 +447,10 @@ func (a *App) closeListeners() {
 			a.udpSrv[i].Close()
 		}
 	}
-	a.tcp, a.tcpOpts, a.udp, a.udpSrv = nil, nil, nil, nil
+	if a.adminSrv != nil {
+		a.adminSrv.stop()
+	}
+	a.tcp, a.tcpOpts, a.udp, a.udpSrv, a.adminSrv = nil, nil, nil, nil, nil
 }
 
 // reusePort lets a reloaded config bind the same addresses while the old
@@ -354,12 +465,13 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 
 // staticObjects validates the config's objects as the Admin API would and
 // turns them into registry objects.
-func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Object, error) {
+func staticObjects(upstreams, ssls, services, routes []json.RawMessage) ([]*registry.Object, error) {
 	var out []*registry.Object
 	ids := map[model.Kind]map[string]bool{}
 	sslTypes := map[string]string{}
 	refs := model.Refs{
 		UpstreamExists: func(id string) bool { return ids[model.Upstreams][id] },
+		ServiceExists:  func(id string) bool { return ids[model.Services][id] },
 		SSLType: func(id string) (string, bool) {
 			t, ok := sslTypes[id]
 			return t, ok
@@ -379,6 +491,8 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 			err = model.CheckStreamRoute(obj, refs)
 		case model.Upstreams:
 			err = model.CheckUpstream(obj, refs)
+		case model.Services:
+			err = model.CheckService(obj, refs)
 		case model.SSLs:
 			err = model.CheckSSL(obj)
 			if err == nil {
@@ -405,7 +519,7 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 	for _, group := range []struct {
 		kind model.Kind
 		list []json.RawMessage
-	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.StreamRoutes, routes}} {
+	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.Services, services}, {model.StreamRoutes, routes}} {
 		for i, raw := range group.list {
 			if err := add(group.kind, i, raw); err != nil {
 				return nil, err

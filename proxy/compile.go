@@ -217,6 +217,10 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		snap.metadata[o.ID] = o.Value
 	}
 
+	services, err := c.services()
+	if err != nil {
+		return nil, err
+	}
 	var routes []*router.Route
 	for _, o := range v.List(model.StreamRoutes) {
 		pr, err := c.parseRoute(o)
@@ -228,9 +232,14 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		}
 		sr := pr.sr
 		var up *Upstream
+		eff, svcUp, svcOK := services.merge(sr)
 		switch {
-		case sr.UpstreamID != "":
-			up = snap.upstreams[string(sr.UpstreamID)]
+		case !svcOK:
+			// the service is gone: no upstream, no plugins
+		case eff.UpstreamID != "":
+			up = snap.upstreams[string(eff.UpstreamID)]
+		case svcUp != nil:
+			up = svcUp
 		case sr.Upstream != nil:
 			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline && pr.inline.deps == c.depsOf(sr.Upstream) {
 				up = pr.inline
@@ -243,16 +252,17 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			}
 			pr.inline = up
 		}
-		// a route without plugins whose upstream is the same compiled
-		// one is the same compiled route
-		if pr.route != nil && pr.route.Upstream == up && len(sr.Plugins) == 0 {
+		// a route without plugins (its own or its service's) whose
+		// upstream is the same compiled one is the same compiled route
+		noPlugins := !svcOK || len(eff.Plugins) == 0
+		if pr.route != nil && pr.route.Upstream == up && noPlugins {
 			routes = append(routes, pr.entry)
 			snap.routes = append(snap.routes, pr.route)
 			continue
 		}
 		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics, Upstream: up}
-		if len(sr.Plugins) > 0 {
-			if err := c.buildPlugins(rt, sr.Name, snap, sr.Plugins); err != nil {
+		if svcOK && len(eff.Plugins) > 0 {
+			if err := c.buildPlugins(rt, eff.Name, snap, eff.Plugins); err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 			}
 		}

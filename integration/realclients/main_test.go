@@ -67,6 +67,7 @@ var tools = map[string]string{
 	"nsenter":            "util-linux",
 	"git":                "git",
 	"tar":                "tar",
+	"systemd-analyze":    "systemd",
 }
 
 // need returns the paths of the named programs, looked up in PATH and

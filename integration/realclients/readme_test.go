@@ -40,7 +40,8 @@ func TestReadmeQuickStart(t *testing.T) {
 				t.Fatalf("README quick start starts a second server: %s", line)
 			}
 			server = &caddy{Proc: n.startGroup(t, tree, c[0], c[1:]...), ns: n}
-			server.WaitReady(startWait, func() error {
+			// go run compiles and links first: give it a build's time.
+			server.WaitReady(buildWait, func() error {
 				code, body, err := server.admin("GET", "/apisix/admin/stream_routes", "")
 				if err == nil && code != 200 {
 					err = fmt.Errorf("GET /apisix/admin/stream_routes: %d %s", code, body)

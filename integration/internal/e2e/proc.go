@@ -76,6 +76,7 @@ func Start(t testing.TB, name string, cmd *exec.Cmd, opts Options) *Proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
+	noteProc(p)
 	go func() {
 		_ = cmd.Wait()
 		close(p.done)

@@ -1,0 +1,71 @@
+package pluginse2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
+)
+
+// gateway is one Caddy process with the apisix app: the Admin API on a
+// free loopback port and TCP stream_proxy listeners.
+type gateway struct {
+	proc  *e2e.Proc
+	admin string
+	ports []int // the stream_proxy TCP listeners
+}
+
+// startGateway starts Caddy with n TCP stream_proxy listeners on
+// loopback and waits for the Admin API.
+func startGateway(t *testing.T, n int) *gateway {
+	t.Helper()
+	dir := t.TempDir()
+	ports := e2e.FreePorts(t, n+1)
+	g := &gateway{admin: e2e.HostPort("127.0.0.1", ports[0]), ports: ports[1:]}
+	var tcp []any
+	for _, p := range g.ports {
+		tcp = append(tcp, e2e.HostPort("127.0.0.1", p))
+	}
+	app := e2e.ApisixApp(map[string]any{"stream_proxy": map[string]any{"tcp": tcp}})
+	cfg := e2e.CaddyConfig(g.admin, dir+"/storage", e2e.LogLevel("DEBUG"), map[string]any{"apisix": app})
+	path := e2e.WriteJSON(t, dir, "caddy.json", cfg)
+	g.proc = e2e.Start(t, "caddy", e2e.CaddyCmd(caddyBin, path, dir), e2e.Options{})
+	g.proc.WaitReady(60*time.Second, e2e.ApisixReady(g.admin, e2e.AdminKey))
+	return g
+}
+
+// do sends an Admin API request with the admin key.
+func (g *gateway) do(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	var raw []byte
+	if body != "" {
+		raw = []byte(body)
+	}
+	st, _, b, err := e2e.Admin{Addr: g.admin}.Do(method, path, e2e.AdminKey, raw, e2e.JSONContent)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return st, string(b)
+}
+
+// must is do that fails the test unless the status is 200 or 201.
+func (g *gateway) must(t *testing.T, method, path, body string) {
+	t.Helper()
+	if st, b := g.do(t, method, path, body); st != http.StatusOK && st != http.StatusCreated {
+		t.Fatalf("%s %s: %d %s", method, path, st, b)
+	}
+}
+
+// waitLog waits until the gateway's output holds s.
+func (g *gateway) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(g.proc.Output(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway never logged %q", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
