@@ -309,3 +309,13 @@ func numList(ns ...int) []any {
 	}
 	return out
 }
+
+// CheckUpstreamSchema validates v against the upstream schema alone, as a
+// plugin schema that embeds schema_def.upstream does (traffic-split's
+// inline upstreams); the error is the bare jsonschema text.
+func CheckUpstreamSchema(v any) error {
+	if ok, msg := upstreamSchema.validate(v); !ok {
+		return &Error{Msg: msg}
+	}
+	return nil
+}
