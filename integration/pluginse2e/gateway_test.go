@@ -10,25 +10,38 @@ import (
 )
 
 // gateway is one Caddy process with the apisix app: the Admin API on a
-// free loopback port and TCP stream_proxy listeners.
+// free loopback port and stream_proxy listeners.
 type gateway struct {
-	proc  *e2e.Proc
-	admin string
-	ports []int // the stream_proxy TCP listeners
+	proc     *e2e.Proc
+	admin    string
+	ports    []int // the stream_proxy TCP listeners
+	udpPorts []int // the stream_proxy UDP listeners
 }
 
 // startGateway starts Caddy with n TCP stream_proxy listeners on
 // loopback and waits for the Admin API.
-func startGateway(t *testing.T, n int) *gateway {
+func startGateway(t *testing.T, n int) *gateway { return startGatewayUDP(t, n, 0) }
+
+// startGatewayUDP is startGateway with udp UDP listeners too.
+func startGatewayUDP(t *testing.T, n, udp int) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	ports := e2e.FreePorts(t, n+1)
-	g := &gateway{admin: e2e.HostPort("127.0.0.1", ports[0]), ports: ports[1:]}
-	var tcp []any
-	for _, p := range g.ports {
-		tcp = append(tcp, e2e.HostPort("127.0.0.1", p))
+	ports := e2e.FreePorts(t, n+udp+1)
+	g := &gateway{admin: e2e.HostPort("127.0.0.1", ports[0]), ports: ports[1 : n+1], udpPorts: ports[n+1:]}
+	listeners := map[string]any{}
+	for _, l := range []struct {
+		network string
+		ports   []int
+	}{{"tcp", g.ports}, {"udp", g.udpPorts}} {
+		var addrs []any
+		for _, p := range l.ports {
+			addrs = append(addrs, e2e.HostPort("127.0.0.1", p))
+		}
+		if addrs != nil {
+			listeners[l.network] = addrs
+		}
 	}
-	app := e2e.ApisixApp(map[string]any{"stream_proxy": map[string]any{"tcp": tcp}})
+	app := e2e.ApisixApp(map[string]any{"stream_proxy": listeners})
 	cfg := e2e.CaddyConfig(g.admin, dir+"/storage", e2e.LogLevel("DEBUG"), map[string]any{"apisix": app})
 	path := e2e.WriteJSON(t, dir, "caddy.json", cfg)
 	g.proc = e2e.Start(t, "caddy", e2e.CaddyCmd(caddyBin, path, dir), e2e.Options{})

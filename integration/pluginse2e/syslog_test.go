@@ -175,3 +175,45 @@ func TestSyslogServerDownDoesNotSlowSessions(t *testing.T) {
 	}
 	g.waitLog(t, "failed to send log messages to 127.0.0.1:"+strconv.Itoa(refused))
 }
+
+// TestSyslogOnUDPRoute: the syslog plugin on a UDP stream route logs each
+// UDP session when it ends (here after the upstream's 1 s read timeout),
+// with the UDP variables.
+func TestSyslogOnUDPRoute(t *testing.T) {
+	rs := startRsyslog(t)
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = echo.WriteTo(buf[:n], from)
+		}
+	}()
+	g := startGatewayUDP(t, 0, 1)
+	g.must(t, "PUT", "/apisix/admin/stream_routes/u1", fmt.Sprintf(`{"server_port":%d,"plugins":{"syslog":`+
+		`{"host":"127.0.0.1","port":%d,"batch_max_size":1,"flush_limit":1,"log_format":{"c":"$remote_addr","p":"$remote_port","proto":"$protocol","st":"$status"}}},`+
+		`"upstream":{"nodes":{"%s":1},"timeout":{"connect":1,"send":1,"read":1}}}`, g.udpPorts[0], rs.TCP, echo.LocalAddr()))
+	c, err := net.Dial("udp", e2e.HostPort("127.0.0.1", g.udpPorts[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("echo %q, %v", buf[:n], err)
+	}
+	rec := rs.wait(t, "imtcp", 1)[0]
+	sameEntry(t, "udp session", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()), map[string]any{
+		"c": "127.0.0.1", "p": strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port), "proto": "UDP", "route_id": "u1", "st": "200"})
+}
