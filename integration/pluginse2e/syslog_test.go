@@ -217,3 +217,28 @@ func TestSyslogOnUDPRoute(t *testing.T) {
 	sameEntry(t, "udp session", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()), map[string]any{
 		"c": "127.0.0.1", "p": strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port), "proto": "UDP", "route_id": "u1", "st": "200"})
 }
+
+// TestSyslogOnService: syslog on a service (t/stream-plugin/syslog.t
+// TEST 8): the route under it logs with route_id and service_id, and a
+// change of the service's conf (UDP → TCP) applies to the next session.
+func TestSyslogOnService(t *testing.T) {
+	rs := startRsyslog(t)
+	backend := echoBackend(t)
+	g := startGateway(t, 1)
+	service := func(network string, port int) string {
+		return fmt.Sprintf(`{"upstream":{"nodes":{"%s":1}},"plugins":{"syslog":{"host":"127.0.0.1","port":%d,"sock_type":%q,`+
+			`"batch_max_size":1,"flush_limit":1,"log_format":{"via":%q}}}}`, backend, port, network, network)
+	}
+	g.must(t, "PUT", "/apisix/admin/services/s1", service("udp", rs.UDP))
+	g.must(t, "PUT", "/apisix/admin/stream_routes/r1", fmt.Sprintf(`{"server_port":%d,"service_id":"s1"}`, g.ports[0]))
+	session(t, g.ports[0])
+	rec := rs.wait(t, "imudp", 1)[0]
+	sameEntry(t, "over udp", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()),
+		map[string]any{"route_id": "r1", "service_id": "s1", "via": "udp"})
+
+	g.must(t, "PUT", "/apisix/admin/services/s1", service("tcp", rs.TCP))
+	session(t, g.ports[0])
+	rec = rs.wait(t, "imtcp", 1)[0]
+	sameEntry(t, "over tcp", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()),
+		map[string]any{"route_id": "r1", "service_id": "s1", "via": "tcp"})
+}
