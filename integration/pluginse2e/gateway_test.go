@@ -22,8 +22,9 @@ type gateway struct {
 // loopback and waits for the Admin API.
 func startGateway(t *testing.T, n int) *gateway { return startGatewayUDP(t, n, 0) }
 
-// startGatewayUDP is startGateway with udp UDP listeners too.
-func startGatewayUDP(t *testing.T, n, udp int) *gateway {
+// startGatewayUDP is startGateway with udp UDP listeners too, and env
+// ("K=V") added to Caddy's environment.
+func startGatewayUDP(t *testing.T, n, udp int, env ...string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	ports := e2e.FreePorts(t, n+udp+1)
@@ -44,7 +45,7 @@ func startGatewayUDP(t *testing.T, n, udp int) *gateway {
 	app := e2e.ApisixApp(map[string]any{"stream_proxy": listeners})
 	cfg := e2e.CaddyConfig(g.admin, dir+"/storage", e2e.LogLevel("DEBUG"), map[string]any{"apisix": app})
 	path := e2e.WriteJSON(t, dir, "caddy.json", cfg)
-	g.proc = e2e.Start(t, "caddy", e2e.CaddyCmd(caddyBin, path, dir), e2e.Options{})
+	g.proc = e2e.Start(t, "caddy", e2e.CaddyCmd(caddyBin, path, dir, env...), e2e.Options{})
 	g.proc.WaitReady(60*time.Second, e2e.ApisixReady(g.admin, e2e.AdminKey))
 	return g
 }

@@ -8,7 +8,7 @@
 //
 //	unshare -n sh -c 'ip link set lo up && go test ./integration/pluginse2e/'
 //
-// rsyslogd (Debian rsyslog) and mosquitto, mosquitto_pub and mosquitto_sub
+// rsyslogd (Debian rsyslog, rsyslog-gnutls for TLS) and mosquitto, mosquitto_pub and mosquitto_sub
 // (Debian mosquitto, mosquitto-clients) must be installed; scripts/test.sh
 // installs them. Without them the tests skip, except with CI=true, where
 // they fail. TestMain builds ./cmd/caddy once per run.
