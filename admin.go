@@ -63,6 +63,7 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: adminapi.PathPrefix, Handler: h},
 		{Pattern: "/v1/healthcheck", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
 		{Pattern: "/v1/healthcheck/", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
+		{Pattern: "/v1/cluster", Handler: caddy.AdminHandlerFunc(a.serveCluster)},
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/datacrypt"
+	"github.com/caddy-apisix/stream/etcdstore"
 	"github.com/caddy-apisix/stream/listen"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/proxy"
@@ -64,9 +66,30 @@ type App struct {
 	// default, as APISIX's stream access log.
 	AccessLog bool `json:"access_log,omitempty"`
 
-	// Etcd configures cluster mode (objects in etcd under APISIX's key
-	// layout). Not available in this build: setting it is an error.
-	Etcd json.RawMessage `json:"etcd,omitempty"`
+	// Role is APISIX's deployment.role: "traditional" (default: Admin
+	// API and stream listeners), "control_plane" (Admin API, no stream
+	// listeners) or "data_plane" (stream listeners; the Admin API is
+	// read-only and etcd is never written).
+	Role string `json:"role,omitempty"`
+
+	// ConfigProvider says where objects live: "embedded" (Caddy storage;
+	// the default without etcd), "etcd" (the default with etcd), "yaml"
+	// or "json" (a standalone document, config_file).
+	ConfigProvider string `json:"config_provider,omitempty"`
+
+	// ConfigFile is the standalone document of the yaml and json
+	// providers. Default: apisix.yaml (or apisix.json) in Caddy's config
+	// directory.
+	ConfigFile string `json:"config_file,omitempty"`
+
+	// Etcd is APISIX's deployment.etcd: objects live in etcd under
+	// APISIX's key layout, shared by every node that watches it.
+	Etcd *etcdstore.Config `json:"etcd,omitempty"`
+
+	// DataEncryption is APISIX's apisix.data_encryption: the keyring
+	// that encrypts SSL private keys and upstream client keys at rest, in
+	// etcd and in the embedded store alike. Default: APISIX's keyring.
+	DataEncryption *datacrypt.Config `json:"data_encryption,omitempty"`
 
 	// StreamRoutes, Upstreams, SSLs and Services are static objects, each
 	// with its own "id", like APISIX's standalone apisix.yaml: served,
@@ -77,6 +100,7 @@ type App struct {
 	Services     []json.RawMessage `json:"services,omitempty"`
 
 	static      []*registry.Object
+	deploy      deployment
 	listeners   []listenSpec
 	admin       *adminapi.Config
 	adminListen *caddy.NetworkAddress
@@ -175,8 +199,8 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	protectDefaultLog()
-	if len(a.Etcd) > 0 && string(a.Etcd) != "null" {
-		return fmt.Errorf("etcd: cluster mode is not available in this build; remove the etcd block to use the embedded store")
+	if err := a.provisionDeployment(ctx); err != nil {
+		return err
 	}
 	if err := a.provisionListeners(ctx); err != nil {
 		return err
@@ -208,7 +232,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
+	if a.Etcd != nil {
+		cfg.KeyPrefix = a.Etcd.Prefix
+	}
 	a.admin = cfg
+	a.provisionStandalone()
 	static, err := staticObjects(a.Upstreams, a.SSLs, a.Services, a.StreamRoutes)
 	if err != nil {
 		return err
@@ -221,6 +249,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
+	}
+	if a.Etcd != nil {
+		if err := etcdstore.Metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+			return fmt.Errorf("registering metrics: %v", err)
+		}
 	}
 	return nil
 }
@@ -370,6 +403,13 @@ func (a *App) Stop() error {
 }
 
 func (a *App) bind() error {
+	if a.deploy.role == roleControlPlane {
+		// APISIX's control plane serves no traffic
+		if len(a.listeners) > 0 {
+			a.logger.Info("role control_plane: stream_proxy listeners are not bound")
+		}
+		return nil
+	}
 	// no TCP keepalive on accepted connections, as nginx (and APISIX) by
 	// default: it costs four setsockopt calls per connection
 	lc := net.ListenConfig{Control: reusePort, KeepAlive: -1}

@@ -48,6 +48,27 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		allow_admin <cidr>...
 //		fallback_sni <name>
 //		access_log
+//		role traditional|data_plane|control_plane
+//		config_provider embedded|etcd|yaml|json
+//		config_file <path>
+//		etcd {
+//			host <url>...
+//			prefix <prefix>
+//			timeout <duration>
+//			user <name>
+//			password <password>
+//			tls {
+//				cert <file>
+//				key <file>
+//				ca <file>
+//				verify true|false
+//				sni <name>
+//			}
+//		}
+//		data_encryption {
+//			enable_encrypt_fields true|false
+//			keyring <16 or 32 byte key>...
+//		}
 //	}
 //
 // An <addr> is a port (all interfaces), ip:port, [v6]:port or a range;
@@ -157,22 +178,41 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.AccessLog = true
-		case "etcd":
-			etcd := map[string]any{}
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				key := d.Val()
-				args := d.RemainingArgs()
-				switch key {
-				case "host":
-					etcd["host"] = args
-				default:
-					if len(args) != 1 {
-						return d.ArgErr()
-					}
-					etcd[key] = args[0]
-				}
+		case "role", "config_provider", "config_file":
+			opt := d.Val()
+			if !d.NextArg() {
+				return d.ArgErr()
 			}
-			a.Etcd, _ = json.Marshal(etcd)
+			val := d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			switch opt {
+			case "role":
+				a.Role = val
+			case "config_provider":
+				a.ConfigProvider = val
+			default:
+				a.ConfigFile = val
+			}
+		case "etcd":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			cfg, err := unmarshalEtcd(d)
+			if err != nil {
+				return err
+			}
+			a.Etcd = cfg
+		case "data_encryption":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			cfg, err := unmarshalDataEncryption(d)
+			if err != nil {
+				return err
+			}
+			a.DataEncryption = cfg
 		default:
 			return d.Errf("unknown apisix option %q", d.Val())
 		}

@@ -7,7 +7,11 @@
 // §2, §6.2, §7.1.
 package adminapi
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/caddy-apisix/stream/standalone"
+)
 
 // Config is what the Admin API needs from the running apisix app.
 type Config struct {
@@ -22,6 +26,13 @@ type Config struct {
 	// KeyPrefix is the etcd-style prefix shown in response keys
 	// ("/apisix/stream_routes/1"); empty means "/apisix".
 	KeyPrefix string
+	// Standalone is the API-driven standalone configuration (role
+	// traditional, config_provider yaml or json): /apisix/admin/configs
+	// serves it. Nil otherwise.
+	Standalone *standalone.Configs
+	// ReadOnly, when set, is the error_msg of the 405 that answers every
+	// write to an object resource (a data plane, a standalone node).
+	ReadOnly string
 }
 
 // Key is one admin_key entry.

@@ -53,6 +53,8 @@ type request struct {
 type reply struct {
 	status int
 	body   any
+	// headers are extra response headers.
+	headers map[string]string
 }
 
 // objectKinds are the object resources by URL segment.
@@ -88,6 +90,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodPatch:
+	case http.MethodHead:
+		if path != PathPrefix+"/configs" || cfg.Standalone == nil {
+			writeText(w, http.StatusNotFound, "text/html", nginxPage(http.StatusNotFound))
+			return
+		}
 	default:
 		writeText(w, http.StatusNotFound, "text/html", nginxPage(http.StatusNotFound))
 		return
@@ -99,6 +106,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rep, err := h.route(r, cfg, strings.Split(path[len(PathPrefix)+1:], "/"))
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	for k, v := range rep.headers {
+		w.Header().Set(k, v)
+	}
+	if raw, ok := rep.body.(rawBody); ok {
+		writeText(w, rep.status, raw.contentType, string(raw.data))
 		return
 	}
 	if rep.body == nil {
@@ -115,6 +129,12 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 	if reason := checkToken(r, cfg); reason != "" {
 		return reply{}, &apiError{status: http.StatusUnauthorized,
 			body: errorBody{ErrorMsg: "failed to check token", Description: reason}}
+	}
+	if rep, ok, err := h.routeConfigs(r, cfg, segs); ok {
+		return rep, err
+	}
+	if rep, ok, err := routeHTTPOnly(r, segs); ok {
+		return rep, err
 	}
 	query := r.URL.Query()
 	switch {
@@ -138,13 +158,16 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return reply{}, errMsg(http.StatusNotFound, "Unsupported resource type: "+res)
 	}
 
+	if cfg.ReadOnly != "" && isObject && r.Method != http.MethodGet {
+		return reply{}, errMsg(http.StatusMethodNotAllowed, cfg.ReadOnly)
+	}
 	body, hasBody, aerr := readBody(r)
 	if aerr != nil {
 		return reply{}, aerr
 	}
 	if ttl, ok := query["ttl"]; ok {
-		// ttl would put an etcd lease on the object; it is checked as
-		// APISIX does but objects here never expire.
+		// ttl puts an etcd lease on the object (the embedded store has
+		// no leases: there objects never expire).
 		if _, num := luaToNumber(ttl[0]); !num {
 			return reply{}, errMsg(http.StatusBadRequest, "invalid argument ttl: should be a number")
 		}
@@ -197,6 +220,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var aerr *apiError
 	switch {
 	case errors.As(err, &aerr):
+	case errors.Is(err, registry.ErrChanged):
+		aerr = errMsg(http.StatusServiceUnavailable, registry.ErrChanged.Error())
 	case errors.Is(err, registry.ErrPersist):
 		aerr = errMsg(http.StatusServiceUnavailable, err.Error())
 		if h.Logger != nil {

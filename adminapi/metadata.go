@@ -43,7 +43,7 @@ func (h *Handler) putMetadata(q *request) (reply, error) {
 			return staticError(q.kind, q.id)
 		}
 		var err error
-		rep, err = h.write(tx, q, q.id, obj)
+		rep, err = h.write(tx, q, q.id, obj, registry.PutOptions{})
 		return err
 	})
 	return rep, err
