@@ -18,11 +18,12 @@ func echoBackend(t *testing.T) string {
 	return e2e.ServeTCP(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
 }
 
-// session opens one connection to the gateway's port, sends "ping",
-// reads the echo and closes. It returns the client's local port.
-func session(t *testing.T, port int) int {
+// session opens one connection (network "tcp" or "udp") to the
+// gateway's port, sends "ping", reads the echo and closes. It returns the
+// client's local port.
+func sessionOver(t *testing.T, network string, port int) int {
 	t.Helper()
-	c, err := net.Dial("tcp", e2e.HostPort("127.0.0.1", port))
+	c, err := net.Dial(network, e2e.HostPort("127.0.0.1", port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +36,13 @@ func session(t *testing.T, port int) int {
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("echo %q, %v", buf, err)
 	}
-	return c.LocalAddr().(*net.TCPAddr).Port
+	_, p, _ := net.SplitHostPort(c.LocalAddr().String())
+	local, _ := strconv.Atoi(p)
+	return local
 }
+
+// session is sessionOver TCP.
+func session(t *testing.T, port int) int { return sessionOver(t, "tcp", port) }
 
 // syslogRoute is a stream route on port to backend with the syslog
 // plugin conf.
@@ -215,22 +221,10 @@ func TestSyslogOnUDPRoute(t *testing.T) {
 	g.must(t, "PUT", "/apisix/admin/stream_routes/u1", fmt.Sprintf(`{"server_port":%d,"plugins":{"syslog":`+
 		`{"host":"127.0.0.1","port":%d,"batch_max_size":1,"flush_limit":1,"log_format":{"c":"$remote_addr","p":"$remote_port","proto":"$protocol","st":"$status"}}},`+
 		`"upstream":{"nodes":{"%s":1},"timeout":{"connect":1,"send":1,"read":1}}}`, g.udpPorts[0], rs.TCP, echo.LocalAddr()))
-	c, err := net.Dial("udp", e2e.HostPort("127.0.0.1", g.udpPorts[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := c.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 16)
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ping" {
-		t.Fatalf("echo %q, %v", buf[:n], err)
-	}
+	local := sessionOver(t, "udp", g.udpPorts[0])
 	rec := rs.wait(t, "imtcp", 1)[0]
 	sameEntry(t, "udp session", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()), map[string]any{
-		"c": "127.0.0.1", "p": strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port), "proto": "UDP", "route_id": "u1", "st": "200"})
+		"c": "127.0.0.1", "p": strconv.Itoa(local), "proto": "UDP", "route_id": "u1", "st": "200"})
 }
 
 // TestSyslogOnService: syslog on a service (t/stream-plugin/syslog.t
