@@ -217,7 +217,7 @@ func TestSyslogOnUDPRoute(t *testing.T) {
 			_, _ = echo.WriteTo(buf[:n], from)
 		}
 	}()
-	g := startGatewayUDP(t, 0, 1)
+	g := startGatewayWith(t, gatewayOpts{udp: 1})
 	g.must(t, "PUT", "/apisix/admin/stream_routes/u1", fmt.Sprintf(`{"server_port":%d,"plugins":{"syslog":`+
 		`{"host":"127.0.0.1","port":%d,"batch_max_size":1,"flush_limit":1,"log_format":{"c":"$remote_addr","p":"$remote_port","proto":"$protocol","st":"$status"}}},`+
 		`"upstream":{"nodes":{"%s":1},"timeout":{"connect":1,"send":1,"read":1}}}`, g.udpPorts[0], rs.TCP, echo.LocalAddr()))
@@ -262,7 +262,7 @@ func TestSyslogOverTLS(t *testing.T) {
 	rs := startRsyslogTLS(t, cert)
 	backend := echoBackend(t)
 	caFile, _ := cert.Files(t, t.TempDir(), "ca")
-	g := startGatewayUDP(t, 2, 0, "SSL_CERT_FILE="+caFile)
+	g := startGatewayWith(t, gatewayOpts{tcp: 2, env: []string{"SSL_CERT_FILE=" + caFile}})
 	conf := `{"host":"localhost","port":%d,"tls":true,"timeout":1000,"batch_max_size":1,"flush_limit":1,"log_format":{"over":%q}}`
 	g.must(t, "PUT", "/apisix/admin/stream_routes/tls", syslogRoute(g.ports[0], backend, fmt.Sprintf(conf, rs.TLS, "tls")))
 	session(t, g.ports[0])
