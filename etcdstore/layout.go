@@ -65,14 +65,14 @@ func (l layout) parse(key string) (kind model.Kind, id string, ok bool) {
 var errNotObject = errors.New("invalid item data, it should be an object")
 
 // withID returns value, a JSON object, with "id" set to id: the key is
-// authoritative, as in APISIX's data plane (config_etcd.lua: item.value.id
-// = key). A value whose id already matches keeps its bytes.
+// authoritative and a string, as in APISIX's data plane (config_etcd.lua:
+// item.value.id = key). A value whose id already matches keeps its bytes.
 func withID(value []byte, id string) ([]byte, error) {
 	obj, err := model.DecodeObject(value)
 	if err != nil {
 		return nil, errNotObject
 	}
-	if model.IDString(obj["id"]) == id {
+	if s, ok := obj["id"].(string); ok && s == id {
 		return value, nil
 	}
 	obj["id"] = id

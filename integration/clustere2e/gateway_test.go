@@ -20,6 +20,7 @@ type gateway struct {
 	name   string
 	admin  e2e.Admin
 	stream string // host:port of the TCP stream listener
+	tls    string // host:port of the TLS-terminating stream listener
 	proc   *e2e.Proc
 }
 
@@ -28,12 +29,13 @@ type gateway struct {
 func startGateway(t testing.TB, name string, etcd map[string]any, fields map[string]any) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	ports := e2e.FreePorts(t, 2)
+	ports := e2e.FreePorts(t, 3)
 	g := &gateway{t: t, name: name,
 		admin:  e2e.Admin{Addr: e2e.HostPort("127.0.0.1", ports[0])},
-		stream: e2e.HostPort("127.0.0.1", ports[1])}
+		stream: e2e.HostPort("127.0.0.1", ports[1]),
+		tls:    e2e.HostPort("127.0.0.1", ports[2])}
 	app := map[string]any{
-		"stream_proxy": map[string]any{"tcp": []any{g.stream}},
+		"stream_proxy": map[string]any{"tcp": []any{g.stream, map[string]any{"addr": g.tls, "tls": true}}},
 		"etcd":         etcd,
 	}
 	for k, v := range fields {
