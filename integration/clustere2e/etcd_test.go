@@ -150,3 +150,6 @@ func (c *cluster) restart(i int, wipe bool) {
 	}
 	c.start(m)
 }
+
+// clientConfig is the raw client's config, for client options.
+type clientConfig = clientv3.Config

@@ -167,3 +167,24 @@ func backend(t testing.TB, name string) string {
 func upstreamBody(addr string) string {
 	return fmt.Sprintf(`{"type":"roundrobin","nodes":{%q:1}}`, addr)
 }
+
+// metrics is the node's Prometheus text (Caddy's admin /metrics).
+func (g *gateway) metrics() string {
+	g.t.Helper()
+	_, _, body, err := g.admin.Do("GET", "/metrics", "", nil, nil)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return string(body)
+}
+
+// grep returns the lines of s that contain sub.
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
