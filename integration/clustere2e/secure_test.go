@@ -15,7 +15,9 @@ import (
 
 // sniCreds verify the etcd server as "localhost" whatever the endpoint's
 // host (clientv3 hands the endpoint's host to the handshake).
-type sniCreds struct{ credentials.TransportCredentials }
+type sniCreds struct {
+	credentials.TransportCredentials
+}
 
 func (c sniCreds) ClientHandshake(ctx context.Context, _ string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	return c.TransportCredentials.ClientHandshake(ctx, "localhost", raw)
