@@ -124,7 +124,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionListeners(ctx); err != nil {
 		return err
 	}
-	cfg := &adminapi.Config{StreamEnabled: a.StreamProxy != nil}
+	cfg := &adminapi.Config{StreamEnabled: a.StreamProxy != nil, FallbackSNI: a.FallbackSNI}
+	cfg.Listeners, cfg.LocalNets = a.routeListeners(ctx)
 	for i, k := range a.AdminKey {
 		if k.Key == "" {
 			return fmt.Errorf("admin_key[%d] (%s): empty key", i, k.Name)

@@ -7,7 +7,11 @@
 // §2, §6.2, §7.1.
 package adminapi
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/caddy-apisix/stream/router"
+)
 
 // Config is what the Admin API needs from the running apisix app.
 type Config struct {
@@ -22,6 +26,15 @@ type Config struct {
 	// KeyPrefix is the etcd-style prefix shown in response keys
 	// ("/apisix/stream_routes/1"); empty means "/apisix".
 	KeyPrefix string
+	// Listeners are the addresses that hand connections to the stream
+	// routes, for the warnings on writes (warnings.go); nil means unknown
+	// and skips the "can never match" check.
+	Listeners []router.Listener
+	// LocalNets are the machine's own networks, for listeners bound to
+	// every address; nil means any address may be local.
+	LocalNets []netip.Prefix
+	// FallbackSNI is apisix.ssl.fallback_sni (route sni matching).
+	FallbackSNI string
 }
 
 // Key is one admin_key entry.

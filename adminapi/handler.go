@@ -99,6 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.warnOnWrite(w, r, cfg, rep)
 	if rep.body == nil {
 		setCommonHeaders(w)
 		w.Header().Set("Content-Type", "application/json")

@@ -1,0 +1,48 @@
+package stream
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-apisix/stream/router"
+)
+
+// routeListeners lists every address that can hand a connection to the
+// stream routes, for the Admin API's "can never match" warning: the
+// stream_proxy listeners and the listen addresses of the config's layer4
+// servers (any of them may run layer4.handlers.apisix, perhaps behind TLS).
+// It also returns the machine's networks, which wildcard listeners serve.
+func (a *App) routeListeners(ctx caddy.Context) ([]router.Listener, []netip.Prefix) {
+	out := []router.Listener{} // non-nil: known, maybe empty
+	for _, l := range a.listeners {
+		rl := router.Listener{Network: l.network, Port: l.addr.Port, TLS: l.opts.TLS || l.opts.TLSPassthrough}
+		rl.Addr, _ = netip.ParseAddr(l.addr.Host)
+		out = append(out, rl)
+	}
+	for _, u := range layer4Addresses(ctx) {
+		rl := router.Listener{Network: u.network, Port: u.port, TLS: true}
+		rl.Addr, _ = netip.ParseAddr(u.host)
+		out = append(out, rl)
+	}
+	return out, localNets()
+}
+
+// localNets are the networks of the machine's interfaces; nil when they
+// cannot be read (then every address counts as local).
+func localNets() []netip.Prefix {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if p, err := netip.ParsePrefix(n.String()); err == nil {
+				out = append(out, p.Masked())
+			}
+		}
+	}
+	return out
+}
