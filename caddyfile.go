@@ -41,10 +41,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		allow_admin <cidr>...
 //		fallback_sni <name>
 //		access_log
+//		upstream <id> { ... }
+//		stream_route <id> { ... }
+//		ssl <id> { ... }
 //	}
 //
 // An <addr> is a port (all interfaces), ip:port, [v6]:port or a range.
-// Static objects are easier to write in JSON; use the JSON config for them.
+// The upstream, stream_route and ssl blocks are static objects; their
+// subdirectives are in caddyfile_objects.go.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the option name
 	if d.NextArg() {
@@ -134,6 +138,20 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.AccessLog = true
+		case "stream_route", "upstream", "ssl":
+			kind := d.Val()
+			obj, err := parseObjectBlock(d, kind)
+			if err != nil {
+				return err
+			}
+			switch kind {
+			case "stream_route":
+				a.StreamRoutes = append(a.StreamRoutes, obj)
+			case "upstream":
+				a.Upstreams = append(a.Upstreams, obj)
+			default:
+				a.SSLs = append(a.SSLs, obj)
+			}
 		case "etcd":
 			etcd := map[string]any{}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
