@@ -35,9 +35,21 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision keeps the logger; it binds nothing.
+// Provision keeps the logger and binds nothing. Caddy provisions this
+// module while it builds the admin endpoint of a new config, before it
+// binds the endpoint's address; so this is where an admin endpoint beyond
+// loopback is refused when the config has an apisix app (adminaccess.go):
+// the failed load then leaves the running endpoint in place.
 func (a *AdminAPI) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	protectDefaultLog()
+	cfg, err := loadedConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg != nil && cfg.AppsRaw["apisix"] != nil {
+		return checkAdminAccess(cfg, nil)
+	}
 	return nil
 }
 

@@ -6,19 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/datacrypt"
+	"github.com/caddy-apisix/stream/etcdstore"
 	"github.com/caddy-apisix/stream/listen"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
+	"github.com/caddy-apisix/stream/store"
 )
 
 func init() {
@@ -38,6 +43,14 @@ type App struct {
 	// deployment.admin.admin_key. None means no key check.
 	AdminKey []AdminKey `json:"admin_key,omitempty"`
 
+	// AdminListen is an address ("0.0.0.0:9180", ":9180", a unix socket)
+	// on which the APISIX Admin API, the control API and the dashboard are
+	// served on their own, behind admin_key and allow_admin, as APISIX's
+	// deployment.admin.admin_listen. Caddy's own admin routes are not
+	// served there. Default: none, the Admin API rides on Caddy's admin
+	// endpoint, which must stay on loopback.
+	AdminListen string `json:"admin_listen,omitempty"`
+
 	// AllowAdmin are the IPs and CIDRs allowed to use the Admin API.
 	// Default: 127.0.0.0/24 and ::1.
 	AllowAdmin []string `json:"allow_admin,omitempty"`
@@ -53,9 +66,30 @@ type App struct {
 	// default, as APISIX's stream access log.
 	AccessLog bool `json:"access_log,omitempty"`
 
-	// Etcd configures cluster mode (objects in etcd under APISIX's key
-	// layout). Not available in this build: setting it is an error.
-	Etcd json.RawMessage `json:"etcd,omitempty"`
+	// Role is APISIX's deployment.role: "traditional" (default: Admin
+	// API and stream listeners), "control_plane" (Admin API, no stream
+	// listeners) or "data_plane" (stream listeners; the Admin API is
+	// read-only and etcd is never written).
+	Role string `json:"role,omitempty"`
+
+	// ConfigProvider says where objects live: "embedded" (Caddy storage;
+	// the default without etcd), "etcd" (the default with etcd), "yaml"
+	// or "json" (a standalone document, config_file).
+	ConfigProvider string `json:"config_provider,omitempty"`
+
+	// ConfigFile is the standalone document of the yaml and json
+	// providers. Default: apisix.yaml (or apisix.json) in Caddy's config
+	// directory.
+	ConfigFile string `json:"config_file,omitempty"`
+
+	// Etcd is APISIX's deployment.etcd: objects live in etcd under
+	// APISIX's key layout, shared by every node that watches it.
+	Etcd *etcdstore.Config `json:"etcd,omitempty"`
+
+	// DataEncryption is APISIX's apisix.data_encryption: the keyring
+	// that encrypts SSL private keys and upstream client keys at rest, in
+	// etcd and in the embedded store alike. Default: APISIX's keyring.
+	DataEncryption *datacrypt.Config `json:"data_encryption,omitempty"`
 
 	// StreamRoutes, Upstreams and SSLs are static objects, each with its
 	// own "id", like APISIX's standalone apisix.yaml: served, listed by the
@@ -64,19 +98,22 @@ type App struct {
 	Upstreams    []json.RawMessage `json:"upstreams,omitempty"`
 	SSLs         []json.RawMessage `json:"ssls,omitempty"`
 
-	static    []*registry.Object
-	listeners []listenSpec
-	admin     *adminapi.Config
-	storage   storageRef
-	logger    *zap.Logger
+	static      []*registry.Object
+	deploy      deployment
+	listeners   []listenSpec
+	admin       *adminapi.Config
+	adminListen *caddy.NetworkAddress
+	storage     storageRef
+	logger      *zap.Logger
 
-	mu      sync.Mutex
-	running bool
-	prev    *App
-	tcp     []net.Listener
-	tcpOpts []proxy.ListenerOptions
-	udp     []*net.UDPConn
-	udpSrv  []*proxy.UDPServer
+	mu       sync.Mutex
+	running  bool
+	prev     *App
+	tcp      []net.Listener
+	tcpOpts  []proxy.ListenerOptions
+	udp      []*net.UDPConn
+	udpSrv   []*proxy.UDPServer
+	adminSrv *adminServer
 }
 
 // StreamProxy is the stream_proxy block.
@@ -87,6 +124,45 @@ type StreamProxy struct {
 	TCP []listen.Entry `json:"tcp,omitempty"`
 	// UDP entries: a port, "ip:port", "[v6]:port" or a range.
 	UDP []listen.Entry `json:"udp,omitempty"`
+
+	// UDPMaxSessions caps the live sessions of each UDP listener (each
+	// address a udp entry expands to); a datagram from a new client
+	// beyond it is dropped. Default 0: no cap per listener.
+	UDPMaxSessions int `json:"udp_max_sessions,omitempty"`
+	// UDPMaxSessionsTotal caps the live UDP sessions of the process, over
+	// every listener and the layer4 servers' apisix handlers. Default 0:
+	// no cap.
+	UDPMaxSessionsTotal int `json:"udp_max_sessions_total,omitempty"`
+	// UDPUnansweredTimeout is the idle timeout of a UDP session whose
+	// upstream has not answered yet; once it has, the upstream's idle
+	// timeout applies. Sources that send one datagram and never again
+	// (a spoofed sweep) then hold their socket this long, not 10
+	// minutes. Default 5s.
+	UDPUnansweredTimeout caddy.Duration `json:"udp_unanswered_timeout,omitempty"`
+	// TCPMaxConnections caps the concurrent TCP sessions of the process
+	// (stream_proxy listeners and the layer4 handlers); a connection
+	// beyond it is closed at once. Default 0: no cap.
+	TCPMaxConnections int `json:"tcp_max_connections,omitempty"`
+	// FDReserve is the number of file descriptors kept free for
+	// accept(2), upstream connections and the admin endpoint: a new UDP
+	// session is refused while fewer are free. RLIMIT_NOFILE is raised to
+	// its hard limit at start. Default: 256, at most a quarter of
+	// RLIMIT_NOFILE; -1 turns the reserve off.
+	FDReserve int `json:"fd_reserve,omitempty"`
+}
+
+// limits are the stream_proxy session limits for the data path.
+func (sp *StreamProxy) limits() proxy.Limits {
+	if sp == nil {
+		return proxy.Limits{}
+	}
+	return proxy.Limits{
+		UDPSessionsPerListener: sp.UDPMaxSessions,
+		UDPSessionsTotal:       sp.UDPMaxSessionsTotal,
+		UDPUnansweredTimeout:   time.Duration(sp.UDPUnansweredTimeout),
+		TCPConnections:         sp.TCPMaxConnections,
+		FDReserve:              sp.FDReserve,
+	}
 }
 
 // AdminKey is one Admin API key.
@@ -94,7 +170,10 @@ type AdminKey struct {
 	// Name names the key in logs.
 	Name string `json:"name,omitempty"`
 	// Key is the secret sent as X-API-KEY, ?api_key= or the x_api_key
-	// cookie. It is never logged.
+	// cookie. It is never logged. It may be (or contain) a placeholder,
+	// {env.NAME} or {file./path/to/key} (trailing newline dropped),
+	// resolved when the config loads, so that Caddy's /config/ shows the
+	// placeholder and never the key.
 	Key string `json:"key"`
 	// Role is "admin" (everything) or "viewer" (GET only).
 	Role string `json:"role,omitempty"`
@@ -118,14 +197,19 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // no global state: it also runs for caddy validate and caddy adapt.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	if len(a.Etcd) > 0 && string(a.Etcd) != "null" {
-		return fmt.Errorf("etcd: cluster mode is not available in this build; remove the etcd block to use the embedded store")
+	protectDefaultLog()
+	if err := a.provisionDeployment(ctx); err != nil {
+		return err
 	}
 	if err := a.provisionListeners(ctx); err != nil {
 		return err
 	}
+	if err := a.provisionAdminAccess(ctx); err != nil {
+		return err
+	}
 	cfg := &adminapi.Config{StreamEnabled: a.StreamProxy != nil, FallbackSNI: a.FallbackSNI}
 	cfg.Listeners, cfg.LocalNets = a.routeListeners(ctx)
+	repl := caddy.NewReplacer()
 	for i, k := range a.AdminKey {
 		if k.Key == "" {
 			return fmt.Errorf("admin_key[%d] (%s): empty key", i, k.Name)
@@ -135,7 +219,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		default:
 			return fmt.Errorf("admin_key[%d] (%s): role must be admin or viewer, got %q", i, k.Name, k.Role)
 		}
-		cfg.Keys = append(cfg.Keys, adminapi.Key{Name: k.Name, Key: k.Key, Role: k.Role})
+		key, err := resolveKey(repl, k.Key)
+		if err != nil {
+			return fmt.Errorf("admin_key[%d] (%s): %v", i, k.Name, err)
+		}
+		cfg.Keys = append(cfg.Keys, adminapi.Key{Name: k.Name, Key: key, Role: k.Role})
 	}
 	for _, s := range a.AllowAdmin {
 		p, err := router.ParsePrefix(s)
@@ -145,6 +233,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
 	a.admin = cfg
+	a.provisionStandalone()
 	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)
 	if err != nil {
 		return err
@@ -155,12 +244,61 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := proxy.Collectors.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
 	}
+	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
 	return nil
+}
+
+// provisionAdminAccess parses admin_listen and refuses a Caddy admin
+// endpoint beyond loopback (adminaccess.go).
+func (a *App) provisionAdminAccess(ctx caddy.Context) error {
+	if a.AdminListen != "" {
+		na, err := parseAdminListen(a.AdminListen)
+		if err != nil {
+			return err
+		}
+		a.adminListen = na
+	}
+	cfg, err := loadedConfig(ctx)
+	if err != nil {
+		return err
+	}
+	return checkAdminAccess(cfg, a.adminListen)
+}
+
+// resolveKey expands the {env.*} and {file.*} placeholders of an admin key
+// with Caddy's replacer. A placeholder that is unset or empty (a missing
+// variable, a missing or empty file) is an error: it would silently turn
+// into a shorter key.
+func resolveKey(repl *caddy.Replacer, key string) (string, error) {
+	if !strings.Contains(key, "{") {
+		return key, nil
+	}
+	out, err := repl.ReplaceOrErr(key, true, true)
+	if err != nil {
+		return "", fmt.Errorf("%v (an unset environment variable, or a missing or empty file)", err)
+	}
+	return out, nil
 }
 
 func (a *App) provisionListeners(ctx caddy.Context) error {
 	if a.StreamProxy == nil {
 		return nil
+	}
+	sp := a.StreamProxy
+	for _, f := range []struct {
+		name string
+		v    int
+		min  int
+	}{{"udp_max_sessions", sp.UDPMaxSessions, 0}, {"udp_max_sessions_total", sp.UDPMaxSessionsTotal, 0},
+		{"tcp_max_connections", sp.TCPMaxConnections, 0}, {"fd_reserve", sp.FDReserve, -1}} {
+		if f.v < f.min {
+			return fmt.Errorf("stream_proxy.%s: must be >= %d, got %d", f.name, f.min, f.v)
+		}
+	}
+	if sp.UDPUnansweredTimeout < 0 {
+		return fmt.Errorf("stream_proxy.udp_unanswered_timeout: must not be negative, got %s", time.Duration(sp.UDPUnansweredTimeout))
 	}
 	seen := map[string]string{}
 	add := func(network string, i int, e listen.Entry) error {
@@ -218,9 +356,18 @@ func (a *App) checkLayer4Conflicts(ctx caddy.Context) error {
 func (a *App) Start() error {
 	rt := liveRuntime()
 	rt.SetLogger(a.logger)
+	rt.SetLimits(a.StreamProxy.limits())
 	if err := a.bind(); err != nil {
 		a.closeListeners()
 		return err
+	}
+	if a.adminListen != nil {
+		srv, err := startAdminServer(*a.adminListen, a.logger.Named("admin_listen"))
+		if err != nil {
+			a.closeListeners()
+			return err
+		}
+		a.adminSrv = srv
 	}
 	if err := activate(a); err != nil {
 		a.closeListeners()
@@ -285,7 +432,10 @@ func (a *App) closeListeners() {
 			a.udpSrv[i].Close()
 		}
 	}
-	a.tcp, a.tcpOpts, a.udp, a.udpSrv = nil, nil, nil, nil
+	if a.adminSrv != nil {
+		a.adminSrv.stop()
+	}
+	a.tcp, a.tcpOpts, a.udp, a.udpSrv, a.adminSrv = nil, nil, nil, nil, nil
 }
 
 // reusePort lets a reloaded config bind the same addresses while the old

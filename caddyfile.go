@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -36,17 +37,46 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //				proxy_protocol_to_upstream
 //			}
 //			udp <addr>...
+//			udp_max_sessions <n>
+//			udp_max_sessions_total <n>
+//			udp_unanswered_timeout <duration>
+//			tcp_max_connections <n>
+//			fd_reserve <n>
 //		}
 //		admin_key <name> <key> [admin|viewer]
+//		admin_listen <addr>
 //		allow_admin <cidr>...
 //		fallback_sni <name>
 //		access_log
+//		role traditional|data_plane|control_plane
+//		config_provider embedded|etcd|yaml|json
+//		config_file <path>
+//		etcd {
+//			host <url>...
+//			prefix <prefix>
+//			timeout <duration>
+//			user <name>
+//			password <password>
+//			tls {
+//				cert <file>
+//				key <file>
+//				ca <file>
+//				verify true|false
+//				sni <name>
+//			}
+//		}
 //		upstream <id> { ... }
 //		stream_route <id> { ... }
 //		ssl <id> { ... }
+//		data_encryption {
+//			enable_encrypt_fields true|false
+//			keyring <16 or 32 byte key>...
+//		}
 //	}
 //
-// An <addr> is a port (all interfaces), ip:port, [v6]:port or a range.
+// An <addr> is a port (all interfaces), ip:port, [v6]:port or a range;
+// admin_listen takes one host:port or a unix socket. A <key> may be an
+// {env.NAME} or {file./path} placeholder.
 // The upstream, stream_route and ssl blocks are static objects; their
 // subdirectives are in caddyfile_objects.go.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -65,8 +95,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
 				network := d.Val()
+				if handled, err := a.StreamProxy.unmarshalLimit(d); handled || err != nil {
+					if err != nil {
+						return err
+					}
+					continue
+				}
 				if network != "tcp" && network != "udp" {
-					return d.Errf("unknown stream_proxy directive %q (want tcp or udp)", network)
+					return d.Errf("unknown stream_proxy directive %q (want tcp, udp or a limit)", network)
 				}
 				var entries []listen.Entry
 				for d.NextArg() {
@@ -119,6 +155,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				k.Role = args[2]
 			}
 			a.AdminKey = append(a.AdminKey, k)
+		case "admin_listen":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AdminListen = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "allow_admin":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -152,22 +196,41 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				a.SSLs = append(a.SSLs, obj)
 			}
-		case "etcd":
-			etcd := map[string]any{}
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				key := d.Val()
-				args := d.RemainingArgs()
-				switch key {
-				case "host":
-					etcd["host"] = args
-				default:
-					if len(args) != 1 {
-						return d.ArgErr()
-					}
-					etcd[key] = args[0]
-				}
+		case "role", "config_provider", "config_file":
+			opt := d.Val()
+			if !d.NextArg() {
+				return d.ArgErr()
 			}
-			a.Etcd, _ = json.Marshal(etcd)
+			val := d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			switch opt {
+			case "role":
+				a.Role = val
+			case "config_provider":
+				a.ConfigProvider = val
+			default:
+				a.ConfigFile = val
+			}
+		case "etcd":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			cfg, err := unmarshalEtcd(d)
+			if err != nil {
+				return err
+			}
+			a.Etcd = cfg
+		case "data_encryption":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			cfg, err := unmarshalDataEncryption(d)
+			if err != nil {
+				return err
+			}
+			a.DataEncryption = cfg
 		default:
 			return d.Errf("unknown apisix option %q", d.Val())
 		}
@@ -183,4 +246,45 @@ func addrJSON(tok string) []byte {
 	}
 	b, _ := json.Marshal(tok)
 	return b
+}
+
+// unmarshalLimit parses a session limit of the stream_proxy block, if the
+// current token names one.
+func (sp *StreamProxy) unmarshalLimit(d *caddyfile.Dispenser) (bool, error) {
+	name := d.Val()
+	var dst *int
+	switch name {
+	case "udp_max_sessions":
+		dst = &sp.UDPMaxSessions
+	case "udp_max_sessions_total":
+		dst = &sp.UDPMaxSessionsTotal
+	case "tcp_max_connections":
+		dst = &sp.TCPMaxConnections
+	case "fd_reserve":
+		dst = &sp.FDReserve
+	case "udp_unanswered_timeout":
+	default:
+		return false, nil
+	}
+	if !d.NextArg() {
+		return true, d.ArgErr()
+	}
+	val := d.Val()
+	if d.NextArg() {
+		return true, d.ArgErr()
+	}
+	if dst == nil {
+		dur, err := caddy.ParseDuration(val)
+		if err != nil {
+			return true, d.Errf("%s: %v", name, err)
+		}
+		sp.UDPUnansweredTimeout = caddy.Duration(dur)
+		return true, nil
+	}
+	n, err := strconv.Atoi(val)
+	if err != nil {
+		return true, d.Errf("%s: not an integer: %s", name, val)
+	}
+	*dst = n
+	return true, nil
 }

@@ -368,14 +368,6 @@ func parseSSLField(d *caddyfile.Dispenser, obj map[string]any, field string) err
 	return nil
 }
 
-func oneArg(d *caddyfile.Dispenser) (string, error) {
-	args := d.RemainingArgs()
-	if len(args) != 1 {
-		return "", d.ArgErr()
-	}
-	return args[0], nil
-}
-
 func intArg(d *caddyfile.Dispenser, obj map[string]any, field string) error {
 	v, err := oneArg(d)
 	if err != nil {

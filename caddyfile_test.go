@@ -29,6 +29,41 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			access_log
 		}`, `{"stream_proxy":{"tcp":[9100,"127.0.0.1:9101",{"addr":9102,"tls":true}],"udp":[9200]},"admin_key":[{"name":"admin","key":"k1","role":"admin"},{"name":"viewer","key":"k2","role":"viewer"}],"allow_admin":["127.0.0.0/24","::1"],"fallback_sni":"default.example.com","access_log":true}`, ""},
 		{`apisix {
+			admin_listen 0.0.0.0:9180
+			admin_key admin {env.APISIX_ADMIN_KEY}
+		}`, `{"admin_key":[{"name":"admin","key":"{env.APISIX_ADMIN_KEY}","role":"admin"}],"admin_listen":"0.0.0.0:9180"}`, ""},
+		{`apisix {
+			admin_listen
+		}`, "", "wrong argument count"},
+		{`apisix {
+			admin_listen :9180 :9181
+		}`, "", "wrong argument count"},
+		{`apisix {
+			stream_proxy {
+				udp 9200
+				udp_max_sessions 100
+				udp_max_sessions_total 1000
+				udp_unanswered_timeout 2s
+				tcp_max_connections 5000
+				fd_reserve 64
+			}
+		}`, `{"stream_proxy":{"udp":[9200],"udp_max_sessions":100,"udp_max_sessions_total":1000,"udp_unanswered_timeout":2000000000,"tcp_max_connections":5000,"fd_reserve":64}}`, ""},
+		{`apisix {
+			stream_proxy {
+				udp_max_sessions many
+			}
+		}`, "", "udp_max_sessions: not an integer: many"},
+		{`apisix {
+			stream_proxy {
+				udp_unanswered_timeout soon
+			}
+		}`, "", "udp_unanswered_timeout:"},
+		{`apisix {
+			stream_proxy {
+				tcp_max_connections
+			}
+		}`, "", "wrong argument count"},
+		{`apisix {
 			bogus
 		}`, "", `unknown apisix option "bogus"`},
 		{`apisix {

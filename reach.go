@@ -14,7 +14,13 @@ import (
 // stream_proxy listeners and the listen addresses of the config's layer4
 // servers (any of them may run layer4.handlers.apisix, perhaps behind TLS).
 // It also returns the machine's networks, which wildcard listeners serve.
+//
+// A control plane binds no stream listeners (its data planes do, elsewhere):
+// nil, unknown.
 func (a *App) routeListeners(ctx caddy.Context) ([]router.Listener, []netip.Prefix) {
+	if a.deploy.role == roleControlPlane {
+		return nil, nil
+	}
 	out := []router.Listener{} // non-nil: known, maybe empty
 	for _, l := range a.listeners {
 		rl := router.Listener{Network: l.network, Port: l.addr.Port, TLS: l.opts.TLS || l.opts.TLSPassthrough}

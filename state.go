@@ -37,8 +37,15 @@ func activate(a *App) error {
 	activation.mu.Lock()
 	defer activation.mu.Unlock()
 	reg, rt := globalRegistry(), liveRuntime()
-	if k := a.storage.key(); k != activation.storageKey {
-		if err := reg.Open(store.New(a.storage.storage, "apisix"), rt.Compile); err != nil {
+	if a.deploy.provider == providerEtcd {
+		return fmt.Errorf("config_provider etcd: not wired in this build yet")
+	}
+	if a.deploy.isStandalone() {
+		if err := activateStandalone(a); err != nil {
+			return err
+		}
+	} else if k := a.storage.key(); k != activation.storageKey {
+		if err := reg.Open(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), rt.Compile); err != nil {
 			return fmt.Errorf("loading stored objects: %v", err)
 		}
 		activation.storageKey = k
@@ -69,10 +76,13 @@ func deactivate(a *App) {
 	a.running = false
 	prev := a.prev
 	a.mu.Unlock()
+	a.stopWatcher()
+	delete(watchers, a)
 	if activation.current != a {
 		return
 	}
 	if prev != nil && prev.isRunning() {
+		prev.restartWatcher()
 		activation.current = prev
 		liveRuntime().SetFallbackSNI(prev.FallbackSNI)
 		liveRuntime().SetAccessLog(prev.AccessLog)

@@ -14,25 +14,31 @@ const MaxBodySize = 1572864
 // readBody reads and decodes the request body. An empty body gives
 // hasBody=false; JSON null gives hasBody=true with a nil body.
 func readBody(r *http.Request) (body any, hasBody bool, aerr *apiError) {
-	if r.ContentLength > MaxBodySize {
-		return nil, false, tooLarge(r.ContentLength)
-	}
-	if r.Body == nil {
-		return nil, false, nil
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
-	if err != nil {
-		return nil, false, errMsg(http.StatusBadRequest, "invalid request body: "+err.Error())
-	}
-	if len(raw) > MaxBodySize {
-		// A body without Content-Length: the size is what was read.
-		return nil, false, tooLarge(int64(len(raw)))
-	}
-	if len(raw) == 0 {
-		return nil, false, nil
+	raw, aerr := readRaw(r)
+	if aerr != nil || len(raw) == 0 {
+		return nil, false, aerr
 	}
 	body, aerr = decodeBody(raw)
 	return body, aerr == nil, aerr
+}
+
+// readRaw reads the request body, at most MaxBodySize bytes.
+func readRaw(r *http.Request) ([]byte, *apiError) {
+	if r.ContentLength > MaxBodySize {
+		return nil, tooLarge(r.ContentLength)
+	}
+	if r.Body == nil {
+		return nil, nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
+	if err != nil {
+		return nil, errMsg(http.StatusBadRequest, "invalid request body: "+err.Error())
+	}
+	if len(raw) > MaxBodySize {
+		// A body without Content-Length: the size is what was read.
+		return nil, tooLarge(int64(len(raw)))
+	}
+	return raw, nil
 }
 
 func tooLarge(n int64) *apiError {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 
 	"github.com/caddy-apisix/stream/router"
+	"github.com/caddy-apisix/stream/standalone"
 )
 
 // Config is what the Admin API needs from the running apisix app.
@@ -35,6 +36,13 @@ type Config struct {
 	LocalNets []netip.Prefix
 	// FallbackSNI is apisix.ssl.fallback_sni (route sni matching).
 	FallbackSNI string
+	// Standalone is the API-driven standalone configuration (role
+	// traditional, config_provider yaml or json): /apisix/admin/configs
+	// serves it. Nil otherwise.
+	Standalone *standalone.Configs
+	// ReadOnly, when set, is the error_msg of the 405 that answers every
+	// write to an object resource (a data plane, a standalone node).
+	ReadOnly string
 }
 
 // Key is one admin_key entry.

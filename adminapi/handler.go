@@ -53,6 +53,8 @@ type request struct {
 type reply struct {
 	status int
 	body   any
+	// headers are extra response headers.
+	headers map[string]string
 }
 
 // objectKinds are the object resources by URL segment.
@@ -86,6 +88,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodPatch:
+	case http.MethodHead:
+		if path != PathPrefix+"/configs" || cfg.Standalone == nil {
+			writeText(w, http.StatusNotFound, "text/html", nginxPage(http.StatusNotFound))
+			return
+		}
 	default:
 		writeText(w, http.StatusNotFound, "text/html", nginxPage(http.StatusNotFound))
 		return
@@ -99,7 +106,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	for k, v := range rep.headers {
+		w.Header().Set(k, v)
+	}
 	h.warnOnWrite(w, r, cfg, rep)
+	if raw, ok := rep.body.(rawBody); ok {
+		writeText(w, rep.status, raw.contentType, string(raw.data))
+		return
+	}
 	if rep.body == nil {
 		setCommonHeaders(w)
 		w.Header().Set("Content-Type", "application/json")
@@ -114,6 +128,12 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 	if reason := checkToken(r, cfg); reason != "" {
 		return reply{}, &apiError{status: http.StatusUnauthorized,
 			body: errorBody{ErrorMsg: "failed to check token", Description: reason}}
+	}
+	if rep, ok, err := h.routeConfigs(r, cfg, segs); ok {
+		return rep, err
+	}
+	if rep, ok, err := routeHTTPOnly(r, segs); ok {
+		return rep, err
 	}
 	query := r.URL.Query()
 	switch {
@@ -137,6 +157,9 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return reply{}, errMsg(http.StatusNotFound, "Unsupported resource type: "+res)
 	}
 
+	if cfg.ReadOnly != "" && isObject && r.Method != http.MethodGet {
+		return reply{}, errMsg(http.StatusMethodNotAllowed, cfg.ReadOnly)
+	}
 	body, hasBody, aerr := readBody(r)
 	if aerr != nil {
 		return reply{}, aerr

@@ -1,11 +1,9 @@
 package adminapi
 
 import (
-	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/caddy-apisix/stream/model"
@@ -26,21 +24,27 @@ func pluginsList(query url.Values) (reply, error) {
 	default:
 		return reply{}, &apiError{status: http.StatusBadRequest, body: "invalid subsystem passed"}
 	}
-	names := make([]string, 0, len(model.KnownStreamPlugins))
-	for name := range model.KnownStreamPlugins {
-		names = append(names, name)
+	list := model.StreamPluginList()
+	names := make([]string, len(list))
+	for i, p := range list {
+		names[i] = p.Name
 	}
-	slices.SortFunc(names, func(a, b string) int {
-		if c := cmp.Compare(model.KnownStreamPlugins[b], model.KnownStreamPlugins[a]); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
 	return reply{status: http.StatusOK, body: names}, nil
 }
 
+// pluginInfo is one entry of GET /apisix/admin/plugins?all=true
+// (apisix/admin/plugins.lua get_plugins_list with all: the plugin's
+// schema, metadata schema and priority, by name).
+type pluginInfo struct {
+	Schema         json.RawMessage `json:"schema"`
+	MetadataSchema json.RawMessage `json:"metadata_schema,omitempty"`
+	Priority       int             `json:"priority"`
+	Version        float64         `json:"version"`
+}
+
 // pluginSchema answers GET /apisix/admin/plugins/<name>?subsystem=stream
-// with the plugin's JSON schema.
+// with the plugin's JSON schema, and GET /apisix/admin/plugins?all=true
+// with every plugin of the subsystem.
 func pluginSchema(name string, query url.Values) (reply, error) {
 	sub := "http"
 	if v, ok := query["subsystem"]; ok {
@@ -49,14 +53,26 @@ func pluginSchema(name string, query url.Values) (reply, error) {
 	if sub != "http" && sub != "stream" {
 		return reply{}, errMsg(http.StatusBadRequest, "unsupported subsystem: "+sub)
 	}
-	if _, known := model.KnownStreamPlugins[name]; !known || sub != "stream" {
+	if name == "" {
+		if _, all := query["all"]; all {
+			out := map[string]pluginInfo{}
+			if sub == "stream" {
+				for _, p := range model.StreamPluginList() {
+					info := pluginInfo{Schema: p.Schema.JSON(), Priority: p.Priority, Version: 0.1}
+					if p.MetadataSchema != nil {
+						info.MetadataSchema = p.MetadataSchema.JSON()
+					}
+					out[p.Name] = info
+				}
+			}
+			return reply{status: http.StatusOK, body: out}, nil
+		}
+	}
+	p, known := model.LookupStreamPlugin(name)
+	if !known || sub != "stream" {
 		return reply{}, errMsg(http.StatusNotFound, "plugin not found in subsystem "+sub)
 	}
-	doc, ok := pluginSchemas[name]
-	if !ok {
-		return reply{}, errMsg(http.StatusBadRequest, "not found schema")
-	}
-	return reply{status: http.StatusOK, body: json.RawMessage(doc)}, nil
+	return reply{status: http.StatusOK, body: p.Schema.JSON()}, nil
 }
 
 // schemaValidate answers POST /apisix/admin/schema/validate/<resource>:
@@ -94,56 +110,4 @@ func schemaValidate(r *http.Request, res string) (reply, error) {
 		return reply{}, errMsg(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "invalid configuration: "))
 	}
 	return reply{status: http.StatusOK}, nil
-}
-
-// ipDef is APISIX's core.schema.ip_def.
-const ipDef = `[{"title":"IPv4","type":"string","format":"ipv4"},` +
-	`{"title":"IPv4/CIDR","type":"string","pattern":"^([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])/([12]?[0-9]|3[0-2])$"},` +
-	`{"title":"IPv6","type":"string","format":"ipv6"},` +
-	`{"title":"IPv6/CIDR","type":"string","pattern":"^([a-fA-F0-9]{0,4}:){1,8}(:[a-fA-F0-9]{0,4}){0,8}([a-fA-F0-9]{0,4})?/[0-9]{1,3}$"}]`
-
-// pluginSchemas are the stream plugins' schemas as APISIX 3.18 publishes
-// them (apisix/stream/plugins/*.lua and the shared plugin modules).
-var pluginSchemas = map[string]string{
-	"ip-restriction": `{"type":"object","properties":{` +
-		`"message":{"type":"string","minLength":1,"maxLength":1024,"default":"Your IP address is not allowed"},` +
-		`"response_code":{"type":"integer","minimum":403,"maximum":404,"default":403},` +
-		`"whitelist":{"type":"array","items":{"anyOf":` + ipDef + `},"minItems":1},` +
-		`"blacklist":{"type":"array","items":{"anyOf":` + ipDef + `},"minItems":1}},` +
-		`"oneOf":[{"required":["whitelist"]},{"required":["blacklist"]}]}`,
-	"limit-conn": `{"type":"object","properties":{` +
-		`"conn":{"type":"integer","exclusiveMinimum":0},` +
-		`"burst":{"type":"integer","minimum":0},` +
-		`"default_conn_delay":{"type":"number","exclusiveMinimum":0},` +
-		`"only_use_default_delay":{"type":"boolean","default":false},` +
-		`"key":{"type":"string"},` +
-		`"key_type":{"type":"string","enum":["var","var_combination"],"default":"var"}},` +
-		`"required":["conn","burst","default_conn_delay","key"]}`,
-	"mqtt-proxy": `{"type":"object","properties":{` +
-		`"protocol_name":{"type":"string","default":"MQTT"},` +
-		`"protocol_level":{"type":"integer"}},` +
-		`"required":["protocol_level"]}`,
-	"traffic-split": `{"type":"object","properties":{"rules":{"type":"array","items":{"type":"object","properties":{` +
-		`"match":{"type":"array","items":{"type":"object","properties":{"vars":{"type":"array"}}}},` +
-		`"weighted_upstreams":{"type":"array","minItems":1,"maxItems":20,"items":{"type":"object","properties":{` +
-		`"upstream_id":{"anyOf":[{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-zA-Z0-9-_.]+$"},{"type":"integer","minimum":1}]},` +
-		`"upstream":{"type":"object"},` +
-		`"weight":{"type":"integer","minimum":0,"default":1}}}}}}}}}`,
-	"prometheus": `{"type":"object","properties":{"prefer_name":{"type":"boolean","default":false}}}`,
-	"syslog": `{"type":"object","properties":{` +
-		`"host":{"type":"string"},"port":{"type":"integer"},` +
-		`"flush_limit":{"type":"integer","minimum":1,"default":4096},` +
-		`"drop_limit":{"type":"integer","default":1048576},` +
-		`"timeout":{"type":"integer","minimum":1,"default":3000},` +
-		`"sock_type":{"type":"string","default":"tcp","enum":["tcp","udp"]},` +
-		`"pool_size":{"type":"integer","minimum":5,"default":5},` +
-		`"tls":{"type":"boolean","default":false},` +
-		`"log_format":{"type":"object"},` +
-		`"name":{"type":"string","default":"stream sys logger"},` +
-		`"batch_max_size":{"type":"integer","minimum":1,"default":1000},` +
-		`"inactive_timeout":{"type":"integer","minimum":1,"default":5},` +
-		`"buffer_duration":{"type":"integer","minimum":1,"default":60},` +
-		`"max_retry_count":{"type":"integer","minimum":0,"default":0},` +
-		`"retry_delay":{"type":"integer","minimum":0,"default":1}},` +
-		`"required":["host","port"]}`,
 }

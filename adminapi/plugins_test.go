@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/caddy-apisix/stream/model"
+	// the stream plugins' units
+	_ "github.com/caddy-apisix/stream/plugin"
 )
 
 func TestPluginsList(t *testing.T) {
@@ -39,9 +41,15 @@ func TestPluginSchema(t *testing.T) {
 			t.Fatalf("%s: %v", name, m)
 		}
 	}
-	for _, doc := range pluginSchemas {
-		if !json.Valid([]byte(doc)) {
-			t.Fatalf("invalid schema JSON %s", doc)
+	all := e.must(200, "GET", "/apisix/admin/plugins?subsystem=stream&all=true", "").json(t)
+	if len(all) != len(model.KnownStreamPlugins) {
+		t.Fatalf("all=true lists %d plugins, want %d: %v", len(all), len(model.KnownStreamPlugins), all)
+	}
+	for name, prio := range model.KnownStreamPlugins {
+		info, _ := all[name].(map[string]any)
+		schema, _ := info["schema"].(map[string]any)
+		if schema["type"] != "object" || info["priority"] != float64(prio) {
+			t.Fatalf("all=true: %s: %v", name, info)
 		}
 	}
 	tests := []struct {

@@ -104,7 +104,7 @@ func TestSingleNode(t *testing.T) {
 	nodes := []Node{{Addr: "127.0.0.1:1", Weight: 0}}
 	for _, typ := range []string{"roundrobin", "chash", "ewma"} {
 		b := mustNew(t, typ, nodes, h)
-		ctx := &Context{RemoteAddr: "127.0.0.1"}
+		ctx := remoteCtx("127.0.0.1", 0)
 		for i := range 3 {
 			n, err := b.Pick(ctx)
 			if err != nil || n.Addr != "127.0.0.1:1" {
@@ -149,7 +149,7 @@ func TestPriorityTiers(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			b := mustNew(t, typ, nodes, nil)
 			for round := range 5 {
-				ctx := &Context{RemoteAddr: fmt.Sprintf("127.0.1.%d", round)}
+				ctx := remoteCtx(fmt.Sprintf("127.0.1.%d", round), 0)
 				for ti, tier := range tiers {
 					seen := map[string]bool{}
 					for range tier {
@@ -179,7 +179,7 @@ func TestHealthFilter(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			h := &fakeHealth{}
 			b := mustNew(t, typ, nodes, h)
-			ctx := &Context{RemoteAddr: "127.0.0.9"}
+			ctx := remoteCtx("127.0.0.9", 0)
 			// The top tier is down: the next tier serves, skipping a[0].
 			h.set(a[2], true)
 			h.set(a[0], true)
@@ -240,7 +240,7 @@ func TestConcurrentPicks(t *testing.T) {
 			var wg sync.WaitGroup
 			for g := range 4 {
 				wg.Go(func() {
-					ctx := &Context{RemoteAddr: fmt.Sprintf("127.0.2.%d", g)}
+					ctx := remoteCtx(fmt.Sprintf("127.0.2.%d", g), 0)
 					for i := range 500 {
 						if g == 0 && i%50 == 0 {
 							h.set(a[2], i%100 == 0)
@@ -282,7 +282,7 @@ func TestManyNodes(t *testing.T) {
 			h := &fakeHealth{}
 			h.set(down, true)
 			b := mustNew(t, typ, nodes, h)
-			ctx := &Context{RemoteAddr: "127.0.0.1"}
+			ctx := remoteCtx("127.0.0.1", 0)
 			seen := map[string]bool{}
 			for range len(nodes) {
 				n, err := b.Pick(ctx)

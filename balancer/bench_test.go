@@ -23,7 +23,7 @@ func BenchmarkPick(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				bal := mustNew(b, typ, nodes, h)
-				ctx := &Context{RemoteAddr: "127.0.0.1", RemotePort: "40000"}
+				ctx := remoteCtx("127.0.0.1", 40000)
 				b.ReportAllocs()
 				for b.Loop() {
 					ctx.Reset()

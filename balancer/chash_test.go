@@ -2,8 +2,16 @@ package balancer
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
+
+	"github.com/caddy-apisix/stream/vars"
 )
+
+// remoteCtx is a Context whose client is ip:port.
+func remoteCtx(ip string, port int) *Context {
+	return &Context{Vars: &vars.Set{Remote: netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port))}}
+}
 
 func chashNodes(n int) []Node {
 	var nodes []Node
@@ -23,7 +31,7 @@ func newCHash(t testing.TB, hashOn, key string, nodes []Node, h Health) Balancer
 }
 
 func clientCtx(i int) *Context {
-	return &Context{RemoteAddr: fmt.Sprintf("127.%d.%d.%d", i>>16&255, i>>8&255, i&255), RemotePort: fmt.Sprint(40000 + i%1000)}
+	return remoteCtx(fmt.Sprintf("127.%d.%d.%d", i>>16&255, i>>8&255, i&255), 40000+i%1000)
 }
 
 func TestCHashSticky(t *testing.T) {
@@ -35,12 +43,12 @@ func TestCHashSticky(t *testing.T) {
 		first := pickDone(t, b1, ctx)
 		for range 3 {
 			if got := pickDone(t, b1, ctx); got != first {
-				t.Fatalf("key %s: %s then %s", ctx.RemoteAddr, first, got)
+				t.Fatalf("key %s: %s then %s", ctx.Vars.Remote, first, got)
 			}
 		}
 		// Another instance built from the same nodes agrees.
 		if got := pickDone(t, b2, ctx); got != first {
-			t.Fatalf("key %s: instance 1 %s, instance 2 %s", ctx.RemoteAddr, first, got)
+			t.Fatalf("key %s: instance 1 %s, instance 2 %s", ctx.Vars.Remote, first, got)
 		}
 	}
 }
@@ -57,7 +65,7 @@ func TestCHashMinimalMovement(t *testing.T) {
 		if x != y {
 			moved++
 			if y != grown[4].Addr {
-				t.Fatalf("key %s moved from %s to the old node %s", ctx.RemoteAddr, x, y)
+				t.Fatalf("key %s moved from %s to the old node %s", ctx.Vars.Remote, x, y)
 			}
 		}
 	}
@@ -84,8 +92,9 @@ func TestCHashWeighted(t *testing.T) {
 func TestCHashKeys(t *testing.T) {
 	nodes := chashNodes(7)
 	byRemote := newCHash(t, "vars", "remote_addr", nodes, nil)
-	vars := func(m map[string]string) func(string) string {
-		return func(name string) string { return m[name] }
+	withVar := func(c *Context, name, value string) *Context {
+		c.Vars.Put(name, value)
+		return c
 	}
 	tests := []struct {
 		name, hashOn, key string
@@ -95,9 +104,7 @@ func TestCHashKeys(t *testing.T) {
 	}{
 		{"mqtt id missing", "vars", "mqtt_client_id", func(i int) *Context { return clientCtx(i) }, true},
 		{"mqtt id empty", "vars", "mqtt_client_id", func(i int) *Context {
-			c := clientCtx(i)
-			c.Vars = vars(map[string]string{"mqtt_client_id": ""})
-			return c
+			return withVar(clientCtx(i), "mqtt_client_id", "")
 		}, true},
 		{"arg in stream", "vars", "arg_id", func(i int) *Context { return clientCtx(i) }, true},
 		{"no sni", "vars", "server_name", func(i int) *Context { return clientCtx(i) }, true},
@@ -124,8 +131,8 @@ func TestCHashKeys(t *testing.T) {
 	for i := range 300 {
 		id := fmt.Sprintf("client-%d", i)
 		c1, c2 := clientCtx(i), clientCtx(i+1000)
-		c1.Vars = vars(map[string]string{"mqtt_client_id": id})
-		c2.Vars = c1.Vars
+		withVar(c1, "mqtt_client_id", id)
+		withVar(c2, "mqtt_client_id", id)
 		x := pickDone(t, mqtt, c1)
 		if y := pickDone(t, mqtt, c2); y != x {
 			t.Fatalf("id %s: %s from one client, %s from another", id, x, y)
@@ -145,7 +152,7 @@ func TestCHashKeys(t *testing.T) {
 	both := newCHash(t, "vars_combinations", "$remote_addr:$server_port", nodes, nil)
 	seen := map[string]bool{}
 	for port := range 50 {
-		c := &Context{RemoteAddr: "127.0.0.1", ServerPort: fmt.Sprint(9000 + port), ServerAddr: "127.0.0.2"}
+		c := &Context{Vars: &vars.Set{Remote: netip.MustParseAddrPort("127.0.0.1:1"), Local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(9000+port))}}
 		seen[pickDone(t, both, c)] = true
 	}
 	if len(seen) < 2 {
@@ -184,63 +191,4 @@ func TestCHashRetryWalksRing(t *testing.T) {
 		}
 		h.set(order[0], false)
 	}
-}
-
-func TestParseTemplate(t *testing.T) {
-	tests := []struct {
-		tpl  string
-		want string
-	}{
-		{"$remote_addr$server_port", "[v1 v4]"},
-		{"${remote_addr}-${server_port}", "[v1 L- v4]"},
-		{"id:$mqtt_client_id", "[Lid: v7mqtt_client_id]"},
-		{"$arg_x", "[v6]"},
-		{"plain", "[Lplain]"},
-		{"", "[]"},
-		{"$", "[L$]"},
-		{"${", "[L${]"},
-		{"${}x", "[L${}x]"},
-		{"${a", "[L${a]"},
-		{`\$remote_addr`, `[L\$remote_addr]`},
-		{"$$server_name", "[L$ v5]"},
-		{"a$-b", "[La$-b]"},
-	}
-	for _, tt := range tests {
-		var parts []string
-		for _, s := range parseTemplate(tt.tpl) {
-			if s.kind == segLiteral {
-				parts = append(parts, "L"+s.text)
-			} else {
-				parts = append(parts, fmt.Sprintf("v%d%s", s.kind, s.text))
-			}
-		}
-		if got := fmt.Sprint(parts); got != tt.want {
-			t.Errorf("parseTemplate(%q) = %s, want %s", tt.tpl, got, tt.want)
-		}
-	}
-}
-
-func FuzzParseTemplate(f *testing.F) {
-	for _, s := range []string{"$remote_addr$server_port", "${a}b", `\$x`, "${", "$$", "x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, tpl string) {
-		segs := parseTemplate(tpl)
-		lit, vars := 0, 0
-		for _, s := range segs {
-			if s.kind == segLiteral {
-				if s.text == "" {
-					t.Fatal("empty literal segment")
-				}
-				lit += len(s.text)
-			} else {
-				vars++
-			}
-		}
-		if lit > len(tpl) || vars > len(tpl)/2 {
-			t.Fatalf("%q: %d literal bytes, %d variables", tpl, lit, vars)
-		}
-		k := &hashKey{segs: segs}
-		k.sum(&Context{RemoteAddr: "127.0.0.1", Vars: func(n string) string { return n }})
-	})
 }

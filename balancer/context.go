@@ -1,21 +1,14 @@
 package balancer
 
+import "github.com/caddy-apisix/stream/vars"
+
 // Context carries one connection's stream variables, for chash keys, and
 // the nodes already tried. The zero value is ready to use; a Context must
 // not be shared between connections at the same time.
 type Context struct {
-	// RemoteAddr is the client IP ($remote_addr).
-	RemoteAddr string
-	// RemotePort is the client port ($remote_port).
-	RemotePort string
-	// ServerAddr is the local IP the client connected to ($server_addr).
-	ServerAddr string
-	// ServerPort is the local port ($server_port).
-	ServerPort string
-	// ServerName is the TLS SNI ($server_name).
-	ServerName string
-	// Vars returns any other variable, e.g. mqtt_client_id; may be nil.
-	Vars func(name string) string
+	// Vars are the connection's stream variables; nil has none (a chash
+	// key then falls back to an empty remote_addr).
+	Vars *vars.Set
 
 	// owner is the balancer the tried set belongs to; a Context handed to
 	// another balancer (a new upstream version) starts afresh.

@@ -108,7 +108,7 @@ func TestWeightZeroFallback(t *testing.T) {
 			h.set(a[0], false)
 			// The positive node was tried: the weight-0 node is not used,
 			// the lower tier is.
-			ctx := &Context{RemoteAddr: "127.0.0.1"}
+			ctx := remoteCtx("127.0.0.1", 0)
 			var got []string
 			for {
 				n, err := b.Pick(ctx)

@@ -1,7 +1,10 @@
 package health
 
 import (
+	"net/netip"
+
 	"fmt"
+	"github.com/caddy-apisix/stream/vars"
 	"testing"
 	"time"
 
@@ -30,7 +33,7 @@ func BenchmarkPickWithChecker(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx := &balancer.Context{RemoteAddr: "127.0.0.1"}
+			ctx := &balancer.Context{Vars: &vars.Set{Remote: netip.MustParseAddrPort("127.0.0.1:0")}}
 			b.ReportAllocs()
 			for b.Loop() {
 				ctx.Reset()

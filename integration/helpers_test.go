@@ -45,6 +45,8 @@ type caddyProc struct {
 	t     *testing.T
 	dir   string
 	admin string // host:port of the admin endpoint
+	// nofile is the RLIMIT_NOFILE to run with; 0 inherits.
+	nofile int
 }
 
 // caddyConfig describes one test's Caddy config. Apisix is the apisix
@@ -62,6 +64,9 @@ type caddyConfig struct {
 	LogLevel string
 	// Logging replaces the whole "logging" config when set.
 	Logging map[string]any
+	// Nofile, when set, runs Caddy with RLIMIT_NOFILE (soft and hard)
+	// at this value.
+	Nofile int
 }
 
 // config is the full Caddy JSON config for cc, with p's admin endpoint.
@@ -101,7 +106,7 @@ func (p *caddyProc) load(t *testing.T, cc caddyConfig) {
 func startCaddy(t *testing.T, cc caddyConfig) *caddyProc {
 	t.Helper()
 	dir := t.TempDir()
-	p := &caddyProc{t: t, dir: dir, admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p := &caddyProc{t: t, dir: dir, admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)), nofile: cc.Nofile}
 	if cc.Storage == "" {
 		cc.Storage = filepath.Join(dir, "storage")
 	}
@@ -124,7 +129,11 @@ func startProcess(t *testing.T, path, admin string) *caddyProc {
 // SIGTERM.
 func (p *caddyProc) run(path string, ready func(p *caddyProc) error) {
 	p.t.Helper()
-	p.Proc = e2e.Start(p.t, "caddy", e2e.CaddyCmd(caddyBin, path, p.dir), e2e.Options{CleanExit: true})
+	cmd := e2e.CaddyCmd(caddyBin, path, p.dir)
+	if p.nofile > 0 {
+		e2e.LimitNofile(p.t, cmd, p.nofile)
+	}
+	p.Proc = e2e.Start(p.t, "caddy", cmd, e2e.Options{CleanExit: true})
 	check := e2e.ApisixReady(p.admin, adminKey)
 	if ready != nil {
 		check = func() error { return ready(p) }

@@ -126,9 +126,9 @@ func TestPrivateKeysStayOutOfLogs(t *testing.T) {
 // TestAdminKeyStaysOutOfLogs checks that the admin key sent as X-API-KEY
 // never appears in Caddy's output (DESIGN.md: secrets never appear in
 // logs). Caddy's admin server logs every request's headers ("received
-// request", INFO for writes, DEBUG for reads) and redacts only
-// Authorization, Cookie and Set-Cookie, so this holds only with a log
-// filter like the one in examples/Caddyfile.
+// request") and redacts only Authorization, Cookie and Set-Cookie; the
+// plugin blanks X-API-KEY and api_key in Caddy's default logger, with or
+// without a log filter like the one in examples/Caddyfile.
 func TestAdminKeyStaysOutOfLogs(t *testing.T) {
 	cert := newTestCert(t, "secret.test.com")
 	filtered := map[string]any{"logs": map[string]any{"default": map[string]any{
@@ -149,6 +149,10 @@ func TestAdminKeyStaysOutOfLogs(t *testing.T) {
 		// logging, before any module runs: the README makes the filter
 		// part of every example config, and this checks that it works.
 		{"examples/Caddyfile log filter at DEBUG", caddyConfig{Logging: filtered}, true},
+		// without the filter, the plugin's own redaction of Caddy's default
+		// logger (secretlog.go) keeps the key out
+		{"plain JSON config at DEBUG, no filter", caddyConfig{LogLevel: "DEBUG"}, false},
+		{"plain JSON config at INFO, no filter", caddyConfig{LogLevel: "INFO"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

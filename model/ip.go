@@ -25,8 +25,11 @@ func parseIPv6(s string) bool {
 	return err == nil && a.Is6()
 }
 
-// luaToNumber is Lua's tonumber on a string: decimal or hex, surrounding
+// LuaToNumber is Lua's tonumber on a string: decimal or hex, surrounding
 // spaces allowed, no inf/nan words.
+func LuaToNumber(s string) (float64, bool) { return luaToNumber(s) }
+
+// luaToNumber is LuaToNumber.
 func luaToNumber(s string) (float64, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" || strings.ContainsAny(s, "_iInN") {

@@ -120,7 +120,12 @@ func (r *luaRe) match(s string) bool { return r.re.MatchString(s) }
 // num returns a pointer for the numeric keywords.
 func num(f float64) *float64 { return &f }
 
-// luaType is Lua's type() of a decoded JSON value.
+// LuaType is Lua's type() of a decoded JSON value, as APISIX's texts
+// name types ("userdata" for JSON null, which cjson decodes to a
+// sentinel).
+func LuaType(v any) string { return luaType(v) }
+
+// luaType is LuaType.
 func luaType(v any) string {
 	switch v.(type) {
 	case map[string]any, []any:
@@ -598,6 +603,9 @@ func luaEqual(a, b any) bool {
 	}
 	return false
 }
+
+// DeepCopy copies a decoded JSON value (maps and slices, recursively).
+func DeepCopy(v any) any { return cloneDefault(v) }
 
 // cloneDefault copies a default so inserted values never alias the schema.
 func cloneDefault(v any) any {

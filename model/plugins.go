@@ -8,91 +8,48 @@ import (
 )
 
 // KnownStreamPlugins is the set of stream plugins this build knows, by name,
-// with their APISIX priority (higher runs first).
-var KnownStreamPlugins = map[string]int{
-	"ip-restriction": 3000,
-	"limit-conn":     1003,
-}
+// with their APISIX priority (higher runs first). RegisterStreamPlugin
+// fills it; read it only after init.
+var KnownStreamPlugins = map[string]int{}
 
-var (
-	// metaDef is the `_meta` property APISIX injects into every plugin
-	// schema (schema_def.lua plugin_injected_schema).
-	metaDef = &schema{typ: "object", props: []prop{
-		{"disable", &schema{typ: "boolean"}},
-		{"error_response", &schema{oneOf: []*schema{{typ: "string"}, {typ: "object"}}}},
-		{"priority", &schema{typ: "integer"}},
-		{"filter", &schema{typ: "array"}},
-	}}
+// metaDef is the `_meta` property APISIX injects into every plugin
+// schema (schema_def.lua plugin_injected_schema).
+var metaDef = &schema{typ: "object", props: []prop{
+	{"disable", &schema{typ: "boolean"}},
+	{"error_response", &schema{oneOf: []*schema{{typ: "string"}, {typ: "object"}}}},
+	{"priority", &schema{typ: "integer"}},
+	{"filter", &schema{typ: "array"}},
+}}
 
-	// ipRestrictionSchema is apisix/plugins/ip-restriction/init.lua's schema.
-	ipRestrictionSchema = &schema{
-		typ: "object",
-		props: []prop{
-			{"message", &schema{typ: "string", minLen: 1, maxLen: 1024, def: "Your IP address is not allowed"}},
-			{"response_code", &schema{typ: "integer", minimum: num(403), maximum: num(404), def: jsonNum(403)}},
-			{"whitelist", &schema{typ: "array", minItems: 1, items: &schema{anyOf: ipDef}}},
-			{"blacklist", &schema{typ: "array", minItems: 1, items: &schema{anyOf: ipDef}}},
-			{"_meta", metaDef},
-		},
-		oneOf: []*schema{
-			{required: []string{"whitelist"}},
-			{required: []string{"blacklist"}},
-		},
-	}
-
-	// limitConnSchema is apisix/plugins/limit-conn's schema as the stream
-	// plugin uses it.
-	limitConnSchema = &schema{
-		typ: "object",
-		props: []prop{
-			{"conn", &schema{typ: "integer", exclMin: num(0)}},
-			{"burst", &schema{typ: "integer", minimum: num(0)}},
-			{"default_conn_delay", &schema{typ: "number", exclMin: num(0)}},
-			{"only_use_default_delay", &schema{typ: "boolean", def: false}},
-			{"key", &schema{typ: "string"}},
-			{"key_type", &schema{typ: "string", enum: []any{"var", "var_combination"}, def: "var"}},
-			{"rejected_code", &schema{typ: "integer", minimum: num(200), maximum: num(599), def: jsonNum(503)}},
-			{"rejected_msg", &schema{typ: "string", minLen: 1}},
-			{"allow_degradation", &schema{typ: "boolean", def: false}},
-			{"_meta", metaDef},
-		},
-		required: []string{"conn", "burst", "default_conn_delay", "key"},
-	}
-)
-
-// CheckPluginConf validates the conf of the known stream plugin name, the
-// way the plugin's check_schema does, inserting schema defaults into conf.
-// The *Error's Msg is the plugin's own text (for example "value should
-// match only one schema, but matches none"), without the "failed to check
-// the configuration of stream plugin [x]: " prefix CheckStreamRoute adds.
-// An unknown name gives "unknown plugin [name]".
+// CheckPluginConf validates the conf of the registered stream plugin
+// name, the way the plugin's check_schema does, inserting schema defaults
+// into conf. The *Error's Msg is the plugin's own text (for example "value
+// should match only one schema, but matches none"), without the "failed to
+// check the configuration of stream plugin [x]: " prefix CheckStreamRoute
+// adds. An unknown name gives "unknown plugin [name]".
 func CheckPluginConf(name string, conf any) error {
-	switch name {
-	case "ip-restriction":
-		if ok, msg := ipRestrictionSchema.validate(conf); !ok {
-			return &Error{Msg: msg}
-		}
-		m, _ := conf.(map[string]any)
-		// The regexes let some bad IPv6 forms through, so the plugin
-		// parses every entry again.
-		for _, list := range []string{"whitelist", "blacklist"} {
-			arr, _ := m[list].([]any)
-			for _, item := range arr {
-				s, _ := item.(string)
-				if !validCIDROrIP(s) {
-					return &Error{Msg: "invalid ip address: " + s}
-				}
-			}
-		}
-		return nil
-	case "limit-conn":
-		if ok, msg := limitConnSchema.validate(conf); !ok {
-			return &Error{Msg: msg}
-		}
-		return nil
+	p, ok := streamPlugins[name]
+	if !ok {
+		return &Error{Msg: "unknown plugin [" + name + "]"}
 	}
-	return &Error{Msg: "unknown plugin [" + name + "]"}
+	if err := p.validating.Validate(conf); err != nil {
+		return err
+	}
+	if p.Check != nil {
+		m, _ := conf.(map[string]any)
+		if err := p.Check(m); err != nil {
+			if e, ok := err.(*Error); ok {
+				return e
+			}
+			return &Error{Msg: err.Error()}
+		}
+	}
+	return nil
 }
+
+// ValidCIDROrIP reports whether s is an IP or a CIDR as APISIX's
+// core.ip parse_ipv4/parse_ipv6 accept them (ip-restriction's check).
+func ValidCIDROrIP(s string) bool { return validCIDROrIP(s) }
 
 // checkStreamPlugins is apisix/plugin.lua stream_check_schema. Lua walks the
 // plugins with pairs(); names are taken in sorted order here.

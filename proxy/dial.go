@@ -12,33 +12,57 @@ import (
 	"github.com/caddy-apisix/stream/tlsx"
 )
 
-// dialed is an upstream connection and the node it goes to.
+// dialKind is what a dial opens.
+type dialKind uint8
+
+const (
+	// dialStream is a TCP connection (TLS for scheme tls).
+	dialStream dialKind = iota
+	// dialPacket is a connected UDP net.Conn (caddy-l4 packet sessions).
+	dialPacket
+	// dialRawUDP is a connected non-blocking UDP socket the UDP server
+	// polls itself.
+	dialRawUDP
+)
+
+// dialed is an upstream connection (or raw socket) and the node it goes
+// to.
 type dialed struct {
 	conn    net.Conn
+	fd      int
 	node    *balancer.Node
 	connect time.Duration
 }
 
-// dial connects to a node of u, trying up to retries further nodes on
-// connect failures and timeouts (and, for scheme tls, failed handshakes),
-// higher priority tiers first, invisibly to the client. preface is written
-// before any TLS (a PROXY protocol header). sni is the name sent to a TLS
-// upstream.
-func (u *Upstream) dial(network string, bctx *balancer.Context, preface []byte, sni string) (*dialed, error) {
+// dial is the one dial loop of every session: it connects to a node of
+// u, trying up to retries further nodes on connect failures and timeouts
+// (and, for scheme tls, failed handshakes) while retry_timeout allows,
+// higher priority tiers first, invisibly to the client. preface is
+// written before any TLS (a PROXY protocol header). sni is the name sent
+// to a TLS upstream.
+func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, sni string) (dialed, error) {
 	start := time.Now()
 	var lastErr error
 	for attempt := 0; attempt <= u.retries; attempt++ {
 		if attempt > 0 && u.retryTimeout > 0 && time.Since(start) > u.retryTimeout {
-			return nil, fmt.Errorf("proxy retry timeout, retry count: %d: %w", attempt-1, lastErr)
+			return dialed{}, fmt.Errorf("proxy retry timeout, retry count: %d: %w", attempt-1, lastErr)
 		}
 		node, err := u.balancer.Pick(bctx)
 		if err != nil {
 			if lastErr != nil {
-				return nil, lastErr
+				return dialed{}, lastErr
 			}
-			return nil, err
+			return dialed{}, err
 		}
-		d, err := u.dialNode(network, node, preface, sni)
+		var d dialed
+		switch kind {
+		case dialRawUDP:
+			t0 := time.Now()
+			d.fd, err = connectUDP(node.Addr)
+			d.node, d.connect = node, time.Since(t0)
+		default:
+			d, err = u.dialNode(kind, node, preface, sni)
+		}
 		if err == nil {
 			return d, nil
 		}
@@ -51,39 +75,43 @@ func (u *Upstream) dial(network string, bctx *balancer.Context, preface []byte, 
 	if lastErr == nil {
 		lastErr = balancer.ErrNoNode
 	}
-	return nil, lastErr
+	return dialed{}, lastErr
 }
 
-func (u *Upstream) dialNode(network string, node *balancer.Node, preface []byte, sni string) (*dialed, error) {
+func (u *Upstream) dialNode(kind dialKind, node *balancer.Node, preface []byte, sni string) (dialed, error) {
 	t0 := time.Now()
 	deadline := t0.Add(u.connectTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	network := "tcp"
+	if kind == dialPacket {
+		network = "udp"
+	}
 	// no TCP keepalive towards upstreams (nginx proxy_socket_keepalive off)
 	d := net.Dialer{KeepAlive: -1}
 	conn, err := d.DialContext(ctx, network, node.Addr)
 	if err != nil {
-		return nil, err
+		return dialed{}, err
 	}
 	if len(preface) > 0 {
 		_ = conn.SetWriteDeadline(deadline)
 		if _, err := conn.Write(preface); err != nil {
 			conn.Close()
-			return nil, err
+			return dialed{}, err
 		}
 		_ = conn.SetWriteDeadline(time.Time{})
 	}
-	if u.tls {
+	if u.tls && kind == dialStream {
 		cfg := tlsx.UpstreamConfig(sni, u.tlsVerify, u.clientCert)
 		cfg.ClientSessionCache = u.sessions
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("tls handshake with %s: %w", node.Addr, err)
+			return dialed{}, fmt.Errorf("tls handshake with %s: %w", node.Addr, err)
 		}
 		conn = tc
 	}
-	return &dialed{conn: conn, node: node, connect: time.Since(t0)}, nil
+	return dialed{conn: conn, fd: -1, node: node, connect: time.Since(t0)}, nil
 }
 
 func isTimeout(err error) bool {

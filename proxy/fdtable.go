@@ -27,6 +27,7 @@ var reserveOnce sync.Once
 // closed at once, and the table does not shrink.
 func reserveFDs() {
 	reserveOnce.Do(func() {
+		raiseFDLimit()
 		var lim unix.Rlimit
 		if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
 			return
@@ -47,4 +48,32 @@ func reserveFDs() {
 			_ = unix.Close(nfd)
 		}
 	})
+}
+
+var (
+	raiseOnce sync.Once
+	nofile    int64
+)
+
+// raiseFDLimit raises the soft RLIMIT_NOFILE to the hard limit, once per
+// process, and returns the soft limit then in force. Go's runtime does the
+// same at start (syscall.init, rlimit.go), but a parent that lowered the
+// soft limit after exec, or a Go build without it, would leave a proxy
+// that serves one descriptor per UDP session at 1024.
+func raiseFDLimit() int64 {
+	raiseOnce.Do(func() {
+		var lim unix.Rlimit
+		if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
+			return
+		}
+		if lim.Cur < lim.Max {
+			want := lim
+			want.Cur = lim.Max
+			if unix.Setrlimit(unix.RLIMIT_NOFILE, &want) == nil {
+				lim = want
+			}
+		}
+		nofile = int64(min(lim.Cur, 1<<40))
+	})
+	return nofile
 }

@@ -26,6 +26,10 @@ func (rt *Runtime) ServeTCP(ln net.Listener, opts ListenerOptions) error {
 			continue
 		}
 		backoff = 0
+		if !rt.admitTCP() {
+			_ = conn.Close()
+			continue
+		}
 		// async: the goroutine ends once bytes flow (see serveStream)
 		go rt.serveStream(conn, nil, opts, true)
 	}

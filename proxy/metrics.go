@@ -18,6 +18,7 @@ type streamMetrics struct {
 	active      *prometheus.GaugeVec
 	status      *prometheus.CounterVec
 	bandwidth   *prometheus.CounterVec
+	refusedVec  *prometheus.CounterVec
 
 	routes sync.Map // route id → *routeMetrics
 }
@@ -40,12 +41,21 @@ func newStreamMetrics() *streamMetrics {
 			Name: "apisix_stream_bandwidth",
 			Help: "Bytes proxied; type ingress is client to upstream, egress upstream to client.",
 		}, []string{"type", "route"}),
+		refusedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apisix_stream_sessions_refused_total",
+			Help: "New sessions refused before any route matched, by the limit that refused them: udp_max_sessions, udp_max_sessions_total, fd_reserve, tcp_max_connections.",
+		}, []string{"reason"}),
 	}
+}
+
+// refused is the refusal counter of reason.
+func (m *streamMetrics) refused(reason string) prometheus.Counter {
+	return m.refusedVec.WithLabelValues(reason)
 }
 
 // Register adds the collectors to reg; registering twice is not an error.
 func (m *streamMetrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.connections, m.active, m.status, m.bandwidth} {
+	for _, c := range []prometheus.Collector{m.connections, m.active, m.status, m.bandwidth, m.refusedVec} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

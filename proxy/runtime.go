@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/plugin"
 	"github.com/caddy-apisix/stream/registry"
 	"go.uber.org/zap"
 )
@@ -20,11 +21,12 @@ type Runtime struct {
 
 	mu          sync.Mutex // guards the fields below; Compile runs under the registry lock too
 	upstreams   map[string]*Upstream
-	plugins     map[string]Plugin
+	plugins     map[string]any
 	parsed      map[*registry.Object]*parsedRoute
 	fallbackSNI string
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
+	limits      limits
 }
 
 // SetAccessLog turns the per-session access log on or off.
@@ -37,7 +39,7 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	}
 	rt := &Runtime{upstreams: map[string]*Upstream{}}
 	rt.logger.Store(logger)
-	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]Plugin{}, nextParsed: map[*registry.Object]*parsedRoute{}}).compile("", nil)
+	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]any{}, nextParsed: map[*registry.Object]*parsedRoute{}}).compile("", nil)
 	rt.snap.Store(empty)
 	return rt
 }
@@ -67,7 +69,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	defer rt.mu.Unlock()
 	c := &compiler{
 		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(),
-		prevPlugins: rt.plugins, nextPlugins: make(map[string]Plugin, len(rt.plugins)),
+		prevPlugins: rt.plugins, nextPlugins: make(map[string]any, len(rt.plugins)),
 		prevParsed: rt.parsed, nextParsed: make(map[*registry.Object]*parsedRoute, len(rt.parsed)),
 	}
 	prev := rt.snap.Load()
@@ -89,6 +91,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	rt.upstreams = c.next
 	rt.plugins = c.nextPlugins
 	rt.parsed = c.nextParsed
+	plugin.SetMetadata(snap.metadata)
 	rt.snap.Store(snap)
 	return nil
 }

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caddy-apisix/stream/balancer"
 	"github.com/caddy-apisix/stream/health"
 	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/plugin"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
 	"github.com/caddy-apisix/stream/tlsx"
@@ -27,20 +27,32 @@ type Snapshot struct {
 	upstreams   map[string]*Upstream
 	certs       *tlsx.CertIndex
 	fallbackSNI string
+	// metadata are the plugin_metadata objects, published with the
+	// snapshot.
+	metadata map[string]json.RawMessage
 }
 
 // Route is a compiled stream route.
 type Route struct {
 	ID string
+	// ServiceID is the route's service, "" without one.
+	ServiceID string
 	// Upstream is nil when the route has none or its upstream_id is
 	// missing: its connections are closed, as APISIX does.
 	Upstream *Upstream
 	// Passthrough forwards TLS untouched on a mixed listener (§14).
 	Passthrough bool
-	// Plugins run in the preread phase, highest priority first.
-	Plugins []Plugin
+	// the route's plugin instances by phase, highest priority first
+	prereaders []plugin.Prereader
+	choosers   []plugin.UpstreamChooser
+	loggers    []plugin.LogPhaser
 
 	metrics *routeMetrics
+}
+
+// hasPlugins reports whether any plugin runs on the route's sessions.
+func (r *Route) hasPlugins() bool {
+	return len(r.prereaders)+len(r.choosers)+len(r.loggers) > 0
 }
 
 // Upstream is a compiled upstream, shared by every snapshot in which its
@@ -72,22 +84,12 @@ type Upstream struct {
 	tls            bool
 	tlsVerify      bool
 	clientCert     *tls.Certificate
+	// static is the route of layer4.handlers.apisix_proxy's sessions.
+	static *Route
 }
 
-// varsContext is the balancer context of a session. Only chash reads the
-// stream variables, so other balancers get none and skip formatting them.
-func (u *Upstream) varsContext(remote, local netip.AddrPort, sni string) balancer.Context {
-	if !u.hashed {
-		return balancer.Context{}
-	}
-	return balancer.Context{
-		RemoteAddr: remote.Addr().Unmap().String(),
-		RemotePort: strconv.Itoa(int(remote.Port())),
-		ServerAddr: local.Addr().Unmap().String(),
-		ServerPort: strconv.Itoa(int(local.Port())),
-		ServerName: sni,
-	}
-}
+// StreamUpstream marks *Upstream as a plugin.Upstream.
+func (u *Upstream) StreamUpstream() {}
 
 // Defaults of nginx's stream proxy, which APISIX does not override.
 const (
@@ -95,11 +97,18 @@ const (
 	defaultIdleTimeout    = 10 * time.Minute
 )
 
-// Match returns the route for a connection, or nil.
-func (s *Snapshot) Match(q router.Query) *Route {
-	if q.SNI == "" {
-		q.SNI = s.fallbackSNI
+// Query is the match query of a session: sni is the client's server name
+// (normalized here), the fallback SNI when it sent none. Every way a
+// session arrives builds its query here.
+func (s *Snapshot) Query(remote, local netip.AddrPort, sni string) router.Query {
+	if sni == "" {
+		sni = s.fallbackSNI
 	}
+	return router.NewQuery(remote, local, normalizeSNI(sni))
+}
+
+// Match returns the route for a query made by Query, or nil.
+func (s *Snapshot) Match(q router.Query) *Route {
 	r := s.table.Match(q)
 	if r == nil {
 		return nil
@@ -123,7 +132,7 @@ type compiler struct {
 	ssl     map[string]*model.SSL
 	sslRev  map[string]int64
 
-	prevPlugins, nextPlugins map[string]Plugin
+	prevPlugins, nextPlugins map[string]any
 	prevParsed, nextParsed   map[*registry.Object]*parsedRoute
 }
 
@@ -310,6 +319,13 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		snap.upstreams[o.ID] = cu
 	}
 
+	for _, o := range v.List(model.PluginMetadata) {
+		if snap.metadata == nil {
+			snap.metadata = map[string]json.RawMessage{}
+		}
+		snap.metadata[o.ID] = o.Value
+	}
+
 	var routes []*router.Route
 	for _, o := range v.List(model.StreamRoutes) {
 		pr, err := c.parseRoute(o)
@@ -337,8 +353,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			pr.inline = rt.Upstream
 		}
 		if len(sr.Plugins) > 0 {
-			rt.Plugins, err = c.buildPlugins(o.ID, sr.Plugins)
-			if err != nil {
+			if err := c.buildPlugins(rt, snap, sr.Plugins); err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 			}
 		}
@@ -363,6 +378,7 @@ func NewStaticUpstream(u *model.Upstream, raw []byte, logger *zap.Logger) (*Upst
 	if err != nil {
 		return nil, err
 	}
+	cu.static = &Route{ID: "apisix_proxy", Upstream: cu, metrics: Collectors.route("apisix_proxy")}
 	if cu.checker != nil {
 		cu.checker.Start()
 	}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/tls"
 	"net"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -37,6 +36,10 @@ const upstreamSNI = "apisix_backend"
 // holds bytes already read from conn (by a caddy-l4 matcher) that belong
 // before anything conn still has.
 func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) {
+	if !rt.admitTCP() {
+		conn.Close()
+		return
+	}
 	rt.serveStream(conn, pre, opts, false)
 }
 
@@ -44,42 +47,30 @@ func (rt *Runtime) ServeStream(conn net.Conn, pre []byte, opts ListenerOptions) 
 // connections) it returns once the bytes flow: the pump then ends the
 // connection, so this goroutine and its deep stack are not kept for as
 // long as the connection idles. Connections a caddy-l4 server hands over
-// are served synchronously: it closes them when its handler returns.
+// are served synchronously: it closes them when its handler returns. The
+// caller has counted the session with admitTCP.
 func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, async bool) {
-	// end runs once the connection is over: on an early return here, or
-	// from forward
-	var releases []func()
-	end := func() {
-		for i := len(releases) - 1; i >= 0; i-- {
-			releases[i]()
-		}
-		conn.Close()
-	}
-	handedOver := false
-	defer func() {
-		if !handedOver {
-			end()
-		}
-	}()
 	start := time.Now()
 	remote := router.AddrPortOf(conn.RemoteAddr())
 	local := router.AddrPortOf(conn.LocalAddr())
 	logger := rt.Logger()
+	drop := func() {
+		conn.Close()
+		rt.doneTCP()
+	}
 
 	var client net.Conn = conn
 	replay := pre
-	if opts.ProxyProtocol || opts.TLS || opts.TLSPassthrough {
+	if opts.ProxyProtocol {
 		_ = conn.SetReadDeadline(time.Now().Add(prereadTimeout))
-		src := prefixConn{Conn: conn, pre: &replay}
-		if opts.ProxyProtocol {
-			hdr, err := proxyproto.ReadHeader(src)
-			if err != nil {
-				logger.Debug("bad PROXY protocol header", zap.Stringer("remote", remote), zap.Error(err))
-				return
-			}
-			if !hdr.Local {
-				remote = hdr.Src
-			}
+		hdr, err := proxyproto.ReadHeader(prefixConn{Conn: conn, pre: &replay})
+		if err != nil {
+			logger.Debug("bad PROXY protocol header", zap.Stringer("remote", remote), zap.Error(err))
+			drop()
+			return
+		}
+		if !hdr.Local {
+			remote = hdr.Src
 		}
 		_ = conn.SetReadDeadline(time.Time{})
 	}
@@ -94,6 +85,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 		hello, buffered, err := tlsx.PeekClientHello(prefixConn{Conn: conn, pre: &replay}, time.Now().Add(prereadTimeout))
 		if err != nil {
 			logger.Debug("reading ClientHello", zap.Stringer("remote", remote), zap.Error(err))
+			drop()
 			return
 		}
 		// bytes a caddy-l4 matcher read beyond what the peek consumed
@@ -103,7 +95,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 		sni = hello.ServerName
 		terminate := opts.TLS
 		if opts.TLS && opts.TLSPassthrough {
-			if r := snap.Match(router.NewQuery(remote, local, sni)); r != nil && r.Passthrough {
+			if r := snap.Match(snap.Query(remote, local, sni)); r != nil && r.Passthrough {
 				terminate = false
 			}
 		}
@@ -112,6 +104,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 			_ = conn.SetDeadline(time.Now().Add(prereadTimeout))
 			if err := tc.Handshake(); err != nil {
 				logger.Debug("TLS handshake", zap.Stringer("remote", remote), zap.String("sni", sni), zap.Error(err))
+				drop()
 				return
 			}
 			_ = conn.SetDeadline(time.Time{})
@@ -121,150 +114,101 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 			replay = buffered
 		}
 	}
-	if sni == "" {
-		sni = snap.FallbackSNI()
-	}
-	sni = normalizeSNI(sni)
 
-	q := router.NewQuery(remote, local, sni)
+	q := snap.Query(remote, local, sni)
 	route := snap.Match(q)
 	if route == nil {
-		logger.Debug("not hit any route", zap.Stringer("remote", remote), zap.Stringer("local", local), zap.String("sni", sni))
+		logger.Debug("not hit any route", zap.Stringer("remote", remote), zap.Stringer("local", local), zap.String("sni", q.SNI))
+		drop()
 		return
 	}
-	fi := forwardInfo{
-		routeID: route.ID, remote: remote, local: local, sni: sni,
-		proxyProtocol: opts.ProxyProtocolToUpstream, metrics: route.metrics, start: start,
+	s := rt.newSession("TCP", remote, local, q.SNI, start)
+	s.client, s.replay, s.proxyProtocol = client, replay, opts.ProxyProtocolToUpstream
+	if len(route.prereaders) > 0 {
+		s.BindClient(prefixConn{Conn: client, pre: &s.replay}, nil)
 	}
-	fi.metrics.connections.Inc()
-	var ok bool
-	releases, ok = route.preread(&Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: sni, RouteID: route.ID})
-	if !ok {
-		fi.metrics.deny.Inc()
-		rt.accessLog(fi, 503, "", 0, 0)
+	if !s.enter(route) {
+		s.endStream()
 		return
 	}
-	if route.Upstream == nil {
-		logger.Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", route.ID))
-		fi.metrics.deny.Inc()
-		rt.accessLog(fi, 503, "", 0, 0)
-		return
-	}
-	handedOver = true
-	rt.forward(client, replay, route.Upstream, fi, end, async)
+	s.forward(async)
 }
 
-// forwardInfo is what forward needs to know of the client side.
-type forwardInfo struct {
-	routeID       string
-	remote, local netip.AddrPort
-	sni           string
-	proxyProtocol bool
-	metrics       *routeMetrics
-	start         time.Time
-}
-
-// forward dials u and pumps bytes until the connection ends, or with
-// async only until the pump has started. replay is sent upstream first.
-// end releases the client side; forward calls it when the connection is
-// over.
-func (rt *Runtime) forward(client net.Conn, replay []byte, u *Upstream, fi forwardInfo, end func(), async bool) {
-	handedOver := false
-	defer func() {
-		if !handedOver {
-			end()
-		}
-	}()
-	logger := rt.Logger()
+// forward dials the session's upstream and pumps bytes until the
+// connection ends, or with async only until the pump has started. The
+// bytes a plugin read, then replay, are sent upstream first.
+func (s *session) forward(async bool) {
 	var preface []byte
-	if fi.proxyProtocol {
-		preface = proxyproto.AppendV1(nil, fi.remote, fi.local)
+	if s.proxyProtocol {
+		preface = proxyproto.AppendV1(nil, s.Remote, s.Local)
 	}
 	// a TLS client without SNI (caddy-l4 terminated it with a default
 	// certificate) still gets the dummy name: an empty ServerName would
 	// send no SNI, and fail every handshake with tls.verify
 	upSNI := upstreamSNI
-	if fi.sni != "" {
-		upSNI = fi.sni
+	if s.ServerName != "" {
+		upSNI = s.ServerName
 	}
-	bctx := u.varsContext(fi.remote, fi.local, fi.sni)
-	d, err := u.dial("tcp", &bctx, preface, upSNI)
+	u := s.up
+	d, err := u.dial(dialStream, &s.bctx, preface, upSNI)
 	if err != nil {
-		logger.Warn("failed to connect to upstream", zap.String("route", fi.routeID), zap.Stringer("remote", fi.remote), zap.Error(err))
-		fi.metrics.failed.Inc()
-		rt.accessLog(fi, 502, "", 0, 0)
+		s.rt.Logger().Warn("failed to connect to upstream", zap.String("route", s.RouteID), zap.Stringer("remote", s.Remote), zap.Error(err))
+		s.status = http502
+		s.endStream()
 		return
 	}
-	if logger.Core().Enabled(zap.DebugLevel) {
-		logger.Debug("proxy request to "+d.node.Addr, zap.String("route", fi.routeID), zap.Stringer("remote", fi.remote))
+	if logger := s.rt.Logger(); logger.Core().Enabled(zap.DebugLevel) {
+		logger.Debug("proxy request to "+d.node.Addr, zap.String("route", s.RouteID), zap.Stringer("remote", s.Remote))
 	}
-	c := &Counters{}
-	if len(replay) > 0 {
+	s.upConn, s.node, s.connect = d.conn, d.node, d.connect
+	for _, b := range [][]byte{s.Captured(), s.replay} {
+		if len(b) == 0 {
+			continue
+		}
 		_ = d.conn.SetWriteDeadline(time.Now().Add(u.idleTimeout))
-		n, err := d.conn.Write(replay)
-		c.Sent.Add(int64(n))
+		n, err := d.conn.Write(b)
+		s.c.Sent.Add(int64(n))
 		if err != nil {
-			d.conn.Close()
-			u.balancer.Done(d.node, d.connect, false)
-			fi.metrics.failed.Inc()
-			rt.accessLog(fi, 502, d.node.Addr, int64(n), 0)
+			s.status = http502
+			s.endStream()
 			return
 		}
 	}
-	fi.metrics.active.Inc()
-	tail := func() {
-		d.conn.Close()
-		fi.metrics.active.Dec()
-		u.balancer.Done(d.node, d.connect, false)
-		sent, received := c.Sent.Load(), c.Received.Load()
-		fi.metrics.ok.Inc()
-		fi.metrics.ingress.Add(float64(sent))
-		fi.metrics.egress.Add(float64(received))
-		rt.accessLog(fi, 200, d.node.Addr, sent, received)
-		end()
-	}
-	handedOver = true
+	s.replay = nil
+	s.reached(d.node, d.connect)
 	if async {
-		startPump(client, d.conn, u.idleTimeout, c, tail)
+		startPump(s.client, d.conn, u.idleTimeout, &s.c, s.endStream)
 		return
 	}
-	pump(client, d.conn, u.idleTimeout, c)
-	tail()
+	pump(s.client, d.conn, u.idleTimeout, &s.c)
+	s.endStream()
+}
+
+// endStream closes a stream session's connections and finishes it.
+func (s *session) endStream() {
+	if s.upConn != nil {
+		s.upConn.Close()
+	}
+	s.client.Close()
+	s.rt.doneTCP()
+	s.finish()
 }
 
 // ServeUpstream proxies conn straight to u, without matching: the data
 // path of layer4.handlers.apisix_proxy. It closes conn.
 func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
-	fi := forwardInfo{
-		routeID: "apisix_proxy", remote: router.AddrPortOf(conn.RemoteAddr()), local: router.AddrPortOf(conn.LocalAddr()),
-		metrics: Collectors.route("apisix_proxy"), start: time.Now(),
-	}
-	fi.metrics.connections.Inc()
-	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
-		fi.sni = normalizeSNI(tc.ConnectionState().ServerName)
-	}
-	rt.forward(conn, pre, u, fi, func() { conn.Close() }, false)
-}
-
-// accessLog writes one line per ended session when access_log is on, like
-// APISIX's stream access log ($remote_addr $protocol $status $bytes_sent
-// $bytes_received $session_time), plus the route and the upstream node.
-func (rt *Runtime) accessLog(fi forwardInfo, status int, node string, sent, received int64) {
-	if !rt.logAccess.Load() {
+	if !rt.admitTCP() {
+		conn.Close()
 		return
 	}
-	rt.Logger().Named("access").Info("stream session",
-		zap.Stringer("remote", fi.remote),
-		zap.Stringer("local", fi.local),
-		zap.String("protocol", "TCP"),
-		zap.String("sni", fi.sni),
-		zap.String("route", fi.routeID),
-		zap.String("upstream", node),
-		zap.Int("status", status),
-		zap.Int64("bytes_received", sent),
-		zap.Int64("bytes_sent", received),
-		zap.Duration("session_time", time.Since(fi.start)),
-	)
+	sni := ""
+	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		sni = normalizeSNI(tc.ConnectionState().ServerName)
+	}
+	s := rt.newSession("TCP", router.AddrPortOf(conn.RemoteAddr()), router.AddrPortOf(conn.LocalAddr()), sni, time.Now())
+	s.client, s.replay = conn, pre
+	s.enter(u.static)
+	s.forward(false)
 }
 
 func normalizeSNI(s string) string {

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/caddy-apisix/stream/balancer"
 	"github.com/caddy-apisix/stream/router"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -284,18 +283,22 @@ func (s *UDPServer) replies() {
 
 // udpSession is one client address's flow to its upstream socket.
 type udpSession struct {
+	session
+
 	srv      *UDPServer
 	id       uint32
-	client   netip.AddrPort
+	peer     netip.AddrPort
 	replyOOB []byte
-	u        *Upstream
-	metrics  *routeMetrics
-	node     *balancer.Node
 	idle     time.Duration
-	timer    *time.Timer
-	releases []func()
+	// unanswered is the idle timeout until the upstream first answers.
+	unanswered time.Duration
+	answered   atomic.Bool
+	timer      *time.Timer
 	// last is when a datagram last passed, in Unix nanoseconds.
 	last atomic.Int64
+	// registered is set once the session is in the server's tables (and
+	// counts in admitUDP's total).
+	registered bool
 
 	// to is the client's address as the listening socket's family wants
 	// it, built once for every reply.
@@ -337,15 +340,28 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 			replyOOB = srcOOB(dst, s.is6)
 		}
 	}
+	if m := s.rt.limits.udpPerListener.Load(); m > 0 {
+		s.mu.Lock()
+		n := len(s.sessions) + len(s.pending)
+		s.mu.Unlock()
+		if int64(n) >= m {
+			s.rt.refused(refusedUDPListener, m)
+			return nil
+		}
+	}
+	if !s.rt.admitUDP() {
+		return nil
+	}
 	snap := s.rt.Snapshot()
-	q := router.NewQuery(from, netip.AddrPortFrom(local, s.local.Port()), snap.FallbackSNI())
+	q := snap.Query(from, netip.AddrPortFrom(local, s.local.Port()), "")
 	route := snap.Match(q)
 	logger := s.rt.Logger()
 	if route == nil {
+		s.rt.doneUDP()
 		logger.Debug("not hit any route", zap.Stringer("remote", from), zap.String("network", "udp"))
 		return nil
 	}
-	if len(route.Plugins) > 0 || (route.Upstream != nil && route.Upstream.hostNames) {
+	if route.hasPlugins() || (route.Upstream != nil && route.Upstream.hostNames) {
 		p := &pendingSession{}
 		p.add(first)
 		s.mu.Lock()
@@ -366,42 +382,51 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 }
 
 // establish runs the plugins, dials the upstream and registers the session.
+// The caller counted it with admitUDP: establish gives the count back when
+// it fails, the session's end when it ends.
 // With p, the session replaces the pending entry in the same step and
 // sends the queued datagrams before any later one (it holds the session's
 // lock until then), so none is lost or overtaken.
 func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route, replyOOB []byte, p *pendingSession) *udpSession {
 	logger := s.rt.Logger()
-	sess := &udpSession{srv: s, client: from, replyOOB: replyOOB, fd: -1, metrics: route.metrics}
+	sess := &udpSession{srv: s, peer: from, replyOOB: replyOOB, fd: -1}
+	sess.session.init(s.rt, "UDP", from, netip.AddrPortFrom(q.Local, q.Port), q.SNI, time.Now())
 	sess.toLen = putSockaddr(&sess.to, from, s.fam)
-	sess.metrics.connections.Inc()
-	var ok bool
-	sess.releases, ok = route.preread(&Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID})
-	if !ok {
-		sess.release()
-		sess.metrics.deny.Inc()
+	if p != nil && len(route.prereaders) > 0 {
+		s.mu.Lock()
+		first := p.queue[0]
+		s.mu.Unlock()
+		sess.BindClient(nil, first)
+	}
+	fail := func() *udpSession {
+		s.rt.doneUDP()
+		sess.finish()
 		return nil
 	}
-	u := route.Upstream
-	if u == nil {
-		sess.release()
-		sess.metrics.deny.Inc()
-		logger.Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", route.ID))
-		return nil
+	if !sess.enter(route) {
+		return fail()
 	}
-	bctx := u.varsContext(from, netip.AddrPortFrom(q.Local, q.Port), q.SNI)
-	fd, node, err := u.dialUDP(&bctx)
+	u := sess.up
+	d, err := u.dial(dialRawUDP, &sess.bctx, nil, "")
 	if err != nil {
-		sess.release()
-		sess.metrics.failed.Inc()
+		sess.status = http502
 		logger.Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
-		return nil
+		return fail()
 	}
-	sess.fd, sess.u, sess.node, sess.idle = fd, u, node, u.idleTimeout
+	if !s.rt.fdAllowed(d.fd) {
+		_ = unix.Close(d.fd)
+		u.balancer.Done(d.node, 0, false)
+		sess.status = http503
+		return fail()
+	}
+	sess.fd, sess.idle = d.fd, u.idleTimeout
+	sess.unanswered = min(s.rt.limits.unansweredTimeout(), sess.idle)
 	sess.last.Store(time.Now().UnixNano())
 	// the timer exists before the session is visible (end reads it); it
 	// is armed once the session is complete
 	sess.timer = time.AfterFunc(time.Duration(math.MaxInt64), sess.check)
-	sess.metrics.active.Inc()
+	sess.reached(d.node, d.connect)
+	sess.registered = true
 	var queued [][]byte
 	if p != nil {
 		sess.mu.Lock()
@@ -423,42 +448,13 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 		sess.mu.Unlock()
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(sess.id)}
-	if err := unix.EpollCtl(int(s.ep.Fd()), unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := unix.EpollCtl(int(s.ep.Fd()), unix.EPOLL_CTL_ADD, d.fd, &ev); err != nil {
 		logger.Warn("udp session", zap.Error(os.NewSyscallError("epoll_ctl", err)))
 		sess.end()
 		return nil
 	}
-	sess.timer.Reset(sess.idle)
+	sess.timer.Reset(sess.unanswered)
 	return sess
-}
-
-// dialUDP opens a connected, non-blocking UDP socket to a node of u,
-// trying further nodes (up to retries) when the connect fails. It is a
-// plain socket, not a net.Conn: the server's reply loop polls it.
-func (u *Upstream) dialUDP(bctx *balancer.Context) (int, *balancer.Node, error) {
-	var lastErr error
-	for attempt := 0; attempt <= u.retries; attempt++ {
-		node, err := u.balancer.Pick(bctx)
-		if err != nil {
-			if lastErr != nil {
-				return -1, nil, lastErr
-			}
-			return -1, nil, err
-		}
-		fd, err := connectUDP(node.Addr)
-		if err == nil {
-			return fd, node, nil
-		}
-		lastErr = err
-		u.balancer.Done(node, 0, true)
-		if u.checker != nil {
-			u.checker.ReportFailure(node.Addr, false)
-		}
-	}
-	if lastErr == nil {
-		lastErr = balancer.ErrNoNode
-	}
-	return -1, nil, lastErr
 }
 
 // connectUDP returns a non-blocking UDP socket connected to addr
@@ -535,10 +531,11 @@ func (sess *udpSession) sendLocked(b []byte) bool {
 	}
 	sess.last.Store(time.Now().UnixNano())
 	for {
-		_, err := rawIO(unix.SYS_WRITE, sess.fd, b)
+		n, err := rawIO(unix.SYS_WRITE, sess.fd, b)
 		if err == unix.EINTR {
 			continue
 		}
+		sess.c.Sent.Add(int64(n))
 		if err != nil && err != unix.EAGAIN && err != unix.ECONNREFUSED {
 			sess.srv.rt.Logger().Debug("udp write to upstream", zap.Error(err))
 		}
@@ -576,6 +573,10 @@ func (sess *udpSession) relay(buf []byte) bool {
 		// lock that the read loop's send for this client takes
 		sess.mu.Unlock()
 		sess.last.Store(time.Now().UnixNano())
+		sess.c.Received.Add(int64(n))
+		if !sess.answered.Load() {
+			sess.answered.Store(true)
+		}
 		s := sess.srv
 		s.wsess, s.wbuf = sess, buf[:n]
 		return s.pcRaw.Write(s.replyFn) == nil // an error: the listener is closed
@@ -611,21 +612,19 @@ func (s *UDPServer) reply(fd uintptr) bool {
 }
 
 // check runs when the idle timer fires: the session ends if no datagram
-// passed either way for idle.
+// passed either way for idle, or for unanswered while the upstream has
+// not answered yet.
 func (sess *udpSession) check() {
+	idle := sess.idle
+	if !sess.answered.Load() {
+		idle = sess.unanswered
+	}
 	quiet := time.Duration(time.Now().UnixNano() - sess.last.Load())
-	if quiet < sess.idle {
-		sess.timer.Reset(sess.idle - quiet)
+	if quiet < idle {
+		sess.timer.Reset(idle - quiet)
 		return
 	}
 	sess.end()
-}
-
-func (sess *udpSession) release() {
-	for _, r := range sess.releases {
-		r()
-	}
-	sess.releases = nil
 }
 
 // end removes the session and frees its socket; safe to call twice.
@@ -641,8 +640,8 @@ func (sess *udpSession) end() {
 	sess.mu.Unlock()
 	s := sess.srv
 	s.mu.Lock()
-	if s.sessions[sess.client] == sess {
-		delete(s.sessions, sess.client)
+	if s.sessions[sess.peer] == sess {
+		delete(s.sessions, sess.peer)
 	}
 	delete(s.byID, sess.id)
 	s.mu.Unlock()
@@ -652,12 +651,10 @@ func (sess *udpSession) end() {
 	if fd >= 0 {
 		_ = unix.Close(fd) // leaves the epoll set with its last reference
 	}
-	if sess.u != nil {
-		sess.u.balancer.Done(sess.node, 0, false)
-		sess.metrics.active.Dec()
-		sess.metrics.ok.Inc()
+	if sess.registered {
+		s.rt.doneUDP()
 	}
-	sess.release()
+	sess.finish()
 }
 
 // packetDst finds the destination address in IP_PKTINFO/IPV6_PKTINFO.
@@ -712,29 +709,31 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 	// would send its session table a second close for the same client
 	remote, local := router.AddrPortOf(conn.RemoteAddr()), router.AddrPortOf(conn.LocalAddr())
 	snap := rt.Snapshot()
-	q := router.NewQuery(remote, local, snap.FallbackSNI())
+	q := snap.Query(remote, local, "")
 	route := snap.Match(q)
-	if route == nil || route.Upstream == nil {
+	if route == nil {
+		rt.Logger().Debug("not hit any route", zap.Stringer("remote", remote), zap.String("network", "udp"))
 		return
 	}
-	releases, ok := route.preread(&Session{Remote: q.Remote, Local: q.Local, Port: q.Port, SNI: q.SNI, RouteID: route.ID})
-	defer func() {
-		for _, r := range releases {
-			r()
-		}
-	}()
-	if !ok {
+	if !rt.admitUDP() {
 		return
 	}
-	u := route.Upstream
-	bctx := u.varsContext(remote, local, q.SNI)
-	d, err := u.dial("udp", &bctx, nil, "")
+	defer rt.doneUDP()
+	s := rt.newSession("UDP", remote, local, q.SNI, time.Now())
+	defer s.finish()
+	s.BindClient(nil, pre)
+	if !s.enter(route) {
+		return
+	}
+	u := s.up
+	d, err := u.dial(dialPacket, &s.bctx, nil, "")
 	if err != nil {
 		rt.Logger().Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
+		s.status = http502
 		return
 	}
+	s.reached(d.node, d.connect)
 	defer d.conn.Close()
-	defer u.balancer.Done(d.node, 0, false)
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	go func() {
@@ -753,13 +752,15 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 				return
 			}
 			last.Store(time.Now().UnixNano())
+			s.c.Received.Add(int64(n))
 			if _, err := conn.Write(buf[:n]); err != nil {
 				return
 			}
 		}
 	}()
 	if len(pre) > 0 {
-		_, _ = d.conn.Write(pre)
+		n, _ := d.conn.Write(pre)
+		s.c.Sent.Add(int64(n))
 	}
 	buf := make([]byte, maxDatagram)
 	for {
@@ -768,6 +769,7 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 			return
 		}
 		last.Store(time.Now().UnixNano())
-		_, _ = d.conn.Write(buf[:n])
+		w, _ := d.conn.Write(buf[:n])
+		s.c.Sent.Add(int64(w))
 	}
 }

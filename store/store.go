@@ -66,6 +66,7 @@ func New(storage certmagic.Storage, prefix string) *Store {
 }
 
 // WithLogger makes Load log the entries it skips to l, and returns s.
+// Without it they are only counted.
 func (s *Store) WithLogger(l *zap.Logger) *Store {
 	if l == nil {
 		l = zap.NewNop()
@@ -97,14 +98,32 @@ func (e *SkipError) Unwrap() error { return e.Err }
 var errTemp = errors.New("temporary file of an interrupted write")
 
 // Load returns every stored object, sorted by kind and id, and the saved
-// counter. Entries that cannot be read back whole are skipped and logged
-// as warnings; failures of the storage itself are errors.
+// counter; failures of the storage itself are errors. Entries that cannot
+// be read back whole are skipped, never deleted: each is logged at ERROR
+// with its key, its file (on a FileStorage) and why, and counted in
+// UnreadableObjects. Temporary files of interrupted writes are logged at
+// INFO and not counted.
 func (s *Store) Load() ([]*registry.Object, int64, error) {
 	objs, counter, skipped, err := s.Scan()
-	for _, sk := range skipped {
-		s.logger.Warn("skipping stored entry", zap.String("key", sk.Key), zap.Error(sk.Err))
+	if err != nil {
+		return objs, counter, err
 	}
-	return objs, counter, err
+	unreadable := 0
+	for _, sk := range skipped {
+		fields := []zap.Field{zap.String("key", sk.Key)}
+		if s.files != nil {
+			fields = append(fields, zap.String("file", s.files.Filename(sk.Key)))
+		}
+		fields = append(fields, zap.Error(sk.Err))
+		if errors.Is(sk.Err, errTemp) {
+			s.logger.Info("skipping a temporary file", fields...)
+			continue
+		}
+		unreadable++
+		s.logger.Error("stored object unreadable: not served; the file is kept for inspection", fields...)
+	}
+	UnreadableObjects.Set(float64(unreadable))
+	return objs, counter, nil
 }
 
 // Scan is Load that returns the skipped entries instead of logging them.

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-apisix/stream/model"
@@ -297,7 +299,7 @@ func TestLoadSkipsDamagedEntries(t *testing.T) {
 	if err := os.Chtimes(stale, old, old); err != nil {
 		t.Fatal(err)
 	}
-	core, logs := observer.New(zap.WarnLevel)
+	core, logs := observer.New(zap.InfoLevel)
 	objs, n, err := New(&certmagic.FileStorage{Path: dir}, "").WithLogger(zap.New(core)).Load()
 	if err != nil {
 		t.Fatal(err)
@@ -305,19 +307,39 @@ func TestLoadSkipsDamagedEntries(t *testing.T) {
 	if !reflect.DeepEqual(objs, []*registry.Object{good}) || n != 5 {
 		t.Fatalf("loaded\n%s counter %d; want only %s/%s and 5", dump(objs), n, good.Kind, good.ID)
 	}
-	// Directories where files belong, and the reverse, are reported too.
+	// Directories where files belong, and the reverse, are reported too;
+	// temporary files at INFO, the rest at ERROR with their file.
 	wantKeys := []string{"apisix/stream_routes/deep", "apisix/Bad_Kind"}
 	for rel := range bad {
 		wantKeys = append(wantKeys, rel)
 	}
 	sort.Strings(wantKeys)
 	var gotKeys []string
+	errorsLogged := 0
 	for _, e := range logs.All() {
-		gotKeys = append(gotKeys, e.ContextMap()["key"].(string))
+		key := e.ContextMap()["key"].(string)
+		gotKeys = append(gotKeys, key)
+		isTemp := strings.Contains(key, ".tmp-")
+		if want := map[bool]zapcore.Level{true: zap.InfoLevel, false: zap.ErrorLevel}[isTemp]; e.Level != want {
+			t.Errorf("%s logged at %v, want %v", key, e.Level, want)
+		}
+		if file, _ := e.ContextMap()["file"].(string); file != filepath.Join(dir, filepath.FromSlash(key)) {
+			t.Errorf("%s logged with file %q", key, file)
+		}
+		if !isTemp {
+			errorsLogged++
+			// nothing is deleted
+			if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(key))); err != nil {
+				t.Errorf("%s is gone: %v", key, err)
+			}
+		}
 	}
 	sort.Strings(gotKeys)
 	if !reflect.DeepEqual(gotKeys, wantKeys) {
 		t.Fatalf("warned about\n%q\nwant\n%q", gotKeys, wantKeys)
+	}
+	if got := testutil.ToFloat64(UnreadableObjects); got != float64(errorsLogged) || errorsLogged == 0 {
+		t.Errorf("apisix_store_unreadable_objects = %v, want %d", got, errorsLogged)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("stale temporary file not removed: %v", err)

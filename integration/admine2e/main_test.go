@@ -33,6 +33,7 @@ var caddyBin, moduleRoot string
 func TestMain(m *testing.M) {
 	os.Exit(e2e.Main(m, "admine2e", func(bin, root string) error {
 		caddyBin, moduleRoot = bin, root
+		e2e.NoteSecret("the viewer key", viewerKey)
 		return nil
 	}))
 }

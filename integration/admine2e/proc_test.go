@@ -33,7 +33,8 @@ type instance struct {
 	t      testing.TB
 	dir    string
 	config string
-	admin  string // host:port of the admin endpoint
+	admin  string   // host:port of the admin endpoint
+	env    []string // extra environment ("K=V") of its processes
 }
 
 // caddyProc is one running Caddy process.
@@ -77,7 +78,7 @@ func testEnv(dir string) []string { return e2e.Env(dir, "CURL_HOME="+dir) }
 // test ends.
 func (in *instance) start() *caddyProc {
 	in.t.Helper()
-	cmd := e2e.CaddyCmd(caddyBin, in.config, in.dir, "CURL_HOME="+in.dir)
+	cmd := e2e.CaddyCmd(caddyBin, in.config, in.dir, append([]string{"CURL_HOME=" + in.dir}, in.env...)...)
 	p := &caddyProc{Proc: e2e.Start(in.t, "caddy", cmd, e2e.Options{StopWait: stopWait}), inst: in}
 	p.WaitReady(startWait, e2e.ApisixReady(in.admin, adminKey))
 	return p

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -25,6 +26,9 @@ type Admin struct {
 	// KeepAlive reuses connections between requests; off, each request
 	// has a connection of its own.
 	KeepAlive bool
+	// From is the client's source IP (e.g. "127.0.0.2"); "" lets the
+	// kernel choose. It implies a connection per request.
+	From string
 }
 
 // Do sends one request: the X-API-KEY header carries key unless it is "",
@@ -51,7 +55,11 @@ func (a Admin) Do(method, path, key string, body []byte, hdr map[string]string) 
 		req.Header.Set(k, v)
 	}
 	client := freshClient
-	if a.KeepAlive {
+	switch {
+	case a.From != "":
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(a.From)}}
+		client = &http.Client{Timeout: freshClient.Timeout, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext}}
+	case a.KeepAlive:
 		client = keepClient
 	}
 	resp, err := client.Do(req)

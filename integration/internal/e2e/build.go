@@ -5,13 +5,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // Main is a TestMain body: it builds ./cmd/caddy of the enclosing module
 // once into a temporary directory, calls setup with the binary's path and
 // the module root, runs the tests and removes the binary. name prefixes
-// its error messages. It returns the exit code for os.Exit.
+// its error messages. It returns the exit code for os.Exit, which is a
+// failure too when a Caddy process printed a secret (secrets.go).
 //
 // With APISIX_E2E_CADDY set to the path of a binary built from this
 // module (scripts/test.sh builds one for all packages), that binary is
@@ -53,7 +55,14 @@ func buildAndRun(m *testing.M, setup func(bin, root string) error) (int, error) 
 			return 0, err
 		}
 	}
-	return m.Run(), nil
+	code := m.Run()
+	if leaks := LeakedSecrets(); len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: secrets in Caddy's output:\n  %s\n", strings.Join(leaks, "\n  "))
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code, nil
 }
 
 // ModuleRoot is the nearest directory at or above the working directory

@@ -103,11 +103,13 @@ func issue(t testing.TB, tmpl *x509.Certificate, parent *Cert) *Cert {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	NoteSecret("the private key of "+tmpl.Subject.CommonName, keyPEM)
 	return &Cert{
 		Cert:    c,
 		Key:     key,
 		CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		KeyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})),
+		KeyPEM:  keyPEM,
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -75,6 +76,7 @@ func Start(t testing.TB, name string, cmd *exec.Cmd, opts Options) *Proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
+	noteProc(p)
 	go func() {
 		_ = cmd.Wait()
 		close(p.done)
@@ -179,4 +181,16 @@ func (p *Proc) Kill() {
 	case <-time.After(p.opts.StopWait):
 		p.t.Fatalf("%s pid %d did not exit after SIGKILL", p.Name, p.PID())
 	}
+}
+
+// LimitNofile makes cmd run with RLIMIT_NOFILE at n, soft and hard, through
+// util-linux's prlimit(1): the process cannot raise it.
+func LimitNofile(t testing.TB, cmd *exec.Cmd, n int) {
+	t.Helper()
+	path, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Fatalf("prlimit (Debian package util-linux) is needed to run with a low descriptor limit: %v", err)
+	}
+	cmd.Args = append([]string{"prlimit", fmt.Sprintf("--nofile=%d:%d", n, n), "--", cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = path
 }

@@ -1,0 +1,179 @@
+package proxy
+
+import (
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Limits bound what the data path may hold at once, so that a flood of
+// new clients (a UDP source-port sweep, a connection storm) cannot take
+// the descriptors that accept(2) and the Admin API need. A zero field is
+// no limit, except FDReserve (see DefaultFDReserve).
+type Limits struct {
+	// UDPSessionsPerListener caps the live sessions of each UDP listener.
+	UDPSessionsPerListener int
+	// UDPSessionsTotal caps the live UDP sessions of the process, over
+	// every listener.
+	UDPSessionsTotal int
+	// UDPUnansweredTimeout is the idle timeout of a UDP session whose
+	// upstream has not answered yet (nginx proxy_responses / a first-reply
+	// timeout): a spoofed or one-datagram source ends after it instead of
+	// the upstream's idle timeout. Zero: DefaultUDPUnansweredTimeout.
+	UDPUnansweredTimeout time.Duration
+	// TCPConnections caps the concurrent TCP sessions of the process.
+	TCPConnections int
+	// FDReserve is how many descriptors below RLIMIT_NOFILE stay free for
+	// accept(2) and the admin endpoint: a new UDP session whose socket
+	// would be numbered within it is refused. Zero: DefaultFDReserve;
+	// negative: no reserve.
+	FDReserve int
+}
+
+// Defaults of Limits.
+const (
+	DefaultUDPUnansweredTimeout = 5 * time.Second
+	// DefaultFDReserve is capped at a quarter of the descriptor limit.
+	DefaultFDReserve = 256
+)
+
+// Refusal reasons, the reason label of
+// apisix_stream_sessions_refused_total.
+const (
+	refusedUDPListener = "udp_max_sessions"
+	refusedUDPTotal    = "udp_max_sessions_total"
+	refusedFDReserve   = "fd_reserve"
+	refusedTCP         = "tcp_max_connections"
+)
+
+// limits is the runtime's view of Limits, read per session without a
+// lock.
+type limits struct {
+	udpPerListener atomic.Int64
+	udpTotal       atomic.Int64
+	udpUnanswered  atomic.Int64 // nanoseconds
+	tcpMax         atomic.Int64
+	// fdCeiling is the first descriptor number a new UDP session may not
+	// use: RLIMIT_NOFILE minus the reserve; 0 is none.
+	fdCeiling atomic.Int64
+
+	udpLive atomic.Int64
+	tcpLive atomic.Int64
+
+	warns [4]warnLimiter
+}
+
+// SetLimits applies l to new sessions; live ones keep going. It raises
+// RLIMIT_NOFILE to its hard limit first (once per process).
+func (rt *Runtime) SetLimits(l Limits) {
+	nofile := raiseFDLimit()
+	lm := &rt.limits
+	lm.udpPerListener.Store(int64(l.UDPSessionsPerListener))
+	lm.udpTotal.Store(int64(l.UDPSessionsTotal))
+	if l.UDPUnansweredTimeout <= 0 {
+		l.UDPUnansweredTimeout = DefaultUDPUnansweredTimeout
+	}
+	lm.udpUnanswered.Store(int64(l.UDPUnansweredTimeout))
+	lm.tcpMax.Store(int64(l.TCPConnections))
+	reserve := int64(l.FDReserve)
+	if reserve == 0 {
+		reserve = min(DefaultFDReserve, nofile/4)
+	}
+	if reserve > 0 && nofile > reserve {
+		lm.fdCeiling.Store(nofile - reserve)
+	} else {
+		lm.fdCeiling.Store(0)
+	}
+}
+
+// unansweredTimeout is the idle timeout of a UDP session not answered yet.
+func (lm *limits) unansweredTimeout() time.Duration {
+	if d := time.Duration(lm.udpUnanswered.Load()); d > 0 {
+		return d
+	}
+	return DefaultUDPUnansweredTimeout
+}
+
+// admitTCP counts a new TCP session, or reports false when the cap is
+// reached; an admitted session calls doneTCP when it ends.
+func (rt *Runtime) admitTCP() bool {
+	lm := &rt.limits
+	n := lm.tcpLive.Add(1)
+	if m := lm.tcpMax.Load(); m > 0 && n > m {
+		lm.tcpLive.Add(-1)
+		rt.refused(refusedTCP, m)
+		return false
+	}
+	return true
+}
+
+func (rt *Runtime) doneTCP() { rt.limits.tcpLive.Add(-1) }
+
+// admitUDP counts a new UDP session of the process, or reports false when
+// the total cap is reached; an admitted session calls doneUDP when it
+// ends.
+func (rt *Runtime) admitUDP() bool {
+	lm := &rt.limits
+	n := lm.udpLive.Add(1)
+	if m := lm.udpTotal.Load(); m > 0 && n > m {
+		lm.udpLive.Add(-1)
+		rt.refused(refusedUDPTotal, m)
+		return false
+	}
+	return true
+}
+
+func (rt *Runtime) doneUDP() { rt.limits.udpLive.Add(-1) }
+
+// fdAllowed reports whether a new UDP session may keep socket fd. Linux
+// gives a new socket the lowest free descriptor, so a number within the
+// reserve means every lower one is taken: the session is refused.
+func (rt *Runtime) fdAllowed(fd int) bool {
+	c := rt.limits.fdCeiling.Load()
+	if c > 0 && int64(fd) >= c {
+		rt.refused(refusedFDReserve, c)
+		return false
+	}
+	return true
+}
+
+// refused counts a refusal and warns, at most once per warnEvery for each
+// reason, with the number refused since the last warning.
+func (rt *Runtime) refused(reason string, limit int64) {
+	Collectors.refused(reason).Inc()
+	i := 0
+	switch reason {
+	case refusedUDPTotal:
+		i = 1
+	case refusedFDReserve:
+		i = 2
+	case refusedTCP:
+		i = 3
+	}
+	if n, ok := rt.limits.warns[i].allow(time.Now()); ok {
+		rt.Logger().Warn("session refused: limit reached",
+			zap.String("reason", reason), zap.Int64("limit", limit), zap.Int64("refused_since_last_warning", n))
+	}
+}
+
+// warnEvery is the least time between two warnings of one kind.
+const warnEvery = 10 * time.Second
+
+// warnLimiter lets one warning through per warnEvery and counts the rest.
+type warnLimiter struct {
+	next       atomic.Int64 // Unix nanoseconds
+	suppressed atomic.Int64
+}
+
+// allow reports whether to warn now, and how many events (this one
+// included) the warning stands for.
+func (w *warnLimiter) allow(now time.Time) (int64, bool) {
+	n := w.suppressed.Add(1)
+	next := w.next.Load()
+	if now.UnixNano() < next || !w.next.CompareAndSwap(next, now.Add(warnEvery).UnixNano()) {
+		return 0, false
+	}
+	w.suppressed.Add(-n)
+	return n, true
+}

@@ -1,0 +1,187 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-apisix/stream/balancer"
+	"github.com/caddy-apisix/stream/plugin"
+)
+
+// session is one TCP connection or UDP session on its way through the
+// one admission pipeline, whichever way it arrived (a stream_proxy
+// listener, TLS terminated or passed through, a UDP listener, a caddy-l4
+// server's connection or packet session, layer4.handlers.apisix_proxy):
+//
+//	match → enter: plugins' preread → upstream choice
+//	→ dial: one loop with retries and retry_timeout
+//	→ copy → finish: metrics, access log, plugins' log phase,
+//	  passive health, balancer release
+//
+// as APISIX's stream_preread_phase, balancer phase and stream_log_phase
+// (apisix/init.lua).
+type session struct {
+	// Session holds the variables and the plugins' hooks.
+	plugin.Session
+
+	rt      *Runtime
+	route   *Route
+	up      *Upstream
+	metrics *routeMetrics
+	start   time.Time
+	bctx    balancer.Context
+
+	// node is the upstream node dialled, connect how long that took.
+	node    *balancer.Node
+	connect time.Duration
+	// active is whether the session counts in active connections.
+	active bool
+	status int
+	// c counts the bytes moved: Sent from the client to the upstream,
+	// Received back.
+	c Counters
+
+	// a stream session's connections, the bytes to send upstream before
+	// the client's own (read ahead by a caddy-l4 matcher or a TLS peek),
+	// and whether a PROXY header goes first
+	client, upConn net.Conn
+	replay         []byte
+	proxyProtocol  bool
+
+	ended atomic.Bool
+}
+
+// newSession starts a session of protocol ("TCP" or "UDP") from remote
+// to local with the server name sni (already normalized, fallback applied).
+func (rt *Runtime) newSession(protocol string, remote, local netip.AddrPort, sni string, start time.Time) *session {
+	s := new(session)
+	s.init(rt, protocol, remote, local, sni, start)
+	return s
+}
+
+// init is newSession for a session embedded in another struct.
+func (s *session) init(rt *Runtime, protocol string, remote, local netip.AddrPort, sni string, start time.Time) {
+	s.rt, s.start = rt, start
+	s.Protocol, s.Remote, s.Local, s.ServerName = protocol, remote, local, sni
+	s.bctx.Vars = &s.Set
+}
+
+// enter admits the matched session: it runs the route's preread plugins
+// and the upstream choice. It reports false, with the status set, when
+// the session must close; the caller then calls finish.
+func (s *session) enter(r *Route) bool {
+	s.route, s.metrics, s.RouteID, s.ServiceID = r, r.metrics, r.ID, r.ServiceID
+	s.metrics.connections.Inc()
+	for _, p := range r.prereaders {
+		if err := p.Preread(&s.Session); err != nil {
+			s.status = http503
+			var exit *plugin.Exit
+			if errors.As(err, &exit) {
+				s.status = exit.Code
+			}
+			return false
+		}
+	}
+	s.up = r.Upstream
+	for _, c := range r.choosers {
+		if u := c.ChooseUpstream(&s.Session); u != nil {
+			s.up, _ = u.(*Upstream)
+			break
+		}
+	}
+	if s.up == nil {
+		s.rt.Logger().Warn("failed to set upstream: missing upstream configuration in Route or Service", zap.String("route", r.ID))
+		s.status = http503
+		return false
+	}
+	return true
+}
+
+const (
+	http200 = 200
+	http502 = 502
+	http503 = 503
+)
+
+// reached records the node the session reached; from then on it counts
+// as active.
+func (s *session) reached(node *balancer.Node, connect time.Duration) {
+	s.node, s.connect, s.active = node, connect, true
+	s.metrics.active.Inc()
+}
+
+// finish ends the session: it is idempotent, and the last step of every
+// session that matched a route.
+func (s *session) finish() {
+	if s.ended.Swap(true) {
+		return
+	}
+	if s.status == 0 {
+		s.status = http200
+	}
+	m := s.metrics
+	if s.active {
+		m.active.Dec()
+	}
+	switch s.status {
+	case http200:
+		m.ok.Inc()
+	case http502:
+		m.failed.Inc()
+	case http503:
+		m.deny.Inc()
+	default:
+		Collectors.status.WithLabelValues(strconv.Itoa(s.status), s.RouteID).Inc()
+	}
+	received, sent := s.c.Sent.Load(), s.c.Received.Load()
+	if received > 0 {
+		m.ingress.Add(float64(received))
+	}
+	if sent > 0 {
+		m.egress.Add(float64(sent))
+	}
+	node := ""
+	if s.node != nil {
+		node = s.node.Addr
+		s.up.balancer.Done(s.node, s.connect, false)
+		if s.status == http200 && s.up.checker != nil {
+			s.up.checker.ReportSuccess(node)
+		}
+	}
+	if s.rt.logAccess.Load() {
+		s.accessLog(node, received, sent)
+	}
+	if s.route != nil && len(s.route.loggers) > 0 {
+		e := &plugin.Entry{Start: s.start, Duration: time.Since(s.start), Status: s.status, Upstream: node,
+			BytesReceived: received, BytesSent: sent}
+		for _, l := range s.route.loggers {
+			l.Log(&s.Session, e)
+		}
+	}
+	s.RunEnds()
+}
+
+// accessLog writes one line per ended session when access_log is on,
+// like APISIX's stream access log ($remote_addr $protocol $status
+// $bytes_sent $bytes_received $session_time), plus the route and the
+// upstream node.
+func (s *session) accessLog(node string, received, sent int64) {
+	s.rt.Logger().Named("access").Info("stream session",
+		zap.Stringer("remote", s.Remote),
+		zap.Stringer("local", s.Local),
+		zap.String("protocol", s.Protocol),
+		zap.String("sni", s.ServerName),
+		zap.String("route", s.RouteID),
+		zap.String("upstream", node),
+		zap.Int("status", s.status),
+		zap.Int64("bytes_received", received),
+		zap.Int64("bytes_sent", sent),
+		zap.Duration("session_time", time.Since(s.start)),
+	)
+}
