@@ -51,6 +51,23 @@ func TestWarningsOnWrite(t *testing.T) {
 			}
 		}
 	}
+	list := e.must(http.StatusOK, "GET", "/apisix/admin/stream_routes", "").header.Values(WarningHeader)
+	want := []string{
+		"stream route 2 is shadowed by stream route 1",
+		"stream route 3 is shadowed by stream route 1",
+		"stream route 3 can never match: no stream_proxy listener is on server_port 9999",
+		"stream route 4 is shadowed by stream route 1",
+		"stream route 4 can never match: server_addr",
+		"stream route 00000000000000000007 is shadowed by stream route 1",
+	}
+	if len(list) != len(want) {
+		t.Fatalf("list warnings %q, want %q", list, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(list[i], want[i]) {
+			t.Errorf("list warning %q, want prefix %q", list[i], want[i])
+		}
+	}
 }
 
 func TestNoReachWarningWithoutListeners(t *testing.T) {

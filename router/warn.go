@@ -157,11 +157,25 @@ func Unreachable(r *Route, listeners []Listener, local []netip.Prefix, fallbackS
 		return ""
 	}
 	for _, l := range byAddr {
-		if l.TLS {
+		if Reaches(r, l, local, fallbackSNI) {
 			return ""
 		}
 	}
 	return fmt.Sprintf("it matches on sni but no listener it can reach terminates or passes through TLS (%s), and fallback_sni is not set", listenerList(byAddr))
+}
+
+// Reaches reports whether listener l can hand r a connection.
+func Reaches(r *Route, l Listener, local []netip.Prefix, fallbackSNI string) bool {
+	if r.ServerPort != 0 && r.ServerPort != l.Port {
+		return false
+	}
+	if !addrReachable(r.ServerAddr, l.Addr, local) {
+		return false
+	}
+	if len(r.SNIs) > 0 && (len(usableSNIs(r.SNIs)) == 0 || (fallbackSNI == "" && !l.TLS)) {
+		return false
+	}
+	return true
 }
 
 // addrReachable reports whether a connection to a listener bound to bound
