@@ -383,7 +383,8 @@ func (a *App) Start() error {
 	for _, s := range a.udpSrv {
 		go func() { _ = s.Serve() }()
 	}
-	a.logger.Info("apisix stream proxy started", zap.Int("tcp", len(a.tcp)), zap.Int("udp", len(a.udp)))
+	a.logger.Info("apisix stream proxy started", zap.Int("tcp", len(a.tcp)), zap.Int("udp", len(a.udp)),
+		zap.Strings("listen", a.boundAddrs()))
 	return nil
 }
 

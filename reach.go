@@ -3,6 +3,7 @@ package stream
 import (
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -33,6 +34,32 @@ func (a *App) routeListeners(ctx caddy.Context) ([]router.Listener, []netip.Pref
 		out = append(out, rl)
 	}
 	return out, localNets()
+}
+
+// boundAddrs lists the bound stream listeners as network/address
+// ("tcp/127.0.0.1:9101", "udp/[::]:9200"), for the start-up log line.
+func (a *App) boundAddrs() []string {
+	out := make([]string, 0, len(a.tcp)+len(a.udp))
+	for i, ln := range a.tcp {
+		s := "tcp/" + ln.Addr().String()
+		if o := a.tcpOpts[i]; o.TLS || o.TLSPassthrough || o.ProxyProtocol {
+			var opts []string
+			for _, f := range []struct {
+				on   bool
+				name string
+			}{{o.TLS, "tls"}, {o.TLSPassthrough, "tls_passthrough"}, {o.ProxyProtocol, "proxy_protocol"}} {
+				if f.on {
+					opts = append(opts, f.name)
+				}
+			}
+			s += " (" + strings.Join(opts, ", ") + ")"
+		}
+		out = append(out, s)
+	}
+	for _, pc := range a.udp {
+		out = append(out, "udp/"+pc.LocalAddr().String())
+	}
+	return out
 }
 
 // localNets are the networks of the machine's interfaces; nil when they
