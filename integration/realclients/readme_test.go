@@ -10,10 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // quickStart is the README section a new user follows first.
 const quickStart = "Quick start"
+
+// goRunWait bounds a go run until it serves: it compiles first, which on a
+// loaded machine takes longer than startWait.
+const goRunWait = 4 * time.Minute
 
 // TestReadmeQuickStart runs the README's quick-start commands, parsed
 // from its sh blocks, in order on a clean copy of the committed tree (what
@@ -48,7 +53,7 @@ func TestReadmeQuickStart(t *testing.T) {
 				t.Fatalf("README quick start starts a second server: %s", line)
 			}
 			server = &caddy{Proc: n.startGroup(t, tree, c[0], c[1:]...), ns: n}
-			server.WaitReady(startWait, func() error {
+			server.WaitReady(goRunWait, func() error {
 				code, body, err := server.admin("GET", "/apisix/admin/stream_routes", "")
 				if err == nil && code != 200 {
 					err = fmt.Errorf("GET /apisix/admin/stream_routes: %d %s", code, body)
@@ -111,7 +116,7 @@ func runReadmeEcho(t *testing.T, n *netns, tree string, c []string, echoes map[s
 		addr = a
 	}
 	p := n.startGroup(t, tree, c[0], c[1:]...)
-	p.WaitReady(startWait, n.tcpReady(addr))
+	p.WaitReady(goRunWait, n.tcpReady(addr))
 	echoes[addr] = true
 }
 
