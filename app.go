@@ -385,6 +385,7 @@ func (a *App) Start() error {
 	}
 	a.logger.Info("apisix stream proxy started", zap.Int("tcp", len(a.tcp)), zap.Int("udp", len(a.udp)),
 		zap.Strings("listen", a.boundAddrs()))
+	a.warnRoutes()
 	return nil
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
 )
 
@@ -60,6 +62,17 @@ func (a *App) boundAddrs() []string {
 		out = append(out, "udp/"+pc.LocalAddr().String())
 	}
 	return out
+}
+
+// warnRoutes logs, once per start, the warnings the Admin API gives on
+// writes for every live stream route: a route from the Caddyfile or the
+// store that is shadowed or can never match is named at start too.
+func (a *App) warnRoutes() {
+	globalRegistry().View(func(v registry.View) {
+		for _, msg := range adminapi.AllRouteWarnings(v, a.admin) {
+			a.logger.Warn(msg)
+		}
+	})
 }
 
 // localNets are the networks of the machine's interfaces; nil when they

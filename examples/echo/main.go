@@ -32,12 +32,11 @@ func main() {
 		}
 		return
 	}
-	if err := serve(*listen); err != nil {
-		log.Fatal(err)
-	}
+	log.Fatal(serve(*listen))
 }
 
-// serve echoes every TCP connection and every UDP datagram on addr.
+// serve echoes every TCP connection and every UDP datagram on addr until
+// its listener fails.
 func serve(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
