@@ -88,7 +88,7 @@ func TestSharedStore(t *testing.T) {
 
 func TestDataPlaneReadOnly(t *testing.T) {
 	cfg := streamCfg()
-	cfg.ReadOnly = true
+	cfg.ReadOnly = "this node is a data_plane: the Admin API is read-only"
 	e, _ := newSharedEnv(t, cfg)
 	for _, m := range []string{"PUT", "POST", "PATCH", "DELETE"} {
 		r := e.must(405, m, "/apisix/admin/upstreams/1", upstreamBody)
