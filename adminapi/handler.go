@@ -111,6 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range rep.headers {
 		w.Header().Set(k, v)
 	}
+	h.warnOnWrite(w, r, cfg, rep)
 	if raw, ok := rep.body.(rawBody); ok {
 		writeText(w, rep.status, raw.contentType, string(raw.data))
 		return

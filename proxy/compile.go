@@ -231,8 +231,12 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			continue // subordinate xRPC routes never match at entry
 		}
 		sr := pr.sr
-		var up *Upstream
 		eff, svcUp, svcOK := services.merge(sr)
+		var plugins map[string]json.RawMessage
+		if svcOK {
+			plugins = eff.Plugins
+		}
+		var up *Upstream
 		switch {
 		case !svcOK:
 			// the service is gone: no upstream, no plugins
@@ -252,17 +256,16 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			}
 			pr.inline = up
 		}
-		// a route without plugins (its own or its service's) whose
-		// upstream is the same compiled one is the same compiled route
-		noPlugins := !svcOK || len(eff.Plugins) == 0
-		if pr.route != nil && pr.route.Upstream == up && noPlugins {
+		// a route without plugins whose upstream is the same compiled
+		// one is the same compiled route
+		if pr.route != nil && pr.route.Upstream == up && len(plugins) == 0 && !pr.route.hasPlugins() {
 			routes = append(routes, pr.entry)
 			snap.routes = append(snap.routes, pr.route)
 			continue
 		}
 		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics, Upstream: up}
-		if svcOK && len(eff.Plugins) > 0 {
-			if err := c.buildPlugins(rt, eff.Name, snap, eff.Plugins); err != nil {
+		if len(plugins) > 0 {
+			if err := c.buildPlugins(rt, sr.Name, snap, plugins); err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 			}
 		}
