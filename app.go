@@ -170,6 +170,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	cfg.ReadOnly = a.deploy.role == roleDataPlane
 	if a.Etcd != nil {
 		cfg.KeyPrefix = a.Etcd.Prefix
+		cfg.StoreBody = true // APISIX's values; readers apply the defaults
 	}
 	a.admin = cfg
 	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)

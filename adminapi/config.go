@@ -24,6 +24,11 @@ type Config struct {
 	KeyPrefix string
 	// ReadOnly is a data plane: PUT, POST, PATCH and DELETE answer 405.
 	ReadOnly bool
+	// StoreBody stores objects as sent (plus id and timestamps), without
+	// the schema defaults the checks fill in, as APISIX does. Set it only
+	// when every reader applies the defaults itself (the etcd store's
+	// watch does, through CheckStored).
+	StoreBody bool
 }
 
 // Key is one admin_key entry.
