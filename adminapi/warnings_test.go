@@ -92,7 +92,10 @@ func BenchmarkWarningsOnWrite(b *testing.B) {
 	cfg.Listeners = []router.Listener{{Network: "tcp", Port: 9100}}
 	for i := 0; i < 10000; i++ {
 		v := fmt.Sprintf(`{"id":"%d","remote_addr":"10.%d.%d.1","upstream":{"nodes":{"127.0.0.1:1":1}}}`, i, i/250, i%250)
-		if err := reg.Update(func(tx *registry.Tx) error { _, _, err := tx.Put(model.StreamRoutes, fmt.Sprint(i), []byte(v)); return err }); err != nil {
+		if err := reg.Update(func(tx *registry.Tx) error {
+			_, _, err := tx.Put(model.StreamRoutes, fmt.Sprint(i), []byte(v))
+			return err
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}
