@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/dashboard"
 )
 
 func init() {
@@ -63,6 +64,8 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: adminapi.PathPrefix, Handler: h},
 		{Pattern: "/v1/healthcheck", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
 		{Pattern: "/v1/healthcheck/", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
+		{Pattern: "/v1/cluster", Handler: caddy.AdminHandlerFunc(a.serveCluster)},
+		{Pattern: dashboard.PathPrefix + "/", Handler: caddy.AdminHandlerFunc(a.serveDashboard)},
 	}
 }
 

@@ -91,12 +91,13 @@ type App struct {
 	// etcd and in the embedded store alike. Default: APISIX's keyring.
 	DataEncryption *datacrypt.Config `json:"data_encryption,omitempty"`
 
-	// StreamRoutes, Upstreams and SSLs are static objects, each with its
-	// own "id", like APISIX's standalone apisix.yaml: served, listed by the
-	// Admin API, and read-only there.
+	// StreamRoutes, Upstreams, SSLs and Services are static objects, each
+	// with its own "id", like APISIX's standalone apisix.yaml: served,
+	// listed by the Admin API, and read-only there.
 	StreamRoutes []json.RawMessage `json:"stream_routes,omitempty"`
 	Upstreams    []json.RawMessage `json:"upstreams,omitempty"`
 	SSLs         []json.RawMessage `json:"ssls,omitempty"`
+	Services     []json.RawMessage `json:"services,omitempty"`
 
 	static      []*registry.Object
 	deploy      deployment
@@ -232,9 +233,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		cfg.AllowAdmin = append(cfg.AllowAdmin, p)
 	}
+	if a.Etcd != nil {
+		cfg.KeyPrefix = a.Etcd.Prefix
+	}
 	a.admin = cfg
 	a.provisionStandalone()
-	static, err := staticObjects(a.Upstreams, a.SSLs, a.StreamRoutes)
+	static, err := staticObjects(a.Upstreams, a.SSLs, a.Services, a.StreamRoutes)
 	if err != nil {
 		return err
 	}
@@ -246,6 +250,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
+	}
+	if a.Etcd != nil {
+		if err := etcdstore.Metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+			return fmt.Errorf("registering metrics: %v", err)
+		}
 	}
 	return nil
 }
@@ -397,6 +406,13 @@ func (a *App) Stop() error {
 }
 
 func (a *App) bind() error {
+	if a.deploy.role == roleControlPlane {
+		// APISIX's control plane serves no traffic
+		if len(a.listeners) > 0 {
+			a.logger.Info("role control_plane: stream_proxy listeners are not bound")
+		}
+		return nil
+	}
 	// no TCP keepalive on accepted connections, as nginx (and APISIX) by
 	// default: it costs four setsockopt calls per connection
 	lc := net.ListenConfig{Control: reusePort, KeepAlive: -1}
@@ -452,12 +468,13 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 
 // staticObjects validates the config's objects as the Admin API would and
 // turns them into registry objects.
-func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Object, error) {
+func staticObjects(upstreams, ssls, services, routes []json.RawMessage) ([]*registry.Object, error) {
 	var out []*registry.Object
 	ids := map[model.Kind]map[string]bool{}
 	sslTypes := map[string]string{}
 	refs := model.Refs{
 		UpstreamExists: func(id string) bool { return ids[model.Upstreams][id] },
+		ServiceExists:  func(id string) bool { return ids[model.Services][id] },
 		SSLType: func(id string) (string, bool) {
 			t, ok := sslTypes[id]
 			return t, ok
@@ -477,6 +494,8 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 			err = model.CheckStreamRoute(obj, refs)
 		case model.Upstreams:
 			err = model.CheckUpstream(obj, refs)
+		case model.Services:
+			err = model.CheckService(obj, refs)
 		case model.SSLs:
 			err = model.CheckSSL(obj)
 			if err == nil {
@@ -503,7 +522,7 @@ func staticObjects(upstreams, ssls, routes []json.RawMessage) ([]*registry.Objec
 	for _, group := range []struct {
 		kind model.Kind
 		list []json.RawMessage
-	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.StreamRoutes, routes}} {
+	}{{model.SSLs, ssls}, {model.Upstreams, upstreams}, {model.Services, services}, {model.StreamRoutes, routes}} {
 		for i, raw := range group.list {
 			if err := add(group.kind, i, raw); err != nil {
 				return nil, err

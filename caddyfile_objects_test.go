@@ -140,7 +140,7 @@ func TestCaddyfileObjectsValidate(t *testing.T) {
 	if err := app.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := staticObjects(app.Upstreams, app.SSLs, app.StreamRoutes); err != nil {
+	if _, err := staticObjects(app.Upstreams, app.SSLs, app.Services, app.StreamRoutes); err != nil {
 		t.Fatal(err)
 	}
 }

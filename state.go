@@ -1,13 +1,22 @@
 package stream
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/caddyserver/certmagic"
 
+	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/datacrypt"
+	"github.com/caddy-apisix/stream/etcdstore"
 	"github.com/caddy-apisix/stream/live"
 	"github.com/caddy-apisix/stream/proxy"
+	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/store"
 )
 
@@ -29,6 +38,55 @@ var activation struct {
 	mu         sync.Mutex
 	current    *App
 	storageKey string
+	// etcd is the open etcd store, nil with the embedded one.
+	etcd *etcdstore.Store
+}
+
+// storeKey identifies the store a's config opens, so that a reload that
+// keeps it does not reopen it.
+func (a *App) storeKey() string {
+	kr := fmt.Sprintf("%p", a.deploy.keyring)
+	if a.DataEncryption != nil {
+		kr = strings.Join(a.DataEncryption.Keyring, ",")
+	}
+	if a.deploy.provider == providerEtcd {
+		cfg, _ := json.Marshal(a.Etcd)
+		return "etcd " + a.deploy.role + " " + string(cfg) + " " + kr
+	}
+	return "embedded " + a.storage.key() + " " + kr
+}
+
+// openStore attaches the store a's config names to reg and loads it.
+func (a *App) openStore(reg *registry.Registry) error {
+	rt := liveRuntime()
+	if a.deploy.provider != providerEtcd {
+		st := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), a.deploy.keyring, a.logger)
+		if err := reg.Open(st, rt.Compile); err != nil {
+			return fmt.Errorf("loading stored objects: %v", err)
+		}
+		activation.etcd = nil
+		return nil
+	}
+	logger := a.logger.Named("etcd")
+	st, err := etcdstore.New(etcdstore.Options{
+		Config: a.Etcd, Keyring: a.deploy.keyring, Check: adminapi.CheckStored,
+		ReadOnly: a.deploy.role == roleDataPlane, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	reg.OnReject(func(e registry.Event, err error) {
+		logger.Error("skipping etcd item the data path refuses; the last valid version stays",
+			zap.String("key", a.Etcd.Prefix+"/"+string(e.Kind)+"/"+e.ID), zap.Error(err))
+	})
+	// wait briefly for the first load; etcd down means start empty and
+	// keep retrying in the background
+	if err := reg.OpenShared(st, rt.Compile, min(time.Duration(a.Etcd.Timeout), 5*time.Second)); err != nil {
+		st.Close()
+		return fmt.Errorf("etcd: %v", err)
+	}
+	activation.etcd = st
+	return nil
 }
 
 // activate makes a the live app: the store is opened (once per storage),
@@ -37,16 +95,13 @@ func activate(a *App) error {
 	activation.mu.Lock()
 	defer activation.mu.Unlock()
 	reg, rt := globalRegistry(), liveRuntime()
-	if a.deploy.provider == providerEtcd {
-		return fmt.Errorf("config_provider etcd: not wired in this build yet")
-	}
 	if a.deploy.isStandalone() {
 		if err := activateStandalone(a); err != nil {
 			return err
 		}
-	} else if k := a.storage.key(); k != activation.storageKey {
-		if err := reg.Open(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), rt.Compile); err != nil {
-			return fmt.Errorf("loading stored objects: %v", err)
+	} else if k := a.storeKey(); k != activation.storageKey {
+		if err := a.openStore(reg); err != nil {
+			return err
 		}
 		activation.storageKey = k
 	}
@@ -94,6 +149,10 @@ func deactivate(a *App) {
 	// static objects and settings go too, stored objects stay
 	activation.current = nil
 	liveAdmin.Store(nil)
+	if activation.etcd != nil {
+		globalRegistry().CloseShared()
+		activation.etcd, activation.storageKey = nil, ""
+	}
 	rt := liveRuntime()
 	rt.SetFallbackSNI("")
 	rt.SetAccessLog(false)

@@ -14,7 +14,7 @@ const MaxBodySize = 1572864
 // readBody reads and decodes the request body. An empty body gives
 // hasBody=false; JSON null gives hasBody=true with a nil body.
 func readBody(r *http.Request) (body any, hasBody bool, aerr *apiError) {
-	raw, aerr := readRaw(r)
+	raw, aerr := readRaw(r, MaxBodySize)
 	if aerr != nil || len(raw) == 0 {
 		return nil, false, aerr
 	}
@@ -22,28 +22,28 @@ func readBody(r *http.Request) (body any, hasBody bool, aerr *apiError) {
 	return body, aerr == nil, aerr
 }
 
-// readRaw reads the request body, at most MaxBodySize bytes.
-func readRaw(r *http.Request) ([]byte, *apiError) {
-	if r.ContentLength > MaxBodySize {
-		return nil, tooLarge(r.ContentLength)
+// readRaw reads the request body, at most limit bytes.
+func readRaw(r *http.Request, limit int64) ([]byte, *apiError) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(r.ContentLength, limit)
 	}
 	if r.Body == nil {
 		return nil, nil
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
+	raw, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, errMsg(http.StatusBadRequest, "invalid request body: "+err.Error())
 	}
-	if len(raw) > MaxBodySize {
+	if int64(len(raw)) > limit {
 		// A body without Content-Length: the size is what was read.
-		return nil, tooLarge(int64(len(raw)))
+		return nil, tooLarge(int64(len(raw)), limit)
 	}
 	return raw, nil
 }
 
-func tooLarge(n int64) *apiError {
+func tooLarge(n, limit int64) *apiError {
 	return errMsg(http.StatusBadRequest, fmt.Sprintf(
-		"invalid request body: request size %d is greater than the maximum size %d allowed", n, MaxBodySize))
+		"invalid request body: request size %d is greater than the maximum size %d allowed", n, limit))
 }
 
 // decodeBody decodes raw JSON with exact numbers, answering invalid JSON

@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"encoding/json"
 	"net/http"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -43,10 +44,15 @@ func (h *Handler) routeConfigs(r *http.Request, cfg *Config, segs []string) (rep
 	return rep, true, err
 }
 
-// readDocument reads a configs body: JSON, or YAML when the content type
-// says application/yaml.
-func readDocument(r *http.Request) (standalone.Document, *apiError) {
-	raw, aerr := readRaw(r)
+// MaxConfigsSize bounds a PUT /apisix/admin/configs body. APISIX sets no
+// limit there (client_max_body_size 0); the validate endpoint keeps the
+// Admin API's MaxBodySize, as config_validate.lua does.
+const MaxConfigsSize = 64 << 20
+
+// readDocument reads a configs body of at most limit bytes: JSON, or YAML
+// when the content type says application/yaml.
+func readDocument(r *http.Request, limit int64) (standalone.Document, *apiError) {
+	raw, aerr := readRaw(r, limit)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -67,7 +73,7 @@ func readDocument(r *http.Request) (standalone.Document, *apiError) {
 // validateConfigs checks a whole document without storing anything: 200
 // {} when it is valid, else 400 with every problem in errors[].
 func validateConfigs(r *http.Request) (reply, error) {
-	doc, aerr := readDocument(r)
+	doc, aerr := readDocument(r, MaxBodySize)
 	if aerr != nil {
 		return reply{}, aerr
 	}
@@ -84,7 +90,7 @@ func putConfigs(r *http.Request, c *standalone.Configs) (reply, error) {
 	if !has {
 		return reply{}, errMsg(http.StatusBadRequest, "missing digest header")
 	}
-	doc, aerr := readDocument(r)
+	doc, aerr := readDocument(r, MaxConfigsSize)
 	if aerr != nil {
 		return reply{}, aerr
 	}
@@ -124,7 +130,12 @@ func getConfigs(r *http.Request, c *standalone.Configs) (reply, error) {
 		rep.body = rawBody{contentType: "application/yaml", data: out}
 		return rep, nil
 	}
-	rep.body = doc
+	// the JSON text without a final newline, as standalone.lua sends it
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return reply{}, errMsg(http.StatusInternalServerError, "failed to encode json: "+err.Error())
+	}
+	rep.body = rawBody{contentType: "application/json", data: out}
 	return rep, nil
 }
 

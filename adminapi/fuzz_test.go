@@ -23,6 +23,7 @@ func FuzzAdminBody(f *testing.F) {
 		`{"nodes":[{"host":"::1","port":80,"weight":1}]}`, `{"sni":"a.com","cert":"x","key":"y"}`,
 		`{"create_time":1}`, `{"upstream":{"nodes":{"127.0.0.1:80":1},"tls":{"client_cert_id":1}}}`,
 		`{"labels":{"a":"b"},"name":"n","remote_addr":"::/0","server_port":0}`,
+		`{"log_format":{"a":"$remote_addr"}}`, `{"hosts":["a"],"upstream_id":1}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), uint8(i/3), []byte(s))
@@ -37,7 +38,7 @@ func FuzzAdminBody(f *testing.F) {
 			t.Fatal(err)
 		}
 		h := &Handler{Registry: reg, Config: func() *Config { return cfg }}
-		for _, p := range []string{"/apisix/admin/upstreams/1", "/apisix/admin/stream_routes/1"} {
+		for _, p := range []string{"/apisix/admin/upstreams/1", "/apisix/admin/stream_routes/1", "/apisix/admin/services/1"} {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest("PUT", p, strings.NewReader(upstreamBodyFor(p))))
 			if rec.Code != 201 {
@@ -47,9 +48,10 @@ func FuzzAdminBody(f *testing.F) {
 		return h
 	}
 	newHandler(f)
-	kinds := []string{"stream_routes", "upstreams", "ssls"}
+	kinds := []string{"stream_routes", "upstreams", "ssls", "services", "plugin_metadata"}
 	targets := []struct{ method, suffix string }{
 		{"PUT", "/1"}, {"PUT", ""}, {"POST", ""}, {"PATCH", "/1"}, {"PATCH", "/1/nodes"}, {"PATCH", "/1/tls/verify"},
+		{"PUT", "/syslog"}, {"PATCH", "/1/upstream/nodes"},
 	}
 	f.Fuzz(func(t *testing.T, target, kind uint8, body []byte) {
 		tg := targets[int(target)%len(targets)]
@@ -70,7 +72,7 @@ func FuzzAdminBody(f *testing.F) {
 }
 
 func upstreamBodyFor(path string) string {
-	if strings.Contains(path, "stream_routes") {
+	if strings.Contains(path, "stream_routes") || strings.Contains(path, "services") {
 		return `{"upstream":` + upstreamBody + `}`
 	}
 	return upstreamBody

@@ -59,9 +59,11 @@ type reply struct {
 
 // objectKinds are the object resources by URL segment.
 var objectKinds = map[string]model.Kind{
-	string(model.StreamRoutes): model.StreamRoutes,
-	string(model.Upstreams):    model.Upstreams,
-	string(model.SSLs):         model.SSLs,
+	string(model.StreamRoutes):   model.StreamRoutes,
+	string(model.Upstreams):      model.Upstreams,
+	string(model.SSLs):           model.SSLs,
+	string(model.Services):       model.Services,
+	string(model.PluginMetadata): model.PluginMetadata,
 }
 
 // ServeHTTP implements http.Handler, in APISIX's order (APISIX.md §2.3):
@@ -77,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ClientAllowed(r, cfg) {
-		writeText(w, http.StatusForbidden, "text/html", nginxPage(http.StatusForbidden))
+		Forbid(w)
 		return
 	}
 	path := r.URL.Path
@@ -160,13 +162,20 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 	if cfg.ReadOnly != "" && isObject && r.Method != http.MethodGet {
 		return reply{}, errMsg(http.StatusMethodNotAllowed, cfg.ReadOnly)
 	}
+	if r.Method != http.MethodGet {
+		release, busy := acquireWrite()
+		if busy != nil {
+			return reply{}, busy
+		}
+		defer release()
+	}
 	body, hasBody, aerr := readBody(r)
 	if aerr != nil {
 		return reply{}, aerr
 	}
 	if ttl, ok := query["ttl"]; ok {
-		// ttl would put an etcd lease on the object; it is checked as
-		// APISIX does but objects here never expire.
+		// ttl puts an etcd lease on the object (the embedded store has
+		// no leases: there objects never expire).
 		if _, num := luaToNumber(ttl[0]); !num {
 			return reply{}, errMsg(http.StatusBadRequest, "invalid argument ttl: should be a number")
 		}
@@ -187,6 +196,15 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 	}
 
 	q := &request{cfg: cfg, kind: kind, id: id, subPath: sub, body: body, hasBody: hasBody, query: query}
+	if kind == model.PluginMetadata {
+		switch r.Method {
+		case http.MethodPost, http.MethodPatch:
+			return reply{}, errMsg(http.StatusMethodNotAllowed,
+				"not supported `"+r.Method+"` method for "+kind.Noun())
+		case http.MethodPut:
+			return h.putMetadata(q)
+		}
+	}
 	switch r.Method {
 	case http.MethodGet:
 		if id == "" {
@@ -210,6 +228,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var aerr *apiError
 	switch {
 	case errors.As(err, &aerr):
+	case errors.Is(err, registry.ErrChanged):
+		aerr = errMsg(http.StatusServiceUnavailable, registry.ErrChanged.Error())
 	case errors.Is(err, registry.ErrPersist):
 		aerr = errMsg(http.StatusServiceUnavailable, err.Error())
 		if h.Logger != nil {

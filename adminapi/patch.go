@@ -62,7 +62,9 @@ func (h *Handler) patch(q *request) (reply, error) {
 		if aerr := validate(tx, q.kind, node); aerr != nil {
 			return aerr
 		}
-		rep, err = h.write(tx, q, q.id, node) // 200: the object exists
+		// a compare-and-swap on the read revision (apisix/core/etcd.lua
+		// atomic_set): a concurrent write makes it fail with 503
+		rep, err = h.write(tx, q, q.id, node, registry.PutOptions{IfModified: prev.ModifiedIndex}) // 200: the object exists
 		return err
 	})
 	return rep, err

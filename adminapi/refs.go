@@ -10,11 +10,11 @@ import (
 )
 
 // refsFor resolves model references inside a transaction, so a check and
-// the write it guards see the same objects. There are no services in this
-// build: every service_id is "not found".
+// the write it guards see the same objects.
 func refsFor(tx *registry.Tx) model.Refs {
 	return model.Refs{
 		UpstreamExists: func(id string) bool { return tx.Get(model.Upstreams, id) != nil },
+		ServiceExists:  func(id string) bool { return tx.Get(model.Services, id) != nil },
 		SSLType: func(id string) (string, bool) {
 			o := tx.Get(model.SSLs, id)
 			if o == nil {
@@ -69,12 +69,21 @@ func clientCertID(up any) any {
 }
 
 // deleteCheck refuses to delete an object something still uses: a stream
-// route that is another's protocol.superior_id (APISIX), an upstream a
-// stream route uses directly or through traffic-split, and a client SSL
-// an upstream uses as tls.client_cert_id (this project, DESIGN.md).
+// route that is another's protocol.superior_id, a service a stream route
+// uses, an upstream a service uses directly or through traffic-split
+// (APISIX: apisix/admin/stream_routes.lua, services.lua, upstreams.lua), an
+// upstream a stream route uses the same ways, and a client SSL an upstream
+// uses as tls.client_cert_id (this project, DESIGN.md).
 func deleteCheck(tx *registry.Tx, kind model.Kind, id string) *apiError {
 	routes := decodedList(tx.List(model.StreamRoutes))
 	switch kind {
+	case model.Services:
+		for _, r := range routes {
+			if refers(r.obj["service_id"], id) {
+				return errMsg(http.StatusBadRequest, "can not delete this service directly, stream_route ["+
+					r.id+"] is still using it now")
+			}
+		}
 	case model.StreamRoutes:
 		for _, r := range routes {
 			proto, _ := r.obj["protocol"].(map[string]any)
@@ -98,6 +107,18 @@ func deleteCheck(tx *registry.Tx, kind model.Kind, id string) *apiError {
 				}
 			}
 		}
+		for _, s := range decodedList(tx.List(model.Services)) {
+			for _, wu := range pluginUpstreams(s.obj) {
+				if refers(wu["upstream_id"], id) {
+					return errMsg(http.StatusBadRequest, "can not delete this upstream, plugin in service ["+
+						s.id+"] is still using it now")
+				}
+			}
+			if refers(s.obj["upstream_id"], id) {
+				return errMsg(http.StatusBadRequest, "can not delete this upstream, service ["+
+					s.id+"] is still using it now")
+			}
+		}
 	case model.SSLs:
 		for _, u := range decodedList(tx.List(model.Upstreams)) {
 			if refers(clientCertID(u.obj), id) {
@@ -109,6 +130,12 @@ func deleteCheck(tx *registry.Tx, kind model.Kind, id string) *apiError {
 			if refers(clientCertID(r.obj["upstream"]), id) {
 				return errMsg(http.StatusBadRequest, "can not delete this ssl, stream_route ["+
 					r.id+"] is still using it now")
+			}
+		}
+		for _, s := range decodedList(tx.List(model.Services)) {
+			if refers(clientCertID(s.obj["upstream"]), id) {
+				return errMsg(http.StatusBadRequest, "can not delete this ssl, service ["+
+					s.id+"] is still using it now")
 			}
 		}
 	}

@@ -83,6 +83,58 @@ func TestDeleteReferenceRules(t *testing.T) {
 			msg:    "can not delete this ssl, stream_route [r1] is still using it now",
 			unref:  "/apisix/admin/stream_routes/r1",
 		},
+		{
+			name: "service used by a stream route",
+			setup: func(e *env) {
+				e.must(201, "PUT", "/apisix/admin/services/s1", `{"upstream":`+upstreamBody+`}`)
+				e.must(201, "PUT", "/apisix/admin/stream_routes/r1", `{"service_id":"s1"}`)
+			},
+			target: "/apisix/admin/services/s1",
+			msg:    "can not delete this service directly, stream_route [r1] is still using it now",
+			unref:  "/apisix/admin/stream_routes/r1",
+		},
+		{
+			name: "service used by an integer service_id",
+			setup: func(e *env) {
+				e.must(201, "PUT", "/apisix/admin/services/7", `{"upstream":`+upstreamBody+`}`)
+				e.must(201, "PUT", "/apisix/admin/stream_routes/r1", `{"service_id":7}`)
+			},
+			target: "/apisix/admin/services/7",
+			msg:    "can not delete this service directly, stream_route [r1] is still using it now",
+			unref:  "/apisix/admin/stream_routes/r1",
+		},
+		{
+			name: "upstream used by a service",
+			setup: func(e *env) {
+				e.must(201, "PUT", "/apisix/admin/upstreams/1", upstreamBody)
+				e.must(201, "PUT", "/apisix/admin/services/s1", `{"upstream_id":"1"}`)
+			},
+			target: "/apisix/admin/upstreams/1",
+			msg:    "can not delete this upstream, service [s1] is still using it now",
+			unref:  "/apisix/admin/services/s1",
+		},
+		{
+			name: "upstream used by traffic-split on a service",
+			setup: func(e *env) {
+				e.must(201, "PUT", "/apisix/admin/upstreams/1", upstreamBody)
+				e.putRaw(model.Services, "s2", `{"id":"s2","plugins":{"traffic-split":{"rules":[`+
+					`{"weighted_upstreams":[{"upstream_id":"1","weight":1}]}]}}}`)
+			},
+			target: "/apisix/admin/upstreams/1",
+			msg:    "can not delete this upstream, plugin in service [s2] is still using it now",
+			unref:  "/apisix/admin/services/s2",
+		},
+		{
+			name: "client ssl used by a service's upstream",
+			setup: func(e *env) {
+				e.must(201, "PUT", "/apisix/admin/ssls/c1", clientSSL)
+				e.must(201, "PUT", "/apisix/admin/services/s1",
+					`{"upstream":{"nodes":{"127.0.0.1:80":1},"scheme":"tls","tls":{"client_cert_id":"c1"}}}`)
+			},
+			target: "/apisix/admin/ssls/c1",
+			msg:    "can not delete this ssl, service [s1] is still using it now",
+			unref:  "/apisix/admin/services/s1",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,14 +149,21 @@ func validID(id string) bool {
 // validate runs the model checks (APISIX.md §2.4 steps 4-10, §6.2, §7.1)
 // with references resolved inside the transaction.
 func validate(tx *registry.Tx, kind model.Kind, obj map[string]any) *apiError {
+	return validateWith(refsFor(tx), kind, obj)
+}
+
+// validateWith runs the model checks with the given references.
+func validateWith(refs model.Refs, kind model.Kind, obj map[string]any) *apiError {
 	var err error
 	switch kind {
 	case model.StreamRoutes:
-		err = model.CheckStreamRoute(obj, refsFor(tx))
+		err = model.CheckStreamRoute(obj, refs)
 	case model.Upstreams:
-		err = model.CheckUpstream(obj, refsFor(tx))
+		err = model.CheckUpstream(obj, refs)
 	case model.SSLs:
 		err = model.CheckSSL(obj)
+	case model.Services:
+		err = model.CheckService(obj, refs)
 	}
 	if err != nil {
 		return errMsg(http.StatusBadRequest, err.Error())
@@ -187,16 +194,28 @@ func (h *Handler) storeObject(tx *registry.Tx, q *request, id string, obj map[st
 		}
 	}
 	obj["update_time"] = now
-	return h.write(tx, q, id, obj)
+	return h.write(tx, q, id, obj, registry.PutOptions{TTL: ttlOf(q)})
+}
+
+// ttlOf is the ?ttl= of a PUT or POST, in whole seconds: the object's
+// etcd lease (apisix/core/etcd.lua set, push). It was checked to be a
+// number; values below one second mean none.
+func ttlOf(q *request) int64 {
+	v, ok := q.query["ttl"]
+	if !ok {
+		return 0
+	}
+	n, _ := luaToNumber(v[0])
+	return int64(n)
 }
 
 // write encodes and stores obj; 201 when it is new, else 200.
-func (h *Handler) write(tx *registry.Tx, q *request, id string, obj map[string]any) (reply, error) {
+func (h *Handler) write(tx *registry.Tx, q *request, id string, obj map[string]any, opts registry.PutOptions) (reply, error) {
 	val, err := encodeValue(obj)
 	if err != nil {
 		return reply{}, errMsg(http.StatusBadRequest, "invalid configuration: "+err.Error())
 	}
-	o, created, err := tx.Put(q.kind, id, val)
+	o, created, err := tx.PutWith(q.kind, id, val, opts)
 	if err != nil {
 		return reply{}, err
 	}

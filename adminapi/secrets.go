@@ -26,8 +26,8 @@ func publicValue(kind model.Kind, raw []byte) json.RawMessage {
 
 // stripSecrets removes private keys from a decoded object in place:
 // an SSL's key and keys, an upstream's tls.client_key, and the same in a
-// stream route's inline upstream and in the inline upstreams of its
-// traffic-split plugin.
+// stream route's or a service's inline upstream and in the inline
+// upstreams of its traffic-split plugin.
 func stripSecrets(kind model.Kind, obj map[string]any) {
 	switch kind {
 	case model.SSLs:
@@ -35,7 +35,7 @@ func stripSecrets(kind model.Kind, obj map[string]any) {
 		delete(obj, "keys")
 	case model.Upstreams:
 		stripUpstream(obj)
-	case model.StreamRoutes:
+	case model.StreamRoutes, model.Services:
 		if up, ok := obj["upstream"].(map[string]any); ok {
 			stripUpstream(up)
 		}
@@ -54,7 +54,7 @@ func stripUpstream(up map[string]any) {
 }
 
 // pluginUpstreams returns the weighted_upstreams entries of a stream
-// route's traffic-split plugin.
+// route's or a service's traffic-split plugin.
 func pluginUpstreams(route map[string]any) []map[string]any {
 	plugins, _ := route["plugins"].(map[string]any)
 	ts, _ := plugins["traffic-split"].(map[string]any)

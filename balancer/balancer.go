@@ -64,6 +64,8 @@ const (
 	kindCHash
 	kindLeastConn
 	kindEWMA
+	// kindInvalid is a type APISIX cannot load: its multi-node Picks fail.
+	kindInvalid
 )
 
 // balancer is the one implementation of Balancer; the algorithm-specific
@@ -78,6 +80,7 @@ type balancer struct {
 	single bool
 
 	key  *hashKey   // chash
+	bad  error      // kindInvalid: what every multi-node Pick returns
 	mu   sync.Mutex // least_conn and ewma state
 	lc   leastConn
 	ewma ewma
@@ -98,6 +101,15 @@ type tier struct {
 // New builds the balancer of an upstream. typ is "" or "roundrobin",
 // "chash", "least_conn" or "ewma"; hashOn and key configure chash (hashOn
 // "" means "vars"). health may be nil, meaning every node is healthy.
+//
+// The upstream schema has no enum on type and a stream route's inline
+// upstream is only schema-checked (apisix/admin/stream_routes.lua), so New
+// accepts what APISIX stores and fails where APISIX fails, at pick time:
+// another type gives a balancer whose Picks return "invalid balancer
+// type: <type>" (a one-node upstream still uses its node, as
+// apisix/balancer.lua pick_server does before loading the balancer), and
+// a chash without key hashes remote_addr, the fallback of
+// apisix/balancer/chash.lua fetch_chash_hash_key for a key with no value.
 func New(typ, hashOn, key string, nodes []Node, health Health) (Balancer, error) {
 	b := &balancer{health: health}
 	switch typ {
@@ -115,7 +127,8 @@ func New(typ, hashOn, key string, nodes []Node, health Health) (Balancer, error)
 	case "ewma":
 		b.kind = kindEWMA
 	default:
-		return nil, fmt.Errorf("invalid balancer type: %s", typ)
+		b.kind = kindInvalid
+		b.bad = fmt.Errorf("invalid balancer type: %s", typ)
 	}
 	b.nodes = make([]Node, len(nodes))
 	for i, n := range nodes {
@@ -172,6 +185,9 @@ func (b *balancer) Pick(ctx *Context) (*Node, error) {
 	if b.single {
 		ctx.tried.add(0)
 		return &b.nodes[0], nil
+	}
+	if b.kind == kindInvalid {
+		return nil, b.bad
 	}
 	s := selector{b: b, ctx: ctx}
 	s.scanHealth()

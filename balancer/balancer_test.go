@@ -63,10 +63,6 @@ func TestNewErrors(t *testing.T) {
 		nodes                  []Node
 		want                   string
 	}{
-		{"unknown type", "random", "", "", ok, "invalid balancer type: random"},
-		{"chash without key", "chash", "vars", "", ok, "missing key"},
-		{"chash combinations without key", "chash", "vars_combinations", "", ok, "missing key"},
-		{"chash header without key", "chash", "header", "", ok, "missing key"},
 		{"bad hash_on", "chash", "body", "x", ok, "invalid hash_on: body"},
 		{"negative weight", "", "", "", []Node{{Addr: "127.0.0.1:1", Weight: -1}}, "node 127.0.0.1:1: invalid weight -1"},
 		{"empty address", "", "", "", []Node{{Weight: 1}}, "node 0: empty address"},
@@ -83,6 +79,50 @@ func TestNewErrors(t *testing.T) {
 		if _, err := New(typ, "consumer", "", ok, nil); err != nil {
 			t.Errorf("New(%q): %v", typ, err)
 		}
+	}
+}
+
+// TestSchemaOnlyUpstreams: what a stream route's schema-only inline
+// upstream may hold (apisix/admin/stream_routes.lua) builds, and fails or
+// falls back where APISIX does at pick time.
+func TestSchemaOnlyUpstreams(t *testing.T) {
+	two := []Node{{Addr: "127.0.0.1:1", Weight: 1}, {Addr: "127.0.0.1:2", Weight: 1}}
+	tests := []struct {
+		name, typ, hashOn, key string
+		nodes                  []Node
+		wantErr                string // "" means Pick succeeds
+	}{
+		{"unknown type, two nodes", "random", "", "", two, "invalid balancer type: random"},
+		{"unknown type, one node", "random", "", "", two[:1], ""},
+		{"chash without key", "chash", "vars", "", two, ""},
+		{"chash combinations without key", "chash", "vars_combinations", "", two, ""},
+		{"chash header without key", "chash", "header", "", two, ""},
+		{"chash key outside the vars pattern", "chash", "vars", "no_such_var", two, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := New(tt.typ, tt.hashOn, tt.key, tt.nodes, nil)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			n, err := b.Pick(remoteCtx("10.0.0.1", 1))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Pick: %v", err)
+			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
+				t.Fatalf("Pick: %v, want %q", err, tt.wantErr)
+			}
+			if tt.typ != "chash" || n == nil {
+				return
+			}
+			// no key value: the node is remote_addr's, every time
+			for range 5 {
+				m, err := b.Pick(remoteCtx("10.0.0.1", 1))
+				if err != nil || m.Addr != n.Addr {
+					t.Fatalf("Pick again: %v %v, want %s", m, err, n.Addr)
+				}
+			}
+		})
 	}
 }
 

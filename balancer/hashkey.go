@@ -1,7 +1,6 @@
 package balancer
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/caddy-apisix/stream/vars"
@@ -15,26 +14,18 @@ type hashKey struct {
 
 // newHashKey validates hash_on and key. hash_on "vars" takes a variable
 // name, "vars_combinations" a template such as "$remote_addr$server_port";
-// "header", "cookie" and "consumer" have no value in stream, so they
-// always fall back to remote_addr.
+// "header", "cookie" and "consumer" have no value in stream, and neither
+// has an empty key, so they always fall back to remote_addr.
 func newHashKey(hashOn, key string) (*hashKey, error) {
 	switch hashOn {
 	case "", "vars":
 		if key == "" {
-			return nil, errors.New("missing key")
+			return &hashKey{}, nil
 		}
 		return &hashKey{tpl: vars.Single(key)}, nil
 	case "vars_combinations":
-		if key == "" {
-			return nil, errors.New("missing key")
-		}
 		return &hashKey{tpl: vars.ParseTemplate(key)}, nil
-	case "header", "cookie":
-		if key == "" {
-			return nil, errors.New("missing key")
-		}
-		return &hashKey{}, nil
-	case "consumer":
+	case "header", "cookie", "consumer":
 		return &hashKey{}, nil
 	}
 	return nil, fmt.Errorf("invalid hash_on: %s", hashOn)

@@ -67,6 +67,11 @@ func (kr *Keyring) Encrypt(v string) string {
 	if kr.Empty() || !isPlain(v) {
 		return v
 	}
+	return kr.encrypt(v)
+}
+
+// encrypt is AES-CBC with the first entry, PKCS#7, base64.
+func (kr *Keyring) encrypt(v string) string {
 	pad := aes.BlockSize - len(v)%aes.BlockSize
 	buf := make([]byte, len(v)+pad)
 	copy(buf, v)

@@ -136,3 +136,49 @@ func FuzzCheckSSL(f *testing.F) {
 		checkResult(t, obj, err, func(b []byte) error { _, err := ParseSSL(b); return err })
 	})
 }
+
+func FuzzCheckService(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"upstream":{"nodes":{"127.0.0.1:1":1},"type":"chash"}}`, `{"upstream_id":"u1"}`,
+		`{"plugins":{"ip-restriction":{"whitelist":["1.1.1.1"]},"mqtt-proxy":{}}}`,
+		`{"hosts":["a","a"],"script":"short","enable_websocket":1}`, `{"plugins":{"limit-conn":1}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		obj, ok := fuzzDecode(b)
+		if !ok {
+			return
+		}
+		err := CheckService(obj, testRefs)
+		checkResult(t, obj, err, func(b []byte) error {
+			s, err := ParseService(b)
+			if err == nil {
+				// the merge of any valid service with any route is total
+				EffectiveRoute(&StreamRoute{ServiceID: "s"}, s)
+			}
+			return err
+		})
+	})
+}
+
+func FuzzCheckPluginMetadata(f *testing.F) {
+	for _, s := range []string{
+		`{"log_format":{"a":"$remote_addr"}}`, `{"max_pending_entries":0}`, `{"log_format":[]}`, `[]`,
+	} {
+		f.Add("syslog", []byte(s))
+	}
+	f.Add("prometheus", []byte(`{"disabled_labels":1}`))
+	f.Add("nope", []byte(`{}`))
+	f.Fuzz(func(t *testing.T, name string, b []byte) {
+		var v any
+		if json.Unmarshal(b, &v) != nil {
+			return
+		}
+		if err := CheckPluginMetadata(name, v); err != nil {
+			if e, ok := err.(*Error); !ok || e.Msg == "" {
+				t.Fatalf("bad error %T %v", err, err)
+			}
+		}
+	})
+}

@@ -76,7 +76,7 @@ func TestCheckStreamRoute(t *testing.T) {
 		{"upstream_id bad", `{"upstream_id":"a b"}`, `invalid configuration: property "upstream_id" validation failed: object matches none of the required`},
 		{"service_id", `{"upstream_id":"u1","service_id":"s1"}`, "failed to fetch service info by service id [s1], response code: 404"},
 		{"plugins type", `{"plugins":[1]}`, `invalid configuration: property "plugins" validation failed: wrong type: expected object, got table`},
-		{"unknown plugin", `{"plugins":{"mqtt-proxy":{}}}`, "unknown plugin [mqtt-proxy]"},
+		{"unknown plugin", `{"plugins":{"kafka-logger":{}}}`, "unknown plugin [kafka-logger]"},
 		{"plugin conf number", `{"plugins":{"ip-restriction":1}}`, "invalid plugin conf 1 for plugin [ip-restriction]"},
 		{"plugin conf string", `{"plugins":{"ip-restriction":"a/b"}}`, `invalid plugin conf "a\/b" for plugin [ip-restriction]`},
 		{"plugin conf null", `{"plugins":{"limit-conn":null}}`, "invalid plugin conf null for plugin [limit-conn]"},

@@ -69,6 +69,9 @@ type Registry struct {
 	// hidden holds stored objects shadowed by a static object with the
 	// same id; they come back when the static one leaves the config.
 	hidden map[model.Kind]map[string]*Object
+	// sh follows a Shared store (etcd) instead of store, when attached.
+	sh       sharedState
+	onReject func(Event, error)
 }
 
 // New returns an empty registry.
@@ -102,6 +105,10 @@ func (r *Registry) Open(store Store, compile CompileFunc) error {
 		return err
 	}
 	r.store, r.compile = store, compile
+	if sh := r.sh.shared; sh != nil {
+		r.sh.shared = nil
+		defer sh.Close()
+	}
 	if store == nil {
 		if err := r.compileLocked(); err != nil {
 			return fail(err)
@@ -213,6 +220,11 @@ func (r *Registry) Update(fn func(*Tx) error) error {
 		tx.undo()
 		return err
 	}
+	if tx.waitRev > 0 {
+		// committed to the Shared store: answer once this node's watch
+		// applied it, so the writer reads its own write
+		r.waitAppliedLocked(tx.waitRev)
+	}
 	return nil
 }
 
@@ -223,6 +235,31 @@ type Tx struct {
 	r     *Registry
 	dirty bool
 	undos []func()
+	// waitRev is the Shared store revision of the last commit.
+	waitRev int64
+}
+
+// PutOptions are the conditions of a write.
+type PutOptions struct {
+	// IfModified makes the write a compare-and-swap on the object's
+	// ModifiedIndex (PATCH); a mismatch fails with ErrChanged.
+	IfModified int64
+	// TTL, in seconds, lets the object expire (an etcd lease); stores
+	// without leases ignore it.
+	TTL int64
+}
+
+// commit writes c to the Shared store.
+func (tx *Tx) commit(c Change) (int64, error) {
+	rev, err := tx.r.sh.shared.Commit(c)
+	if err != nil {
+		if errors.Is(err, ErrPersist) || errors.Is(err, ErrChanged) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%w: %v", ErrPersist, err)
+	}
+	tx.waitRev = max(tx.waitRev, rev)
+	return rev, nil
 }
 
 // Get returns the object or nil.
@@ -235,6 +272,16 @@ func (tx *Tx) List(kind model.Kind) []*Object { return lockedView{tx.r}.List(kin
 // is persisted before it is returned, so it is never reused.
 func (tx *Tx) NextID() (string, error) {
 	r := tx.r
+	if r.sh.shared != nil {
+		rev, err := r.sh.shared.GenID()
+		if err != nil {
+			if errors.Is(err, ErrPersist) {
+				return "", err
+			}
+			return "", fmt.Errorf("%w: %v", ErrPersist, err)
+		}
+		return fmt.Sprintf("%020d", rev), nil
+	}
 	r.rev++
 	if r.store != nil {
 		if err := r.store.SaveCounter(r.rev); err != nil {
@@ -247,10 +294,29 @@ func (tx *Tx) NextID() (string, error) {
 // Put stores value under kind/id and reports whether it was created.
 // Static objects cannot be written.
 func (tx *Tx) Put(kind model.Kind, id string, value []byte) (obj *Object, created bool, err error) {
+	return tx.PutWith(kind, id, value, PutOptions{})
+}
+
+// PutWith is Put with conditions.
+func (tx *Tx) PutWith(kind model.Kind, id string, value []byte, opts PutOptions) (obj *Object, created bool, err error) {
 	r := tx.r
 	prev := r.getLocked(kind, id)
 	if prev != nil && prev.Static {
 		return nil, false, ErrStatic
+	}
+	if opts.IfModified != 0 && (prev == nil || prev.ModifiedIndex != opts.IfModified) {
+		return nil, false, ErrChanged
+	}
+	if r.sh.shared != nil {
+		rev, err := tx.commit(Change{Kind: kind, ID: id, Value: slices.Clone(value), IfModified: opts.IfModified, TTL: opts.TTL})
+		if err != nil {
+			return nil, false, err
+		}
+		obj = &Object{Kind: kind, ID: id, Value: slices.Clone(value), CreatedIndex: rev, ModifiedIndex: rev}
+		if prev != nil {
+			obj.CreatedIndex = prev.CreatedIndex
+		}
+		return obj, prev == nil, nil
 	}
 	r.rev++
 	obj = &Object{Kind: kind, ID: id, Value: slices.Clone(value), CreatedIndex: r.rev, ModifiedIndex: r.rev}
@@ -290,6 +356,12 @@ func (tx *Tx) Delete(kind model.Kind, id string) (bool, error) {
 	}
 	if prev.Static {
 		return false, ErrStatic
+	}
+	if r.sh.shared != nil {
+		if _, err := tx.commit(Change{Kind: kind, ID: id}); err != nil {
+			return false, err
+		}
+		return true, nil
 	}
 	if r.store != nil {
 		if err := r.store.Delete(kind, id); err != nil {

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(systemd mariadb-server mariadb-client redis-server redis-tools dnsmasq-base dnsutils openssl curl iproute2 postgresql postgresql-client mosquitto mosquitto-clients rsyslog bsdutils)
+packages=(systemd mariadb-server mariadb-client redis-server redis-tools dnsmasq-base dnsutils openssl curl iproute2 etcd-server mosquitto mosquitto-clients rsyslog chromium rsyslog-gnutls postgresql postgresql-client bsdutils)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -44,12 +44,13 @@ export APISIX_E2E_CADDY="$work/caddy"
 mapfile -t e2e < <(go list ./integration/...)
 parallel=${E2E_JOBS:-3}
 run_e2e() { # package log
+	local rc=0
 	if [[ "$1" == */integration/realclients ]]; then
-		go test -count=1 -timeout 20m "$1" >"$2" 2>&1
+		go test -count=1 -timeout 20m "$1" >"$2" 2>&1 || rc=$?
 	else
-		unshare -n sh -c 'ip link set lo up && exec go test -count=1 -timeout 20m "$0"' "$1" >"$2" 2>&1
+		unshare -n sh -c 'ip link set lo up && exec go test -count=1 -timeout 20m "$0"' "$1" >"$2" 2>&1 || rc=$?
 	fi
-	echo $? >"$2.rc"
+	echo $rc >"$2.rc"
 }
 for pkg in "${e2e[@]}"; do
 	while (($(jobs -rp | wc -l) >= parallel)); do wait -n || true; done

@@ -56,8 +56,12 @@ func (c *Configs) Restore() error {
 		return nil
 	}
 	data, ok, err := c.store.ReadBlob(blobName)
-	if err != nil || !ok {
+	if err != nil {
 		return err
+	}
+	if !ok {
+		// nothing accepted yet: no objects (an earlier mode's go)
+		return Publish(c.reg, &Checked{})
 	}
 	doc, err := Parse(data, JSON, noEnv)
 	if err != nil {

@@ -65,6 +65,17 @@ upstreams:
 		{name: "yaml not a mapping", data: "- 1\n#END", format: YAML, err: "not a mapping"},
 		{name: "json not an object", data: `[1]`, format: JSON, err: "not an object"},
 		{name: "json trailing", data: `{} {}`, format: JSON, err: "trailing data"},
+		{name: "the README example", format: YAML, objects: 2, data: `upstreams:
+  - id: mysql
+    type: roundrobin
+    nodes:
+      "${{MYSQL_HOST:=127.0.0.1}}:3306": 1
+stream_routes:
+  - id: mysql
+    server_port: 9100
+    upstream_id: mysql
+#END
+`},
 		{name: "id-less route", data: `{"stream_routes":[{"server_port":1}]}`, format: JSON, objects: 1},
 	}
 	for _, tc := range tests {

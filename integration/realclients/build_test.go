@@ -28,7 +28,7 @@ var pluginModules = []string{
 
 // buildWait bounds one go install or xcaddy build: a cold build cache
 // compiles all of Caddy on two cores.
-const buildWait = 8 * time.Minute
+const buildWait = 15 * time.Minute
 
 // runHost runs a command on the host (not in a namespace: xcaddy needs
 // the module proxy) in dir with an isolated HOME, bounded by wait.

@@ -189,3 +189,5 @@ func TestAPIDrivenYAML(t *testing.T) {
 		t.Fatalf("no digest: %d %s", st, body)
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,52 @@
+package stream
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/etcdstore"
+)
+
+// clusterView is the answer of GET /v1/cluster: this node's deployment
+// and, with etcd, its view of it.
+type clusterView struct {
+	// Role is the node's deployment role.
+	Role string `json:"role"`
+	// ConfigProvider is where its objects live.
+	ConfigProvider string `json:"config_provider"`
+	// Etcd is the node's etcd view (etcd provider only).
+	Etcd *etcdstore.Status `json:"etcd,omitempty"`
+}
+
+// serveCluster answers GET /v1/cluster, keyless and read-only like
+// /v1/healthcheck and limited to allow_admin clients: role, provider and,
+// with etcd, connected, revision, last sync and object counts.
+func (a *AdminAPI) serveCluster(w http.ResponseWriter, r *http.Request) error {
+	cfg := adminSettings()
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case cfg == nil:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error_msg":"apisix app is not running"}` + "\n"))
+		return nil
+	case !adminapi.ClientAllowed(r, cfg):
+		w.WriteHeader(http.StatusForbidden)
+		return nil
+	case r.Method != http.MethodGet:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return nil
+	}
+	activation.mu.Lock()
+	var view clusterView
+	if cur := activation.current; cur != nil {
+		view.Role, view.ConfigProvider = cur.deploy.role, cur.deploy.provider
+	}
+	st := activation.etcd
+	activation.mu.Unlock()
+	if st != nil {
+		s := st.Status()
+		view.Etcd = &s
+	}
+	return json.NewEncoder(w).Encode(view)
+}
