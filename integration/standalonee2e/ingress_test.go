@@ -54,7 +54,11 @@ func TestIngressControllerShapes(t *testing.T) {
 		t.Skipf("this build has no services: %s", body)
 	}
 	const ts = int64(1760000000000)
-	if st, _, body := in.put(ingressDoc(ts, a, b, portOf(in.proxy))); st != 202 {
+	st, _, body := in.put(ingressDoc(ts, a, b, portOf(in.proxy)))
+	if st == 400 && strings.Contains(body, "unknown plugin [traffic-split]") {
+		t.Skipf("this build has no traffic-split unit: %s", body)
+	}
+	if st != 202 {
 		t.Fatalf("PUT: %d %s", st, body)
 	}
 	seen := map[string]int{}
@@ -65,11 +69,12 @@ func TestIngressControllerShapes(t *testing.T) {
 		}
 		seen[name]++
 	}
-	if seen["A"] == 0 {
-		t.Fatalf("the service's upstream got no connection: %v", seen)
+	// traffic-split 1:1 is a smooth weighted round robin: both get some
+	if seen["A"] == 0 || seen["B"] == 0 {
+		t.Fatalf("traffic-split 1:1 over 40 connections: %v", seen)
 	}
 	t.Logf("40 connections: %v", seen)
-	_, body := in.must(200, "GET", "/apisix/admin/services/default_tcp-app_0", "", nil)
+	_, body = in.must(200, "GET", "/apisix/admin/services/default_tcp-app_0", "", nil)
 	if !strings.Contains(body, `"managed-by":"apisix-ingress-controller"`) || !strings.Contains(body, `"traffic-split"`) {
 		t.Fatalf("service: %s", body)
 	}
