@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/dashboard"
 )
 
 func init() {
@@ -64,6 +65,7 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/v1/healthcheck", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
 		{Pattern: "/v1/healthcheck/", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
 		{Pattern: "/v1/cluster", Handler: caddy.AdminHandlerFunc(a.serveCluster)},
+		{Pattern: dashboard.PathPrefix + "/", Handler: caddy.AdminHandlerFunc(a.serveDashboard)},
 	}
 }
 

@@ -208,7 +208,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionAdminAccess(ctx); err != nil {
 		return err
 	}
-	cfg := &adminapi.Config{StreamEnabled: a.StreamProxy != nil}
+	cfg := &adminapi.Config{StreamEnabled: a.StreamProxy != nil, FallbackSNI: a.FallbackSNI}
+	cfg.Listeners, cfg.LocalNets = a.routeListeners(ctx)
 	repl := caddy.NewReplacer()
 	for i, k := range a.AdminKey {
 		if k.Key == "" {
@@ -391,7 +392,9 @@ func (a *App) Start() error {
 	for _, s := range a.udpSrv {
 		go func() { _ = s.Serve() }()
 	}
-	a.logger.Info("apisix stream proxy started", zap.Int("tcp", len(a.tcp)), zap.Int("udp", len(a.udp)))
+	a.logger.Info("apisix stream proxy started", zap.Int("tcp", len(a.tcp)), zap.Int("udp", len(a.udp)),
+		zap.Strings("listen", a.boundAddrs()))
+	a.warnRoutes()
 	return nil
 }
 

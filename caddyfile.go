@@ -65,6 +65,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //				sni <name>
 //			}
 //		}
+//		upstream <id> { ... }
+//		stream_route <id> { ... }
+//		ssl <id> { ... }
 //		data_encryption {
 //			enable_encrypt_fields true|false
 //			keyring <16 or 32 byte key>...
@@ -74,7 +77,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 // An <addr> is a port (all interfaces), ip:port, [v6]:port or a range;
 // admin_listen takes one host:port or a unix socket. A <key> may be an
 // {env.NAME} or {file./path} placeholder.
-// Static objects are easier to write in JSON; use the JSON config for them.
+// The upstream, stream_route and ssl blocks are static objects; their
+// subdirectives are in caddyfile_objects.go.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the option name
 	if d.NextArg() {
@@ -178,6 +182,20 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.AccessLog = true
+		case "stream_route", "upstream", "ssl":
+			kind := d.Val()
+			obj, err := parseObjectBlock(d, kind)
+			if err != nil {
+				return err
+			}
+			switch kind {
+			case "stream_route":
+				a.StreamRoutes = append(a.StreamRoutes, obj)
+			case "upstream":
+				a.Upstreams = append(a.Upstreams, obj)
+			default:
+				a.SSLs = append(a.SSLs, obj)
+			}
 		case "role", "config_provider", "config_file":
 			opt := d.Val()
 			if !d.NextArg() {

@@ -54,15 +54,27 @@ func requestKey(r *http.Request) (string, bool) {
 
 // checkToken returns "" when the request may proceed, else APISIX's
 // reason: "missing apikey", "wrong apikey" or "invalid method for role
-// viewer". Keys are compared in constant time through their SHA-256
-// digests, so neither the key nor its length leaks through timing.
+// viewer".
 func checkToken(r *http.Request, cfg *Config) string {
+	role, reason := KeyRole(r, cfg)
+	if reason == "" && role == "viewer" && r.Method != http.MethodGet {
+		return "invalid method for role viewer"
+	}
+	return reason
+}
+
+// KeyRole returns the role ("admin" or "viewer") of the request's admin
+// key, or APISIX's reason when it has none: "missing apikey" or "wrong
+// apikey". With no keys configured every request is "admin". Keys are
+// compared in constant time through their SHA-256 digests, so neither the
+// key nor its length leaks through timing.
+func KeyRole(r *http.Request, cfg *Config) (role, reason string) {
 	if len(cfg.Keys) == 0 {
-		return ""
+		return "admin", ""
 	}
 	given, ok := requestKey(r)
 	if !ok {
-		return "missing apikey"
+		return "", "missing apikey"
 	}
 	sum := sha256.Sum256([]byte(given))
 	match := -1
@@ -76,10 +88,16 @@ func checkToken(r *http.Request, cfg *Config) string {
 		}
 	}
 	if match < 0 {
-		return "wrong apikey"
+		return "", "wrong apikey"
 	}
-	if cfg.Keys[match].Role == "viewer" && r.Method != http.MethodGet {
-		return "invalid method for role viewer"
+	if cfg.Keys[match].Role == "viewer" {
+		return "viewer", ""
 	}
-	return ""
+	return "admin", ""
+}
+
+// Forbid answers a client outside allow_admin as APISIX's nginx does:
+// 403 with nginx's error page.
+func Forbid(w http.ResponseWriter) {
+	writeText(w, http.StatusForbidden, "text/html", nginxPage(http.StatusForbidden))
 }

@@ -10,6 +10,7 @@ package adminapi
 import (
 	"net/netip"
 
+	"github.com/caddy-apisix/stream/router"
 	"github.com/caddy-apisix/stream/standalone"
 )
 
@@ -26,6 +27,15 @@ type Config struct {
 	// KeyPrefix is the etcd-style prefix shown in response keys
 	// ("/apisix/stream_routes/1"); empty means "/apisix".
 	KeyPrefix string
+	// Listeners are the addresses that hand connections to the stream
+	// routes, for the warnings on writes (warnings.go); nil means unknown
+	// and skips the "can never match" check.
+	Listeners []router.Listener
+	// LocalNets are the machine's own networks, for listeners bound to
+	// every address; nil means any address may be local.
+	LocalNets []netip.Prefix
+	// FallbackSNI is apisix.ssl.fallback_sni (route sni matching).
+	FallbackSNI string
 	// Standalone is the API-driven standalone configuration (role
 	// traditional, config_provider yaml or json): /apisix/admin/configs
 	// serves it. Nil otherwise.

@@ -79,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ClientAllowed(r, cfg) {
-		writeText(w, http.StatusForbidden, "text/html", nginxPage(http.StatusForbidden))
+		Forbid(w)
 		return
 	}
 	path := r.URL.Path
@@ -111,6 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range rep.headers {
 		w.Header().Set(k, v)
 	}
+	h.warnOnWrite(w, r, cfg, rep)
 	if raw, ok := rep.body.(rawBody); ok {
 		writeText(w, rep.status, raw.contentType, string(raw.data))
 		return
@@ -160,6 +161,13 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 
 	if cfg.ReadOnly != "" && isObject && r.Method != http.MethodGet {
 		return reply{}, errMsg(http.StatusMethodNotAllowed, cfg.ReadOnly)
+	}
+	if r.Method != http.MethodGet {
+		release, busy := acquireWrite()
+		if busy != nil {
+			return reply{}, busy
+		}
+		defer release()
 	}
 	body, hasBody, aerr := readBody(r)
 	if aerr != nil {

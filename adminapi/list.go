@@ -41,15 +41,24 @@ func (h *Handler) list(q *request) (reply, error) {
 	h.Registry.View(func(v registry.View) { objs = v.List(q.kind) })
 	slices.SortFunc(objs, func(a, b *registry.Object) int { return strings.Compare(a.ID, b.ID) })
 
+	// Objects are decoded only where something reads them: every one
+	// for a filter, else only the page's (10,000 routes cost one page).
+	_, byName := q.query["name"]
+	_, byLabel := q.query["label"]
+	_, byRef := q.query["filter"]
+	filtered := byName || byLabel || byRef
 	entries := make([]listEntry, 0, len(objs))
 	for _, o := range objs {
-		obj, err := model.DecodeObject(o.Value)
-		if err != nil {
-			obj = map[string]any{}
+		e := listEntry{o: o}
+		if filtered {
+			e.obj = decodeListed(o)
 		}
-		entries = append(entries, listEntry{o: o, obj: obj})
+		entries = append(entries, e)
 	}
-	entries = slices.DeleteFunc(entries, func(e listEntry) bool { return !matchFilters(q, e.obj) })
+	if filtered {
+		match := matchFilters(q)
+		entries = slices.DeleteFunc(entries, func(e listEntry) bool { return !match(e.obj) })
+	}
 	total := len(entries)
 	entries, aerr := paginate(q.query, entries)
 	if aerr != nil {
@@ -58,6 +67,9 @@ func (h *Handler) list(q *request) (reply, error) {
 
 	items := make([]itemBody, 0, len(entries))
 	for _, e := range entries {
+		if e.obj == nil {
+			e.obj = decodeListed(e.o)
+		}
 		stripSecrets(q.kind, e.obj)
 		val, err := encodeValue(e.obj)
 		if err != nil {
@@ -71,32 +83,53 @@ func (h *Handler) list(q *request) (reply, error) {
 	return reply{status: http.StatusOK, body: listBody{List: items, Total: total}}, nil
 }
 
-// matchFilters applies ?name= (a regex on value.name; an unnamed object
+// decodeListed decodes a stored value; one that does not decode lists as
+// an empty object.
+func decodeListed(o *registry.Object) map[string]any {
+	obj, err := model.DecodeObject(o.Value)
+	if err != nil {
+		return map[string]any{}
+	}
+	return obj
+}
+
+// matchFilters returns the test of ?name= (a regex on value.name; an unnamed object
 // is matched as the string "nil", as lua's tostring(nil) gives), ?label=
 // (the labels have that key; an empty value matches nothing) and
 // ?filter=k=v&... (exact, type-sensitive equality on the kind's
 // reference fields; other keys are ignored).
-func matchFilters(q *request, obj map[string]any) bool {
+func matchFilters(q *request) func(obj map[string]any) bool {
+	var nameRE *regexp.Regexp
+	badName := false
 	if names, ok := q.query["name"]; ok {
-		name := "nil"
-		if v, present := obj["name"]; present {
-			name, _ = luaToString(v)
-		}
 		re, err := regexp.Compile(names[0])
-		if err != nil || !re.MatchString(name) {
-			return false
-		}
+		nameRE, badName = re, err != nil
 	}
-	if labels, ok := q.query["label"]; ok {
-		m, _ := obj["labels"].(map[string]any)
-		if _, has := m[labels[0]]; !has || labels[0] == "" {
-			return false
-		}
-	}
+	var conds url.Values
+	badFilter := false
 	if f, ok := q.query["filter"]; ok {
-		conds, err := url.ParseQuery(f[0])
-		if err != nil {
+		var err error
+		conds, err = url.ParseQuery(f[0])
+		badFilter = err != nil
+	}
+	return func(obj map[string]any) bool {
+		if badName || badFilter {
 			return false
+		}
+		if nameRE != nil {
+			name := "nil"
+			if v, present := obj["name"]; present {
+				name, _ = luaToString(v)
+			}
+			if !nameRE.MatchString(name) {
+				return false
+			}
+		}
+		if labels, ok := q.query["label"]; ok {
+			m, _ := obj["labels"].(map[string]any)
+			if _, has := m[labels[0]]; !has || labels[0] == "" {
+				return false
+			}
 		}
 		for _, field := range listFilterFields[q.kind] {
 			want, ok := conds[field]
@@ -107,8 +140,8 @@ func matchFilters(q *request, obj map[string]any) bool {
 				return false
 			}
 		}
+		return true
 	}
-	return true
 }
 
 // paginate pages only when page and page_size are both numbers:

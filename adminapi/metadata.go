@@ -10,10 +10,10 @@ import (
 // putMetadata stores /apisix/admin/plugin_metadata/<name> (APISIX's
 // apisix/admin/plugin_metadata.lua through resource.lua): the body must be
 // present, create_time/update_time are forbidden, the name must be a
-// plugin and the body must pass its metadata_schema. The schema check runs
-// on a copy, so the object is stored as sent, plus "id": the plugin name,
-// and without timestamps. 201 when new, else 200. GET and DELETE are the
-// generic ones; POST and PATCH answer 405 (ServeHTTP).
+// plugin and the body must pass its metadata_schema. The object is stored
+// as sent, plus "id": the plugin name, and without timestamps. 201 when
+// new, else 200. GET and DELETE are the generic ones; POST and PATCH
+// answer 405 (ServeHTTP).
 func (h *Handler) putMetadata(q *request) (reply, error) {
 	if !q.hasBody || q.body == nil {
 		return reply{}, errMsg(http.StatusBadRequest, "missing configurations")
@@ -27,7 +27,7 @@ func (h *Handler) putMetadata(q *request) (reply, error) {
 	if q.id == "" {
 		return reply{}, errMsg(http.StatusBadRequest, "missing plugin name")
 	}
-	if err := model.CheckPluginMetadata(q.id, deepCopy(q.body)); err != nil {
+	if err := model.CheckPluginMetadata(q.id, q.body); err != nil {
 		return reply{}, errMsg(http.StatusBadRequest, err.Error())
 	}
 	if !validID(q.id) {
@@ -47,24 +47,4 @@ func (h *Handler) putMetadata(q *request) (reply, error) {
 		return err
 	})
 	return rep, err
-}
-
-// deepCopy copies a decoded JSON value, so a check that inserts schema
-// defaults leaves the original as it was.
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		a := make([]any, len(t))
-		for i, x := range t {
-			a[i] = deepCopy(x)
-		}
-		return a
-	}
-	return v
 }

@@ -3,6 +3,7 @@ package adminapi
 import (
 	"testing"
 
+	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
 
@@ -56,7 +57,7 @@ func TestPluginMetadata(t *testing.T) {
 	// the stored value is the body as sent: the schema default of
 	// max_pending_entries is not written
 	var md map[string]any
-	e.reg.View(func(v registry.View) { md = registry.PluginMetadata(v, "syslog") })
+	e.reg.View(func(v registry.View) { md, _ = model.DecodeObject(v.Get(model.PluginMetadata, "syslog").Value) })
 	if _, ok := md["max_pending_entries"]; ok || md["log_format"] == nil {
 		t.Fatalf("stored metadata %v", md)
 	}

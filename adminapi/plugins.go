@@ -80,7 +80,8 @@ func pluginSchema(name string, query url.Values) (reply, error) {
 // reference taken to exist; 200 with no body when it passes.
 func schemaValidate(r *http.Request, res string) (reply, error) {
 	kind, ok := objectKinds[res]
-	if !ok {
+	if !ok || kind == model.PluginMetadata {
+		// plugin_metadata has no resource schema in APISIX
 		return reply{}, errMsg(http.StatusNotFound, "Unsupported resource type: "+res)
 	}
 	body, hasBody, aerr := readBody(r)
@@ -102,6 +103,8 @@ func schemaValidate(r *http.Request, res string) (reply, error) {
 		err = model.CheckStreamRoute(obj, refs)
 	case model.Upstreams:
 		err = model.CheckUpstream(obj, refs)
+	case model.Services:
+		err = model.CheckService(obj, refs)
 	default:
 		err = model.CheckSSL(obj)
 	}

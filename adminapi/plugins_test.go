@@ -83,6 +83,10 @@ func TestSchemaValidate(t *testing.T) {
 			`property "retries" validation failed: expected -1 to be at least 0`},
 		{"ssls", `{"sni":"a.com"}`, 400, ""},
 		{"routes", `{}`, 404, "Unsupported resource type: routes"},
+		{"services", `{"upstream_id":"not-stored","hosts":["a.test"]}`, 200, ""},
+		{"services", `{"hosts":"a.test"}`, 400,
+			`property "hosts" validation failed: wrong type: expected array, got string`},
+		{"plugin_metadata", `{}`, 404, "Unsupported resource type: plugin_metadata"},
 		{"upstreams", `[]`, 400, "wrong type: expected object, got table"},
 		{"upstreams", ``, 400, "wrong type: expected object, got null"},
 	}

@@ -218,12 +218,14 @@ func TestSecretsNeverReturned(t *testing.T) {
 		e.must(201, "PUT", "/apisix/admin/ssls/1", ssl),
 		e.must(201, "PUT", "/apisix/admin/upstreams/1", tlsUp),
 		e.must(201, "PUT", "/apisix/admin/stream_routes/1", `{"upstream":`+tlsUp+`}`),
+		e.must(201, "PUT", "/apisix/admin/services/1", `{"upstream":`+tlsUp+`}`),
+		e.must(200, "PATCH", "/apisix/admin/services/1", `{"desc":"d"}`),
 		e.must(201, "POST", "/apisix/admin/ssls", ssl),
 		e.must(200, "PATCH", "/apisix/admin/ssls/1", `{"key":`+jsonStr(key)+`}`),
 		e.must(200, "PATCH", "/apisix/admin/upstreams/1/tls", `{"client_cert":`+jsonStr(ccert)+
 			`,"client_key":`+jsonStr(ckey)+`}`),
 	}
-	for _, kind := range []string{"ssls", "upstreams", "stream_routes"} {
+	for _, kind := range []string{"ssls", "upstreams", "stream_routes", "services"} {
 		answers = append(answers,
 			e.must(200, "GET", "/apisix/admin/"+kind+"/1", ""),
 			e.must(200, "GET", "/apisix/admin/"+kind, ""),

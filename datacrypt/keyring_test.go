@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/store"
@@ -143,5 +145,25 @@ func TestAtRest(t *testing.T) {
 	objs, _, err := st.Load()
 	if err != nil || len(objs) != 1 || !strings.Contains(string(objs[0].Value), "BEGIN PRIVATE KEY") {
 		t.Fatalf("Load = %v, %v", objs, err)
+	}
+}
+
+// TestAtRestWrongKeyring: an object whose key does not decrypt is skipped
+// and counted in apisix_store_unreadable_objects.
+func TestAtRestWrongKeyring(t *testing.T) {
+	kr, _ := NewKeyring(DefaultKeyring)
+	other, _ := NewKeyring([]string{"0123456789abcdef0123456789abcdef"})
+	mem := store.NewMemory()
+	v := `{"cert":"c","key":"` + strings.ReplaceAll(pemKey, "\n", `\n`) + `"}`
+	if err := AtRest(mem, kr, nil).Put(&registry.Object{Kind: model.SSLs, ID: "1", Value: []byte(v), CreatedIndex: 1, ModifiedIndex: 1}); err != nil {
+		t.Fatal(err)
+	}
+	store.UnreadableObjects.Set(0)
+	objs, _, err := AtRest(mem, other, nil).Load()
+	if err != nil || len(objs) != 0 {
+		t.Fatalf("Load = %v, %v; want the object skipped", objs, err)
+	}
+	if got := testutil.ToFloat64(store.UnreadableObjects); got != 1 {
+		t.Fatalf("apisix_store_unreadable_objects = %v, want 1", got)
 	}
 }

@@ -5,11 +5,13 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+	"github.com/caddy-apisix/stream/store"
 )
 
 // AtRest wraps a registry.Store so that private keys are encrypted in it
 // and clear in the registry. An object whose keys do not decrypt with the
-// keyring is skipped by Load and logged.
+// keyring is skipped by Load, logged and counted in
+// store.UnreadableObjects.
 func AtRest(inner registry.Store, kr *Keyring, logger *zap.Logger) registry.Store {
 	if logger == nil {
 		logger = zap.NewNop()
@@ -34,6 +36,7 @@ func (s *atRest) Load() ([]*registry.Object, int64, error) {
 		if err != nil {
 			s.logger.Error("skipping stored object: its private key does not decrypt with the keyring",
 				zap.String("kind", string(o.Kind)), zap.String("id", o.ID), zap.Error(err))
+			store.UnreadableObjects.Inc() // the inner store's Load reset it
 			continue
 		}
 		o.Value = v

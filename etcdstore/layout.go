@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddy-apisix/stream/model"
 )
@@ -53,7 +54,7 @@ func (l layout) parse(key string) (kind model.Kind, id string, ok bool) {
 		return "", "", false
 	}
 	dir, id, found := strings.Cut(rest, "/")
-	if !found || id == "" || strings.Contains(id, "/") {
+	if !found || id == "" || strings.Contains(id, "/") || !utf8.ValidString(id) {
 		return "", "", false
 	}
 	kind, ok = l.kinds[dir]
@@ -65,14 +66,17 @@ func (l layout) parse(key string) (kind model.Kind, id string, ok bool) {
 var errNotObject = errors.New("invalid item data, it should be an object")
 
 // withID returns value, a JSON object, with "id" set to id: the key is
-// authoritative, as in APISIX's data plane (config_etcd.lua: item.value.id
-// = key). A value whose id already matches keeps its bytes.
+// authoritative and a string, as in APISIX's data plane (config_etcd.lua:
+// item.value.id = key). A value whose id already matches keeps its bytes.
 func withID(value []byte, id string) ([]byte, error) {
+	if !utf8.ValidString(id) {
+		return nil, errors.New("the key's id is not valid UTF-8")
+	}
 	obj, err := model.DecodeObject(value)
 	if err != nil {
 		return nil, errNotObject
 	}
-	if model.IDString(obj["id"]) == id {
+	if s, ok := obj["id"].(string); ok && s == id {
 		return value, nil
 	}
 	obj["id"] = id

@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/caddy-apisix/stream/datacrypt"
 	"github.com/caddy-apisix/stream/model"
@@ -313,6 +314,9 @@ func (s *Store) connect() (*clientv3.Client, error) {
 			return nil, err
 		}
 		cfg.TLS = t
+		// clientv3's own credentials verify the endpoint's host and
+		// ignore ServerName; grpc's honour it (etcd.tls.sni)
+		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(newCreds(t))}
 	} else if strings.HasPrefix(s.cfg.Host[0], "https://") {
 		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}

@@ -85,20 +85,37 @@ func (h *Proxy) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	apisix_proxy <host:port[=weight]>... {
+//	apisix_proxy <host:port[=weight]>... [<option>=<value>...] {
 //		type     roundrobin|chash|least_conn|ewma
 //		key      <variable>
+//		hash_on  vars|...
 //		retries  <n>
 //		timeout  <connect> <send> <read>
 //		scheme   tcp|tls
 //	}
 //
-// Timeouts are in seconds, as in APISIX.
+// Timeouts are in seconds, as in APISIX. Caddy's Caddyfile grammar has no
+// one-line blocks ("{ type chash }" on the directive's line is refused by
+// the Caddyfile parser before any module sees it), so every option can
+// also be given on the directive line as <option>=<value>, the timeout as
+// timeout=<connect>,<send>,<read>:
+//
+//	apisix_proxy 127.0.0.1:6379 127.0.0.1:6380=2 type=chash key=remote_addr retries=1 timeout=1,60,60
 func (h *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // handler name
 	up := map[string]any{}
 	nodes := map[string]int{}
 	for d.NextArg() {
+		if key, val, isOpt := inlineOption(d.Val()); isOpt {
+			args := []string{val}
+			if key == "timeout" {
+				args = strings.Split(val, ",")
+			}
+			if err := setProxyOption(d, up, key, args); err != nil {
+				return err
+			}
+			continue
+		}
 		addr, w, found := strings.Cut(d.Val(), "=")
 		weight := 1
 		if found {
@@ -110,35 +127,8 @@ func (h *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		key := d.Val()
-		args := d.RemainingArgs()
-		switch key {
-		case "type", "key", "scheme", "hash_on":
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			up[key] = args[0]
-		case "retries":
-			var n int
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			if _, err := fmt.Sscan(args[0], &n); err != nil {
-				return d.Errf("retries: %v", err)
-			}
-			up[key] = n
-		case "timeout":
-			if len(args) != 3 {
-				return d.Errf("timeout: want <connect> <send> <read> in seconds")
-			}
-			var t [3]float64
-			for i, a := range args {
-				if _, err := fmt.Sscan(a, &t[i]); err != nil {
-					return d.Errf("timeout: %v", err)
-				}
-			}
-			up[key] = map[string]float64{"connect": t[0], "send": t[1], "read": t[2]}
-		default:
-			return d.Errf("unknown apisix_proxy option %q", key)
+		if err := setProxyOption(d, up, key, d.RemainingArgs()); err != nil {
+			return err
 		}
 	}
 	if len(nodes) == 0 {
@@ -150,6 +140,53 @@ func (h *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	h.Upstream = b
+	return nil
+}
+
+// proxyOptions are the apisix_proxy options.
+var proxyOptions = map[string]bool{"type": true, "key": true, "scheme": true, "hash_on": true, "retries": true, "timeout": true}
+
+// inlineOption splits an <option>=<value> argument; a node (host:port=w)
+// never names an option before its "=".
+func inlineOption(arg string) (key, val string, ok bool) {
+	key, val, found := strings.Cut(arg, "=")
+	if !found || !proxyOptions[key] {
+		return "", "", false
+	}
+	return key, val, true
+}
+
+// setProxyOption sets one upstream option from its arguments.
+func setProxyOption(d *caddyfile.Dispenser, up map[string]any, key string, args []string) error {
+	switch key {
+	case "type", "key", "scheme", "hash_on":
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		up[key] = args[0]
+	case "retries":
+		var n int
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		if _, err := fmt.Sscan(args[0], &n); err != nil {
+			return d.Errf("retries: %v", err)
+		}
+		up[key] = n
+	case "timeout":
+		if len(args) != 3 {
+			return d.Errf("timeout: want <connect> <send> <read> in seconds")
+		}
+		var t [3]float64
+		for i, a := range args {
+			if _, err := fmt.Sscan(a, &t[i]); err != nil {
+				return d.Errf("timeout: %v", err)
+			}
+		}
+		up[key] = map[string]float64{"connect": t[0], "send": t[1], "read": t[2]}
+	default:
+		return d.Errf("unknown apisix_proxy option %q", key)
+	}
 	return nil
 }
 

@@ -51,9 +51,26 @@ func CheckPluginConf(name string, conf any) error {
 // core.ip parse_ipv4/parse_ipv6 accept them (ip-restriction's check).
 func ValidCIDROrIP(s string) bool { return validCIDROrIP(s) }
 
-// checkStreamPlugins is apisix/plugin.lua stream_check_schema. Lua walks the
-// plugins with pairs(); names are taken in sorted order here.
-func checkStreamPlugins(plugins map[string]any) error {
+// pluginTable is a set of plugins as apisix/plugin.lua checks a plugins
+// object against it: stream_check_schema against the stream plugins,
+// check_schema against the HTTP ones.
+type pluginTable struct {
+	// known reports whether the table has the plugin.
+	known func(name string) bool
+	// failed is the text before a plugin's own schema error.
+	failed func(name string) string
+}
+
+// streamRoutePlugins is the table stream routes are checked against.
+var streamRoutePlugins = pluginTable{
+	known:  func(name string) bool { _, ok := KnownStreamPlugins[name]; return ok },
+	failed: func(name string) string { return "failed to check the configuration of stream plugin [" + name + "]: " },
+}
+
+// check validates each conf of plugins. A conf with a truthy _meta.disable
+// is accepted unchecked. Lua walks the plugins with pairs(); names are
+// taken in sorted order here.
+func (pt pluginTable) check(plugins map[string]any) error {
 	names := make([]string, 0, len(plugins))
 	for n := range plugins {
 		names = append(names, n)
@@ -67,14 +84,14 @@ func checkStreamPlugins(plugins map[string]any) error {
 				return &Error{Msg: "invalid plugin conf " + cjsonEncode(conf) + " for plugin [" + name + "]"}
 			}
 		}
-		if _, ok := KnownStreamPlugins[name]; !ok {
+		if !pt.known(name) {
 			return &Error{Msg: "unknown plugin [" + name + "]"}
 		}
 		if disabled(m) {
 			continue
 		}
 		if err := CheckPluginConf(name, conf); err != nil {
-			return &Error{Msg: "failed to check the configuration of stream plugin [" + name + "]: " + err.Error()}
+			return &Error{Msg: pt.failed(name) + err.Error()}
 		}
 	}
 	return nil

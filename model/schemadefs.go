@@ -13,6 +13,19 @@ const hashVarsPat = `^((uri|server_name|server_addr|request_uri|remote_port|remo
 // hashHeaderPat is upstream_hash_header_schema's pattern (hash_on header/cookie).
 const hashHeaderPat = `^[a-zA-Z0-9-_]+$`
 
+// objectProps is props after the metadata every object schema starts with:
+// id, name, desc, labels, create_time, update_time.
+func objectProps(props []prop) []prop {
+	return append([]prop{
+		{"id", idSchema},
+		{"name", ruleNameDef},
+		{"desc", descDef},
+		{"labels", labelsDef},
+		{"create_time", timestampDef},
+		{"update_time", timestampDef},
+	}, props...)
+}
+
 var (
 	idSchema = &schema{anyOf: []*schema{
 		{typ: "string", minLen: 1, maxLen: 64, pattern: pat(`^[a-zA-Z0-9-_.]+$`)},
@@ -122,13 +135,7 @@ var (
 	// upstreamSchema is _M.upstream (APISIX.md §6.1).
 	upstreamSchema = &schema{
 		typ: "object",
-		props: []prop{
-			{"id", idSchema},
-			{"name", ruleNameDef},
-			{"desc", descDef},
-			{"labels", labelsDef},
-			{"create_time", timestampDef},
-			{"update_time", timestampDef},
+		props: objectProps([]prop{
 			{"nodes", nodesSchema},
 			{"service_name", &schema{typ: "string", minLen: 1, maxLen: 256}},
 			{"discovery_type", &schema{typ: "string"}},
@@ -181,7 +188,7 @@ var (
 				{"idle_timeout", &schema{typ: "number", minimum: num(0), def: jsonNum(60)}},
 				{"requests", &schema{typ: "integer", minimum: num(1), def: jsonNum(1000)}},
 			}}},
-		},
+		}),
 		oneOf: []*schema{
 			{required: []string{"nodes"}},
 			{required: []string{"service_name", "discovery_type"}},
@@ -211,13 +218,7 @@ var (
 	// streamRouteSchema is _M.stream_route (APISIX.md §3, §14).
 	streamRouteSchema = &schema{
 		typ: "object",
-		props: []prop{
-			{"id", idSchema},
-			{"name", ruleNameDef},
-			{"desc", descDef},
-			{"labels", labelsDef},
-			{"create_time", timestampDef},
-			{"update_time", timestampDef},
+		props: objectProps([]prop{
 			{"remote_addr", &schema{typ: "string", anyOf: ipDef}},
 			{"server_addr", &schema{typ: "string", anyOf: ipDef}},
 			{"server_port", &schema{typ: "integer", minimum: num(1), maximum: num(65535)}},
@@ -229,7 +230,7 @@ var (
 			{"service_id", idSchema},
 			{"plugins", &schema{typ: "object"}},
 			{"protocol", protocolSchema},
-		},
+		}),
 		noAddProps: true,
 		not:        &schema{required: []string{"sni", "snis"}},
 	}

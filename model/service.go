@@ -3,7 +3,6 @@ package model
 import (
 	"encoding/json"
 	"maps"
-	"sort"
 )
 
 // Service is an APISIX service as stream routes use it (apisix/schema_def.lua
@@ -28,26 +27,21 @@ type Service struct {
 // serviceSchema is _M.service of apisix/schema_def.lua.
 var serviceSchema = &schema{
 	typ: "object",
-	props: []prop{
-		{"id", idSchema},
-		{"name", ruleNameDef},
-		{"desc", descDef},
-		{"labels", labelsDef},
-		{"create_time", timestampDef},
-		{"update_time", timestampDef},
+	props: objectProps([]prop{
 		{"plugins", &schema{typ: "object"}},
 		{"upstream", upstreamSchema},
 		{"upstream_id", idSchema},
 		{"script", &schema{typ: "string", minLen: 10, maxLen: 102400}},
 		{"enable_websocket", &schema{typ: "boolean"}},
 		{"hosts", &schema{typ: "array", items: hostDef, minItems: 1, unique: true}},
-	},
+	}),
 	noAddProps: true,
 }
 
-// streamOnlyPlugins are the stream plugins with no HTTP namesake. A service
-// is checked against APISIX's HTTP plugin table, so they are unknown there
-// (APISIX-cluster notes on apisix/admin/services.lua).
+// streamOnlyPlugins are the stream plugins with no HTTP namesake. A
+// service's plugins are checked against APISIX's HTTP plugin table
+// (apisix/admin/services.lua calls apisix/admin/plugins.lua check_schema),
+// so they are unknown there.
 var streamOnlyPlugins = map[string]bool{"mqtt-proxy": true}
 
 // CheckService validates a service body after the admin layer's id and
@@ -65,43 +59,24 @@ func CheckService(obj map[string]any, refs Refs) error {
 			return err
 		}
 	}
-	if id, ok := obj["upstream_id"]; ok {
-		sid := IDString(id)
-		if refs.UpstreamExists == nil || !refs.UpstreamExists(sid) {
-			return &Error{Msg: "failed to fetch upstream info by upstream id [" + sid + "], response code: 404"}
-		}
+	if err := checkUpstreamID(obj, refs); err != nil {
+		return err
 	}
 	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		return checkServicePlugins(plugins)
+		return httpPlugins.check(plugins)
 	}
 	return nil
 }
 
-// checkServicePlugins is apisix/plugin.lua check_schema over the HTTP
-// plugin table: the stream plugins known here minus the stream-only ones.
-// Names are taken in sorted order (Lua's pairs order is not knowable).
-func checkServicePlugins(plugins map[string]any) error {
-	names := make([]string, 0, len(plugins))
-	for n := range plugins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		conf := plugins[name]
-		m, isTable := conf.(map[string]any)
-		if !isTable {
-			if _, isArr := conf.([]any); !isArr {
-				return &Error{Msg: "invalid plugin conf " + cjsonEncode(conf) + " for plugin [" + name + "]"}
-			}
-		}
-		if _, ok := KnownStreamPlugins[name]; !ok || streamOnlyPlugins[name] {
-			return &Error{Msg: "unknown plugin [" + name + "]"}
-		}
-		if err := CheckPluginConf(name, conf); err != nil && !disabled(m) {
-			return &Error{Msg: "failed to check the configuration of plugin " + name + " err: " + err.Error()}
-		}
-	}
-	return nil
+// httpPlugins is the table services are checked against (apisix/plugin.lua
+// check_schema over the HTTP plugins, with its texts): the stream plugins
+// known here minus the stream-only ones.
+var httpPlugins = pluginTable{
+	known: func(name string) bool {
+		_, ok := KnownStreamPlugins[name]
+		return ok && !streamOnlyPlugins[name]
+	},
+	failed: func(name string) string { return "failed to check the configuration of plugin " + name + " err: " },
 }
 
 // ParseService decodes a validated service body.

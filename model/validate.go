@@ -39,11 +39,8 @@ func CheckStreamRoute(obj map[string]any, refs Refs) error {
 	if ok, msg := streamRouteSchema.validate(obj); !ok {
 		return &Error{Msg: "invalid configuration: " + msg}
 	}
-	if id, ok := obj["upstream_id"]; ok {
-		sid := IDString(id)
-		if refs.UpstreamExists == nil || !refs.UpstreamExists(sid) {
-			return &Error{Msg: "failed to fetch upstream info by upstream id [" + sid + "], response code: 404"}
-		}
+	if err := checkUpstreamID(obj, refs); err != nil {
+		return err
 	}
 	if id, ok := obj["service_id"]; ok {
 		sid := IDString(id)
@@ -54,7 +51,7 @@ func CheckStreamRoute(obj map[string]any, refs Refs) error {
 	// xRPC superior_id checks (step 7) are skipped: no protocol is
 	// registered, so step 10 rejects every protocol anyway.
 	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		if err := checkStreamPlugins(plugins); err != nil {
+		if err := streamRoutePlugins.check(plugins); err != nil {
 			return err
 		}
 	}
@@ -66,6 +63,19 @@ func CheckStreamRoute(obj map[string]any, refs Refs) error {
 	if p, ok := obj["protocol"].(map[string]any); ok {
 		name, _ := p["name"].(string)
 		return &Error{Msg: "unknown protocol [" + name + "]"}
+	}
+	return nil
+}
+
+// checkUpstreamID requires obj's upstream_id, if any, to exist.
+func checkUpstreamID(obj map[string]any, refs Refs) error {
+	id, ok := obj["upstream_id"]
+	if !ok {
+		return nil
+	}
+	sid := IDString(id)
+	if refs.UpstreamExists == nil || !refs.UpstreamExists(sid) {
+		return &Error{Msg: "failed to fetch upstream info by upstream id [" + sid + "], response code: 404"}
 	}
 	return nil
 }
@@ -298,4 +308,14 @@ func numList(ns ...int) []any {
 		out[i] = jsonNum(n)
 	}
 	return out
+}
+
+// CheckUpstreamSchema validates v against the upstream schema alone, as a
+// plugin schema that embeds schema_def.upstream does (traffic-split's
+// inline upstreams); the error is the bare jsonschema text.
+func CheckUpstreamSchema(v any) error {
+	if ok, msg := upstreamSchema.validate(v); !ok {
+		return &Error{Msg: msg}
+	}
+	return nil
 }

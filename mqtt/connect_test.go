@@ -238,3 +238,12 @@ func FuzzParseConnect(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseConnect(b *testing.B) {
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := ParseConnect(mosquitto5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -75,9 +75,10 @@ type Prereader interface {
 
 // UpstreamChooser picks the session's upstream after every Prereader
 // ran (traffic-split). nil keeps the route's upstream; the first chooser
-// (by priority) that returns one wins.
+// (by priority) that returns one wins. An error closes the session as a
+// Prereader's does.
 type UpstreamChooser interface {
-	ChooseUpstream(s *Session) Upstream
+	ChooseUpstream(s *Session) (Upstream, error)
 }
 
 // LogPhaser runs once the session ended, for every session that matched

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -20,10 +19,8 @@ import (
 
 func decodeJSON(t *testing.T, s string) map[string]any {
 	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
+	m, err := model.DecodeObject([]byte(s))
+	if err != nil {
 		t.Fatalf("bad test JSON %q: %v", s, err)
 	}
 	return m
@@ -105,24 +102,24 @@ func TestSyslogMetadataSchema(t *testing.T) {
 	}
 }
 
-// fakeClient is a stream client for ReadClient: its bytes come in
-// pieces of n.
-type fakeClient struct {
-	b []byte
-	n int
+// pipeClient is the server side of a connection whose client writes b
+// in pieces of n bytes, then closes.
+func pipeClient(t *testing.T, b []byte, n int) net.Conn {
+	t.Helper()
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close() })
+	go func() {
+		defer client.Close()
+		for len(b) > 0 {
+			k := min(n, len(b))
+			if _, err := client.Write(b[:k]); err != nil {
+				return
+			}
+			b = b[k:]
+		}
+	}()
+	return server
 }
-
-func (c *fakeClient) Read(p []byte) (int, error) {
-	if len(c.b) == 0 {
-		return 0, io.EOF
-	}
-	k := min(c.n, len(p), len(c.b))
-	copy(p, c.b[:k])
-	c.b = c.b[k:]
-	return k, nil
-}
-
-func (c *fakeClient) SetReadDeadline(time.Time) error { return nil }
 
 func TestMQTTProxyPreread(t *testing.T) {
 	v311 := []byte("\x10\x0f\x00\x04\x4d\x51\x54\x54\x04\x02\x00\x3c\x00\x03\x66\x6f\x6f")
@@ -155,7 +152,7 @@ func TestMQTTProxyPreread(t *testing.T) {
 			if strings.Contains(tt.name, "single bytes") {
 				chunk = 1
 			}
-			s.BindClient(&fakeClient{b: tt.in, n: chunk}, nil)
+			s.BindClient(pipeClient(t, tt.in, chunk), nil)
 			err = inst.(Prereader).Preread(s)
 			if tt.refused {
 				var exit *Exit

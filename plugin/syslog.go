@@ -51,8 +51,9 @@ func init() {
 	})
 }
 
-// syslogConf is the plugin's conf; pointers tell "absent" (the default)
-// from a value.
+// syslogConf is the plugin's conf. Zero values take the client's
+// defaults, which are the schema's; retry_delay is a pointer because 0 is
+// a value of its own there.
 type syslogConf struct {
 	Host            string         `json:"host"`
 	Port            int            `json:"port"`
@@ -67,6 +68,7 @@ type syslogConf struct {
 	BufferDuration  int            `json:"buffer_duration"`
 	InactiveTimeout int            `json:"inactive_timeout"`
 	BatchMaxSize    int            `json:"batch_max_size"`
+	Name            string         `json:"name"`
 }
 
 type syslogPlugin struct {
@@ -100,6 +102,7 @@ func newSyslog(raw json.RawMessage, env *Env) (any, error) {
 		BufferDuration:  time.Duration(conf.BufferDuration) * time.Second,
 		MaxRetryCount:   conf.MaxRetryCount,
 		RetryDelay:      time.Second,
+		Name:            conf.Name,
 		Errorf: func(format string, args ...any) {
 			p.logger.Sugar().Errorf("syslog: "+format, args...)
 		},

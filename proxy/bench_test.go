@@ -134,6 +134,19 @@ func benchRoundTrip(addr string, msg, got []byte) error {
 	return nil
 }
 
+// benchConns runs b.N connections to addr, each a 64 B echo.
+func benchConns(b *testing.B, addr string) {
+	msg := bytes.Repeat([]byte{'x'}, 64)
+	got := make([]byte, len(msg))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := benchRoundTrip(addr, msg, got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkTCPConn measures one proxied connection's whole life (accept,
 // match, dial, 64 B echo, close) and its allocations, which include the
 // client's and the echo server's: compare with the direct sub-benchmark.
@@ -149,15 +162,7 @@ func BenchmarkTCPConn(b *testing.B) {
 			if tc.routes > 0 {
 				addr = benchTCPProxy(b, backend, tc.routes)
 			}
-			msg := bytes.Repeat([]byte{'x'}, 64)
-			got := make([]byte, len(msg))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if err := benchRoundTrip(addr, msg, got); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchConns(b, addr)
 		})
 	}
 }

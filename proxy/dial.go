@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddy-apisix/stream/balancer"
 	"github.com/caddy-apisix/stream/tlsx"
+
+	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // dialKind is what a dial opens.
@@ -39,18 +41,20 @@ type dialed struct {
 // (and, for scheme tls, failed handshakes) while retry_timeout allows,
 // higher priority tiers first, invisibly to the client. preface is
 // written before any TLS (a PROXY protocol header). sni is the name sent
-// to a TLS upstream.
+// to a TLS upstream. On failure the result names the last node tried
+// (already released), for the status metric's node label.
 func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, sni string) (dialed, error) {
 	start := time.Now()
 	var lastErr error
+	var last *balancer.Node
 	for attempt := 0; attempt <= u.retries; attempt++ {
 		if attempt > 0 && u.retryTimeout > 0 && time.Since(start) > u.retryTimeout {
-			return dialed{}, fmt.Errorf("proxy retry timeout, retry count: %d: %w", attempt-1, lastErr)
+			return dialed{node: last}, fmt.Errorf("proxy retry timeout, retry count: %d: %w", attempt-1, lastErr)
 		}
 		node, err := u.balancer.Pick(bctx)
 		if err != nil {
 			if lastErr != nil {
-				return dialed{}, lastErr
+				return dialed{node: last}, lastErr
 			}
 			return dialed{}, err
 		}
@@ -58,7 +62,7 @@ func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, s
 		switch kind {
 		case dialRawUDP:
 			t0 := time.Now()
-			d.fd, err = connectUDP(node.Addr)
+			d.fd, err = rawsock.ConnectUDP(node.Addr)
 			d.node, d.connect = node, time.Since(t0)
 		default:
 			d, err = u.dialNode(kind, node, preface, sni)
@@ -66,7 +70,7 @@ func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, s
 		if err == nil {
 			return d, nil
 		}
-		lastErr = err
+		lastErr, last = err, node
 		u.balancer.Done(node, 0, true)
 		if u.checker != nil {
 			u.checker.ReportFailure(node.Addr, isTimeout(err))
@@ -75,7 +79,7 @@ func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, s
 	if lastErr == nil {
 		lastErr = balancer.ErrNoNode
 	}
-	return dialed{}, lastErr
+	return dialed{node: last}, lastErr
 }
 
 func (u *Upstream) dialNode(kind dialKind, node *balancer.Node, preface []byte, sni string) (dialed, error) {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // Limits bound what the data path may hold at once, so that a flood of
@@ -67,7 +69,7 @@ type limits struct {
 // SetLimits applies l to new sessions; live ones keep going. It raises
 // RLIMIT_NOFILE to its hard limit first (once per process).
 func (rt *Runtime) SetLimits(l Limits) {
-	nofile := raiseFDLimit()
+	nofile := rawsock.RaiseNofile()
 	lm := &rt.limits
 	lm.udpPerListener.Store(int64(l.UDPSessionsPerListener))
 	lm.udpTotal.Store(int64(l.UDPSessionsTotal))

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // ServeTCP accepts connections on ln until it is closed, serving each in
 // its own goroutine.
 func (rt *Runtime) ServeTCP(ln net.Listener, opts ListenerOptions) error {
-	reserveFDs()
+	rawsock.ReserveFDs()
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
@@ -19,9 +21,13 @@ func (rt *Runtime) ServeTCP(ln net.Listener, opts ListenerOptions) error {
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
-			// out of fds or similar: back off instead of spinning
+			// out of fds or similar: back off instead of spinning, and
+			// warn at most every warnEvery while it lasts
 			backoff = min(max(backoff*2, 5*time.Millisecond), time.Second)
-			rt.Logger().Error("accepting connection", zap.Error(err), zap.Duration("retry_in", backoff))
+			if n, ok := rt.acceptWarn.allow(time.Now()); ok {
+				rt.Logger().Warn("accepting connections fails; retrying", zap.Error(err),
+					zap.Duration("retry_in", backoff), zap.Int64("failures_since_last_warning", n))
+			}
 			time.Sleep(backoff)
 			continue
 		}

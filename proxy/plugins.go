@@ -9,11 +9,11 @@ import (
 	"github.com/caddy-apisix/stream/plugin"
 )
 
-// buildPlugins compiles a route's plugins (its own, or merged with its
+// buildPlugins compiles a route's plugins (name is the route's name) (its own, or merged with its
 // service's) into r's phases, highest priority first. Confs with
 // _meta.disable are skipped. Instances are shared across snapshots while
 // the route's conf of the plugin is unchanged (limit-conn's counts).
-func (c *compiler) buildPlugins(r *Route, snap *Snapshot, confs map[string]json.RawMessage) error {
+func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map[string]json.RawMessage) error {
 	units := make([]*plugin.Unit, 0, len(confs))
 	for name, raw := range confs {
 		if plugin.Disabled(raw) {
@@ -28,8 +28,14 @@ func (c *compiler) buildPlugins(r *Route, snap *Snapshot, confs map[string]json.
 	sort.Slice(units, func(i, j int) bool { return units[i].Priority > units[j].Priority })
 	env := &plugin.Env{
 		RouteID: r.ID, ServiceID: r.ServiceID, Logger: c.logger,
+		// resolved per session in the snapshot then current: an
+		// instance outlives the snapshot it was built in
 		Upstream: func(id string) plugin.Upstream {
-			if u := snap.upstreams[id]; u != nil {
+			cur := snap
+			if c.live != nil {
+				cur = c.live()
+			}
+			if u := cur.upstreams[id]; u != nil {
 				return u
 			}
 			return nil
@@ -53,6 +59,9 @@ func (c *compiler) buildPlugins(r *Route, snap *Snapshot, confs map[string]json.
 			}
 		}
 		c.nextPlugins[key] = p
+		if pm, ok := p.(*plugin.Prometheus); ok && pm.PreferName && name != "" {
+			r.metrics = Collectors.route(name)
+		}
 		if pr, ok := p.(plugin.Prereader); ok {
 			r.prereaders = append(r.prereaders, pr)
 		}

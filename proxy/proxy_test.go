@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/caddy-apisix/stream/model"
@@ -204,7 +206,8 @@ func TestTCPMetrics(t *testing.T) {
 	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
 	t.Cleanup(func() { ln.Close() })
 	rm := Collectors.route("metrics-route")
-	before := testutil.ToFloat64(rm.ok)
+	em := rm.end(netip.MustParseAddrPort(ln.Addr().String()), echo)
+	before := testutil.ToFloat64(em.ok)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -220,16 +223,18 @@ func TestTCPMetrics(t *testing.T) {
 	}
 	c.Close()
 	deadline := time.Now().Add(2 * time.Second)
-	for testutil.ToFloat64(rm.ok) == before && time.Now().Before(deadline) {
+	for testutil.ToFloat64(em.ok) == before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := testutil.ToFloat64(rm.ok) - before; n != 1 {
+	if n := testutil.ToFloat64(em.ok) - before; n != 1 {
 		t.Fatalf("status 200 count grew by %v, want 1", n)
 	}
-	if in, out := testutil.ToFloat64(rm.ingress), testutil.ToFloat64(rm.egress); in < 10 || out < 10 {
-		t.Errorf("bandwidth ingress %v egress %v, want at least 10 each", in, out)
+	for _, c := range []prometheus.Counter{em.fromClient, em.toClient, em.toUpstream, em.fromUpstream} {
+		if n := testutil.ToFloat64(c); n < 10 {
+			t.Errorf("bandwidth %v, want at least 10 on each type and side", n)
+		}
 	}
-	if a := testutil.ToFloat64(rm.active); a != 0 {
+	if a := testutil.ToFloat64(em.active); a != 0 {
 		t.Errorf("active = %v after the connection ended", a)
 	}
 }

@@ -23,10 +23,12 @@ type Runtime struct {
 	upstreams   map[string]*Upstream
 	plugins     map[string]any
 	parsed      map[*registry.Object]*parsedRoute
+	objs        objCache
 	fallbackSNI string
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
 	limits      limits
+	acceptWarn  warnLimiter
 }
 
 // SetAccessLog turns the per-session access log on or off.
@@ -39,7 +41,7 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	}
 	rt := &Runtime{upstreams: map[string]*Upstream{}}
 	rt.logger.Store(logger)
-	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]any{}, nextParsed: map[*registry.Object]*parsedRoute{}}).compile("", nil)
+	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]any{}, nextParsed: map[*registry.Object]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
 	rt.snap.Store(empty)
 	return rt
 }
@@ -71,6 +73,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(),
 		prevPlugins: rt.plugins, nextPlugins: make(map[string]any, len(rt.plugins)),
 		prevParsed: rt.parsed, nextParsed: make(map[*registry.Object]*parsedRoute, len(rt.parsed)),
+		live: rt.Snapshot, prevObjs: rt.objs, nextObjs: newObjCache(rt.objs),
 	}
 	prev := rt.snap.Load()
 	snap, err := c.compile(rt.fallbackSNI, prev.certs)
@@ -91,6 +94,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	rt.upstreams = c.next
 	rt.plugins = c.nextPlugins
 	rt.parsed = c.nextParsed
+	rt.objs = c.nextObjs
 	plugin.SetMetadata(snap.metadata)
 	rt.snap.Store(snap)
 	return nil

@@ -34,8 +34,10 @@ type session struct {
 	route   *Route
 	up      *Upstream
 	metrics *routeMetrics
-	start   time.Time
-	bctx    balancer.Context
+	// em are the series of the node reached (nil before)
+	em    *endMetrics
+	start time.Time
+	bctx  balancer.Context
 
 	// node is the upstream node dialled, connect how long that took.
 	node    *balancer.Node
@@ -80,17 +82,18 @@ func (s *session) enter(r *Route) bool {
 	s.metrics.connections.Inc()
 	for _, p := range r.prereaders {
 		if err := p.Preread(&s.Session); err != nil {
-			s.status = http503
-			var exit *plugin.Exit
-			if errors.As(err, &exit) {
-				s.status = exit.Code
-			}
+			s.refuse(err)
 			return false
 		}
 	}
 	s.up = r.Upstream
 	for _, c := range r.choosers {
-		if u := c.ChooseUpstream(&s.Session); u != nil {
+		u, err := c.ChooseUpstream(&s.Session)
+		if err != nil {
+			s.refuse(err)
+			return false
+		}
+		if u != nil {
 			s.up, _ = u.(*Upstream)
 			break
 		}
@@ -103,6 +106,16 @@ func (s *session) enter(r *Route) bool {
 	return true
 }
 
+// refuse records the status of a plugin's refusal: an *plugin.Exit's
+// code, 503 otherwise.
+func (s *session) refuse(err error) {
+	s.status = http503
+	var exit *plugin.Exit
+	if errors.As(err, &exit) {
+		s.status = exit.Code
+	}
+}
+
 const (
 	http200 = 200
 	http502 = 502
@@ -113,7 +126,17 @@ const (
 // as active.
 func (s *session) reached(node *balancer.Node, connect time.Duration) {
 	s.node, s.connect, s.active = node, connect, true
-	s.metrics.active.Inc()
+	s.em = s.metrics.end(s.Local, node.Addr)
+	s.em.active.Inc()
+}
+
+// failed records a dial that reached no node; last is the last node
+// tried, if any, for the metrics.
+func (s *session) failed(last *balancer.Node) {
+	s.status = http502
+	if last != nil {
+		s.em = s.metrics.end(s.Local, last.Addr)
+	}
 }
 
 // finish ends the session: it is idempotent, and the last step of every
@@ -125,26 +148,31 @@ func (s *session) finish() {
 	if s.status == 0 {
 		s.status = http200
 	}
-	m := s.metrics
+	em := s.em
+	if em == nil {
+		em = s.metrics.end(s.Local, "")
+	}
 	if s.active {
-		m.active.Dec()
+		em.active.Dec()
 	}
 	switch s.status {
 	case http200:
-		m.ok.Inc()
+		em.ok.Inc()
 	case http502:
-		m.failed.Inc()
+		em.failed.Inc()
 	case http503:
-		m.deny.Inc()
+		em.deny.Inc()
 	default:
-		Collectors.status.WithLabelValues(strconv.Itoa(s.status), s.RouteID).Inc()
+		Collectors.status.WithLabelValues(strconv.Itoa(s.status), s.metrics.label, em.listen, em.node).Inc()
 	}
 	received, sent := s.c.Sent.Load(), s.c.Received.Load()
 	if received > 0 {
-		m.ingress.Add(float64(received))
+		em.fromClient.Add(float64(received))
+		em.toUpstream.Add(float64(received))
 	}
 	if sent > 0 {
-		m.egress.Add(float64(sent))
+		em.toClient.Add(float64(sent))
+		em.fromUpstream.Add(float64(sent))
 	}
 	node := ""
 	if s.node != nil {

@@ -6,93 +6,14 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/caddy-apisix/stream/rawsock"
 )
-
-// A pipe carries spliced bytes between two sockets. Unlike the standard
-// library's splice, which holds a pipe (two fds) per direction for as long
-// as the copy waits for data, a pipe is taken from the pool only when bytes
-// are ready and given back when the source runs dry, so an idle connection
-// costs its two sockets and nothing more.
-type pipe struct {
-	r, w int
-}
-
-// pipeSize is what we ask the kernel for; larger pipes mean fewer
-// splice calls per megabyte. The kernel may refuse, which is fine.
-const pipeSize = 256 << 10
-
-// maxFreePipes bounds the pipes kept for reuse. Unlike a sync.Pool, the
-// free list survives garbage collections, so a busy proxy does not keep
-// creating and closing pipes.
-const maxFreePipes = 64
-
-var pipes struct {
-	mu   sync.Mutex
-	free []*pipe
-}
-
-func getPipe() (*pipe, error) {
-	pipes.mu.Lock()
-	if n := len(pipes.free); n > 0 {
-		p := pipes.free[n-1]
-		pipes.free = pipes.free[:n-1]
-		pipes.mu.Unlock()
-		return p, nil
-	}
-	pipes.mu.Unlock()
-	var fds [2]int
-	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return nil, os.NewSyscallError("pipe2", err)
-	}
-	_, _ = unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize)
-	return &pipe{r: fds[0], w: fds[1]}, nil
-}
-
-// putPipe keeps an empty pipe for reuse, or closes it.
-func putPipe(p *pipe) {
-	pipes.mu.Lock()
-	if len(pipes.free) < maxFreePipes {
-		pipes.free = append(pipes.free, p)
-		pipes.mu.Unlock()
-		return
-	}
-	pipes.mu.Unlock()
-	p.close()
-}
-
-func (p *pipe) close() {
-	_ = unix.Close(p.r)
-	_ = unix.Close(p.w)
-}
 
 // spliceChunk is the most we move in one splice call.
 const spliceChunk = 1 << 20
-
-// rawSplice is a non-blocking splice(2) without offsets. It is a raw
-// system call: it never blocks, so the runtime need not prepare for a
-// blocking call. With the ordinary path, every slow splice on a busy
-// proxy lets the scheduler's monitor hand the P to another thread, and the
-// thread switches that follow cost more than the copy.
-func rawSplice(in, out, n int) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-// rawShutdownWrite half-closes a socket (see rawSplice for why raw).
-func rawShutdownWrite(fd uintptr) error {
-	if _, _, e := unix.RawSyscall(unix.SYS_SHUTDOWN, fd, unix.SHUT_WR, 0); e != 0 {
-		return os.NewSyscallError("shutdown", e)
-	}
-	return nil
-}
 
 // splicer moves one direction of a TCP connection with splice(2). Its
 // callbacks are bound once, so the copy loop allocates nothing per chunk.
@@ -106,7 +27,7 @@ type splicer struct {
 	// closed only after both directions have ended.
 	dstFD int
 
-	p *pipe
+	p *rawsock.Pipe
 	// n is the number of bytes in the pipe, err the last splice error,
 	// eof whether src has ended.
 	n   int
@@ -119,7 +40,7 @@ type splicer struct {
 // closeWrite half-closes dst.
 func (s *splicer) closeWrite() error {
 	var serr error
-	err := s.dst.Control(func(fd uintptr) { serr = rawShutdownWrite(fd) })
+	err := s.dst.Control(func(fd uintptr) { serr = rawsock.ShutdownWrite(fd) })
 	if err != nil {
 		return err
 	}
@@ -155,17 +76,17 @@ func newSplicer(dst, src net.Conn, l *link, count *atomic.Int64) *splicer {
 func (s *splicer) fill(fd uintptr) bool {
 	for {
 		if s.p == nil {
-			s.p, s.err = getPipe()
+			s.p, s.err = rawsock.GetPipe()
 			if s.err != nil {
 				return true
 			}
 		}
-		n, err := rawSplice(int(fd), s.p.w, spliceChunk)
+		n, err := rawsock.Splice(int(fd), s.p.W, spliceChunk)
 		switch err {
 		case nil:
-		case unix.EINTR:
+		case syscall.EINTR:
 			continue
-		case unix.EAGAIN:
+		case syscall.EAGAIN:
 			// nothing in flight: give the pipe back while we wait
 			s.putPipe()
 			return false
@@ -198,14 +119,14 @@ func (s *splicer) drain(fd uintptr) bool {
 // empty; false with s.err nil means fd cannot take more now.
 func (s *splicer) push(fd int) bool {
 	for s.n > 0 {
-		m, err := rawSplice(s.p.r, fd, s.n)
+		m, err := rawsock.Splice(s.p.R, fd, s.n)
 		switch err {
 		case nil:
 			s.n -= m
 			s.count.Add(int64(m))
 			s.l.touch()
-		case unix.EINTR:
-		case unix.EAGAIN:
+		case syscall.EINTR:
+		case syscall.EAGAIN:
 			return false
 		default:
 			s.err = err
@@ -216,7 +137,7 @@ func (s *splicer) push(fd int) bool {
 }
 
 func (s *splicer) putPipe() {
-	putPipe(s.p)
+	rawsock.PutPipe(s.p)
 	s.p = nil
 }
 
@@ -251,9 +172,9 @@ func (s *splicer) release() {
 		return
 	}
 	if s.n > 0 {
-		s.p.close()
+		s.p.Close()
 	} else {
-		putPipe(s.p)
+		rawsock.PutPipe(s.p)
 	}
 	s.p = nil
 }

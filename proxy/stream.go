@@ -153,7 +153,7 @@ func (s *session) forward(async bool) {
 	d, err := u.dial(dialStream, &s.bctx, preface, upSNI)
 	if err != nil {
 		s.rt.Logger().Warn("failed to connect to upstream", zap.String("route", s.RouteID), zap.Stringer("remote", s.Remote), zap.Error(err))
-		s.status = http502
+		s.failed(d.node)
 		s.endStream()
 		return
 	}

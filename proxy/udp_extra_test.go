@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // fdTableSize reads the size of this process's descriptor table (FDSize in
@@ -42,7 +44,7 @@ func TestUDPReservesDescriptorTable(t *testing.T) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	want := min(uint64(fdReserve), lim.Cur)
+	want := min(uint64(rawsock.FDReserve), lim.Cur)
 	a := udpEcho(t, "A:")
 	rt, _ := newTestRuntime(t, map[string]string{
 		"1": `{"upstream":{"nodes":{"` + a + `":1}}}`,

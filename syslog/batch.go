@@ -75,7 +75,7 @@ func (c *Client) execute(s *sender, batch [][]byte) {
 		if retry >= c.cfg.MaxRetryCount {
 			c.st.dropped.Add(int64(len(batch)))
 			c.errorf("Batch Processor[%s] exceeded the max_retry_count[%d] dropping the entries: %v",
-				joinHostPort(c.cfg.Host, c.cfg.Port), retry+1, err)
+				c.cfg.Name, retry+1, err)
 			return
 		}
 		select {

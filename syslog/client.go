@@ -55,6 +55,9 @@ type Config struct {
 	// 8192, batch-processor-manager.lua's max_pending_entries); past it
 	// new entries are dropped.
 	MaxPendingEntries int
+	// Name names the batch processor in error messages (the plugin's
+	// name field, default "stream sys logger").
+	Name string
 	// Hostname, AppName and PID fill the RFC 5424 header; APISIX sends
 	// the host variable (none in stream: "-"), "apisix" and the worker's
 	// pid (default: this process's).
@@ -88,6 +91,9 @@ func (c *Config) setDefaults() {
 	setDur(&c.InactiveTimeout, 5*time.Second)
 	setDur(&c.BufferDuration, 60*time.Second)
 	setInt(&c.MaxPendingEntries, 8192)
+	if c.Name == "" {
+		c.Name = "stream sys logger"
+	}
 	if c.AppName == "" {
 		c.AppName = "apisix"
 	}

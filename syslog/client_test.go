@@ -203,6 +203,7 @@ func TestBatchMaxSizeOverTCP(t *testing.T) {
 			t.Errorf("line %d entry %v", 3+i, e)
 		}
 	}
+	idle(t, c)
 	if st := c.Stats(); st.Logged != 6 || st.Sent != 6 || st.Dropped != 0 {
 		t.Errorf("stats %+v", st)
 	}
@@ -322,6 +323,7 @@ func TestReconnectsAfterTheServerClosed(t *testing.T) {
 	if e := entryOf(t, srv.wait(t, 2)[1]); e["n"] != float64(2) {
 		t.Errorf("entry %v", e)
 	}
+	idle(t, c)
 	if st := c.Stats(); st.Sent != 2 || st.FlushErrors != 0 {
 		t.Errorf("stats %+v", st)
 	}

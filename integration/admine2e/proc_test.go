@@ -15,7 +15,7 @@ import (
 // Keys of every test config: the seed document's admin key and a viewer.
 const (
 	adminKey  = e2e.AdminKey
-	viewerKey = "4054f7cf07e344346cd3f287985e76a2"
+	viewerKey = e2e.ViewerKey
 )
 
 // Bounds of the waits in this package. Positive answers on loopback come

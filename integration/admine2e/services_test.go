@@ -231,3 +231,32 @@ func TestServicesPersist(t *testing.T) {
 		t.Errorf("write to the static service: %v %s", err, answer(st, body))
 	}
 }
+
+// TestPluginMetadataAPI: /apisix/admin/plugin_metadata/<name> over HTTP
+// on the real process, with APISIX's shapes, statuses and texts
+// (apisix/admin/plugin_metadata.lua).
+func TestPluginMetadataAPI(t *testing.T) {
+	rig := newServiceRig(t, 1, nil)
+	const pm = "/apisix/admin/plugin_metadata"
+	stored := `{"key":"/apisix/plugin_metadata/syslog","value":{"id":"syslog","log_format":{"client_ip":"$remote_addr","host":"$host"}}}` + "\n"
+	tests := []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"PUT", pm + "/syslog", `{"log_format":{"host":"$host","client_ip":"$remote_addr"}}`, 201, stored},
+		{"PUT", pm + "/syslog", `{"log_format":{"host":"$host","client_ip":"$remote_addr"}}`, 200, stored},
+		{"PUT", pm + "/no-such-plugin", `{}`, 400, `{"error_msg":"invalid plugin name"}` + "\n"},
+		{"PUT", pm + "/syslog", `{"log_format":1}`, 400,
+			`{"error_msg":"invalid configuration: property \"log_format\" validation failed: wrong type: expected object, got number"}` + "\n"},
+		{"POST", pm, `{}`, 405, "{\"error_msg\":\"not supported `POST` method for plugin_metadata\"}\n"},
+		{"DELETE", pm + "/syslog", "", 200, `{"deleted":"1","key":"/apisix/plugin_metadata/syslog"}` + "\n"},
+		{"GET", pm + "/syslog", "", 404, `{"message":"Key not found"}` + "\n"},
+	}
+	for _, tc := range tests {
+		st, body, err := rig.p.call(tc.method, tc.path, adminKey, tc.body, nil)
+		if err != nil || st != tc.status || body != tc.want {
+			t.Errorf("%s %s: %v %s, want %d %q", tc.method, tc.path, err, answer(st, body), tc.status, tc.want)
+		}
+	}
+}

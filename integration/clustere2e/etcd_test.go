@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,15 @@ type cluster struct {
 // every member (TLS, auth).
 func startEtcd(t testing.TB, n int, scheme string, flags ...string) *cluster {
 	t.Helper()
+	c := newEtcd(t, n, scheme, flags...)
+	c.startAll()
+	c.waitHealthy()
+	return c
+}
+
+// newEtcd allocates an n-member cluster without starting it.
+func newEtcd(t testing.TB, n int, scheme string, flags ...string) *cluster {
+	t.Helper()
 	c := &cluster{t: t, bin: etcdBin(t), scheme: scheme}
 	dir := t.TempDir()
 	ports := e2e.FreePorts(t, 2*n)
@@ -68,11 +78,16 @@ func startEtcd(t testing.TB, n int, scheme string, flags ...string) *cluster {
 		c.members = append(c.members, m)
 	}
 	for _, m := range c.members {
-		m.extraFlags = append(m.extraFlags, "--initial-cluster", strings.Join(initial, ","))
+		m.extraFlags = append(slices.Clone(m.extraFlags), "--initial-cluster", strings.Join(initial, ","))
+	}
+	return c
+}
+
+// startAll starts every member.
+func (c *cluster) startAll() {
+	for _, m := range c.members {
 		c.start(m)
 	}
-	c.waitHealthy()
-	return c
 }
 
 func (c *cluster) start(m *member) {
@@ -150,3 +165,6 @@ func (c *cluster) restart(i int, wipe bool) {
 	}
 	c.start(m)
 }
+
+// clientConfig is the raw client's config, for client options.
+type clientConfig = clientv3.Config

@@ -20,6 +20,7 @@ type gateway struct {
 	name   string
 	admin  e2e.Admin
 	stream string // host:port of the TCP stream listener
+	tls    string // host:port of the TLS-terminating stream listener
 	proc   *e2e.Proc
 }
 
@@ -28,12 +29,13 @@ type gateway struct {
 func startGateway(t testing.TB, name string, etcd map[string]any, fields map[string]any) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	ports := e2e.FreePorts(t, 2)
+	ports := e2e.FreePorts(t, 3)
 	g := &gateway{t: t, name: name,
 		admin:  e2e.Admin{Addr: e2e.HostPort("127.0.0.1", ports[0])},
-		stream: e2e.HostPort("127.0.0.1", ports[1])}
+		stream: e2e.HostPort("127.0.0.1", ports[1]),
+		tls:    e2e.HostPort("127.0.0.1", ports[2])}
 	app := map[string]any{
-		"stream_proxy": map[string]any{"tcp": []any{g.stream}},
+		"stream_proxy": map[string]any{"tcp": []any{g.stream, map[string]any{"addr": g.tls, "tls": true}}},
 		"etcd":         etcd,
 	}
 	for k, v := range fields {
@@ -164,4 +166,25 @@ func backend(t testing.TB, name string) string {
 // upstreamBody is an upstream with one node.
 func upstreamBody(addr string) string {
 	return fmt.Sprintf(`{"type":"roundrobin","nodes":{%q:1}}`, addr)
+}
+
+// metrics is the node's Prometheus text (Caddy's admin /metrics).
+func (g *gateway) metrics() string {
+	g.t.Helper()
+	_, _, body, err := g.admin.Do("GET", "/metrics", "", nil, nil)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return string(body)
+}
+
+// grep returns the lines of s that contain sub.
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

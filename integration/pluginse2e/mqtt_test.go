@@ -138,3 +138,34 @@ func TestMQTTChashOnClientID(t *testing.T) {
 		t.Errorf("all %d client ids on one broker (%d on broker 1)", ids, on1)
 	}
 }
+
+// TestMQTTProxyInOwnLayer4Server: the same mqtt-proxy route served by a
+// layer4 server of the user's own (layer4.handlers.apisix): a real
+// mosquitto_pub gets through, an MQTT 5 CONNECT on the level-4 route does
+// not, and chash on the client id holds there too.
+func TestMQTTProxyInOwnLayer4Server(t *testing.T) {
+	pub := need(t, "mosquitto_pub", "mosquitto-clients")
+	b1, b2 := startBroker(t), startBroker(t)
+	g := startGatewayWith(t, gatewayOpts{layer4: 1})
+	g.must(t, "PUT", "/apisix/admin/upstreams/brokers",
+		`{"type":"chash","key":"mqtt_client_id","nodes":{"`+b1.addr()+`":1,"`+b2.addr()+`":1}}`)
+	g.must(t, "PUT", "/apisix/admin/stream_routes/own", mqttRoute(g.l4Ports[0], 4, `"upstream_id":"brokers"`))
+	port := g.l4Ports[0]
+	for i := range 6 {
+		id := fmt.Sprintf("l4-%d", i)
+		for range 2 {
+			if out, err := mqttRun(t, pub, port, "-V", "mqttv311", "-i", id, "-t", "t", "-m", "m"); err != nil {
+				t.Fatalf("mosquitto_pub -i %s: %v\n%s", id, err, out)
+			}
+		}
+		if n1, n2 := b1.connected(id), b2.connected(id); n1+n2 != 2 || n1 != 0 && n2 != 0 {
+			t.Errorf("%s connected %d times to broker 1 and %d to broker 2: want 2 on one", id, n1, n2)
+		}
+	}
+	if out, err := mqttRun(t, pub, port, "-V", "mqttv5", "-i", "l4-five", "-t", "t", "-m", "m"); err == nil {
+		t.Errorf("MQTT 5 on the level-4 route got through:\n%s", out)
+	}
+	if n := b1.connected("l4-five") + b2.connected("l4-five"); n != 0 {
+		t.Errorf("a broker saw the refused client %d times", n)
+	}
+}

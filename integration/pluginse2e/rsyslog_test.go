@@ -18,6 +18,7 @@ import (
 // a file.
 type rsyslog struct {
 	UDP, TCP int
+	TLS      int // the TLS input's port (input name "tls"), 0 without one
 	out      string
 	proc     *e2e.Proc
 }
@@ -31,20 +32,36 @@ type record struct {
 // the message comes last and may hold "|" itself.
 const recordTemplate = `%pri%|%protocol-version%|%timereported:::date-rfc3339%|%hostname%|%app-name%|%procid%|%msgid%|%structured-data%|%inputname%|%msg%\n`
 
-func startRsyslog(t *testing.T) *rsyslog {
+func startRsyslog(t *testing.T) *rsyslog { return startRsyslogTLS(t, nil) }
+
+// startRsyslogTLS is startRsyslog with, for a non-nil cert, a TLS input
+// too (imtcp with the gtls stream driver, Debian rsyslog-gnutls) serving
+// cert.
+func startRsyslogTLS(t *testing.T, cert *e2e.Cert) *rsyslog {
 	t.Helper()
 	bin := need(t, "rsyslogd", "rsyslog")
 	dir := t.TempDir()
-	ports := e2e.FreePorts(t, 2)
+	ports := e2e.FreePorts(t, 3)
 	r := &rsyslog{UDP: ports[0], TCP: ports[1], out: filepath.Join(dir, "messages")}
-	conf := fmt.Sprintf(`global(workDirectory=%q)
+	global := fmt.Sprintf("workDirectory=%q", dir)
+	var tlsInput string
+	if cert != nil {
+		needGTLS(t)
+		r.TLS = ports[2]
+		certPath, keyPath := cert.Files(t, dir, "server")
+		global += fmt.Sprintf(" defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q",
+			certPath, certPath, keyPath)
+		tlsInput = fmt.Sprintf(`input(type="imtcp" address="127.0.0.1" port="%d" name="tls" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")`, r.TLS)
+	}
+	conf := fmt.Sprintf(`global(%s)
 module(load="imudp")
 module(load="imtcp")
 input(type="imudp" address="127.0.0.1" port="%d")
 input(type="imtcp" address="127.0.0.1" port="%d")
+%s
 template(name="fields" type="string" string="%s")
 *.* action(type="omfile" file=%q template="fields")
-`, dir, r.UDP, r.TCP, recordTemplate, r.out)
+`, global, r.UDP, r.TCP, tlsInput, recordTemplate, r.out)
 	confPath := filepath.Join(dir, "rsyslog.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -113,4 +130,17 @@ func (r *rsyslog) wait(t *testing.T, input string, n int) []record {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// needGTLS skips the test without rsyslog's gtls stream driver (Debian
+// rsyslog-gnutls), or fails it under CI=true.
+func needGTLS(t *testing.T) {
+	t.Helper()
+	if m, _ := filepath.Glob("/usr/lib/*/rsyslog/lmnsd_gtls.so"); len(m) > 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("rsyslog's gtls driver not found (CI=true; Debian package rsyslog-gnutls)")
+	}
+	t.Skip("rsyslog's gtls driver not found (Debian package rsyslog-gnutls)")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,11 +18,12 @@ func echoBackend(t *testing.T) string {
 	return e2e.ServeTCP(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
 }
 
-// session opens one connection to the gateway's port, sends "ping",
-// reads the echo and closes. It returns the client's local port.
-func session(t *testing.T, port int) int {
+// session opens one connection (network "tcp" or "udp") to the
+// gateway's port, sends "ping", reads the echo and closes. It returns the
+// client's local port.
+func sessionOver(t *testing.T, network string, port int) int {
 	t.Helper()
-	c, err := net.Dial("tcp", e2e.HostPort("127.0.0.1", port))
+	c, err := net.Dial(network, e2e.HostPort("127.0.0.1", port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +36,13 @@ func session(t *testing.T, port int) int {
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("echo %q, %v", buf, err)
 	}
-	return c.LocalAddr().(*net.TCPAddr).Port
+	_, p, _ := net.SplitHostPort(c.LocalAddr().String())
+	local, _ := strconv.Atoi(p)
+	return local
 }
+
+// session is sessionOver TCP.
+func session(t *testing.T, port int) int { return sessionOver(t, "tcp", port) }
 
 // syslogRoute is a stream route on port to backend with the syslog
 // plugin conf.
@@ -85,10 +92,20 @@ func TestSyslogPlugin(t *testing.T) {
 			}
 			recs := rs.wait(t, tt.input, 2)
 			to := time.Now()
+			// one message per session, in whichever order the sessions ended
+			unseen := map[string]bool{}
+			for _, p := range clientPorts {
+				unseen[strconv.Itoa(p)] = true
+			}
 			for j, rec := range recs {
 				e := checkRecord(t, rec, g.proc.PID(), from, to)
+				port, _ := e["client_port"].(string)
+				if !unseen[port] {
+					t.Errorf("message %d: client_port %q is not one of the sessions' %v (or came twice)", j, port, clientPorts)
+				}
+				delete(unseen, port)
 				sameEntry(t, fmt.Sprintf("%s message %d", tt.network, j), e, map[string]any{
-					"app": "e2e", "client_ip": "127.0.0.1", "client_port": strconv.Itoa(clientPorts[j]),
+					"app": "e2e", "client_ip": "127.0.0.1", "client_port": port,
 					"nested": map[string]any{"route": id}, "proto": "TCP", "received": "4", "route_id": id,
 					"sent": "4", "server_port": strconv.Itoa(g.ports[i]), "status": "200", "upstream": backend,
 				})
@@ -132,11 +149,15 @@ func TestSyslogMQTTClientID(t *testing.T) {
 	if out, err := mqttRun(t, pub, g.ports[0], "-V", "mqttv311", "-i", "old-one", "-t", "t", "-m", "m"); err == nil {
 		t.Fatalf("mosquitto_pub 3.1.1 on a level-5 route succeeded:\n%s", out)
 	}
-	recs := rs.wait(t, "imtcp", 2)
-	sameEntry(t, "proxied", checkRecord(t, recs[0], g.proc.PID(), time.Time{}, time.Now()),
-		map[string]any{"client": "sensor-42", "route_id": "mq", "status": "200"})
-	sameEntry(t, "refused", checkRecord(t, recs[1], g.proc.PID(), time.Time{}, time.Now()),
-		map[string]any{"route_id": "mq", "status": "503"})
+	// the two sessions may end in either order
+	byStatus := map[string]map[string]any{}
+	for _, rec := range rs.wait(t, "imtcp", 2) {
+		e := checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now())
+		st, _ := e["status"].(string)
+		byStatus[st] = e
+	}
+	sameEntry(t, "proxied", byStatus["200"], map[string]any{"client": "sensor-42", "route_id": "mq", "status": "200"})
+	sameEntry(t, "refused", byStatus["503"], map[string]any{"route_id": "mq", "status": "503"})
 }
 
 // TestSyslogServerDownDoesNotSlowSessions: with the syslog server
@@ -174,4 +195,89 @@ func TestSyslogServerDownDoesNotSlowSessions(t *testing.T) {
 		t.Fatal("sessions stalled behind a dead syslog server")
 	}
 	g.waitLog(t, "failed to send log messages to 127.0.0.1:"+strconv.Itoa(refused))
+}
+
+// TestSyslogOnUDPRoute: the syslog plugin on a UDP stream route logs each
+// UDP session when it ends (here after the upstream's 1 s read timeout),
+// with the UDP variables.
+func TestSyslogOnUDPRoute(t *testing.T) {
+	rs := startRsyslog(t)
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = echo.WriteTo(buf[:n], from)
+		}
+	}()
+	g := startGatewayWith(t, gatewayOpts{udp: 1})
+	g.must(t, "PUT", "/apisix/admin/stream_routes/u1", fmt.Sprintf(`{"server_port":%d,"plugins":{"syslog":`+
+		`{"host":"127.0.0.1","port":%d,"batch_max_size":1,"flush_limit":1,"log_format":{"c":"$remote_addr","p":"$remote_port","proto":"$protocol","st":"$status"}}},`+
+		`"upstream":{"nodes":{"%s":1},"timeout":{"connect":1,"send":1,"read":1}}}`, g.udpPorts[0], rs.TCP, echo.LocalAddr()))
+	local := sessionOver(t, "udp", g.udpPorts[0])
+	rec := rs.wait(t, "imtcp", 1)[0]
+	sameEntry(t, "udp session", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()), map[string]any{
+		"c": "127.0.0.1", "p": strconv.Itoa(local), "proto": "UDP", "route_id": "u1", "st": "200"})
+}
+
+// TestSyslogOnService: syslog on a service (t/stream-plugin/syslog.t
+// TEST 8): the route under it logs with route_id and service_id, and a
+// change of the service's conf (UDP → TCP) applies to the next session.
+func TestSyslogOnService(t *testing.T) {
+	rs := startRsyslog(t)
+	backend := echoBackend(t)
+	g := startGateway(t, 1)
+	service := func(network string, port int) string {
+		return fmt.Sprintf(`{"upstream":{"nodes":{"%s":1}},"plugins":{"syslog":{"host":"127.0.0.1","port":%d,"sock_type":%q,`+
+			`"batch_max_size":1,"flush_limit":1,"log_format":{"via":%q}}}}`, backend, port, network, network)
+	}
+	g.must(t, "PUT", "/apisix/admin/services/s1", service("udp", rs.UDP))
+	g.must(t, "PUT", "/apisix/admin/stream_routes/r1", fmt.Sprintf(`{"server_port":%d,"service_id":"s1"}`, g.ports[0]))
+	session(t, g.ports[0])
+	rec := rs.wait(t, "imudp", 1)[0]
+	sameEntry(t, "over udp", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()),
+		map[string]any{"route_id": "r1", "service_id": "s1", "via": "udp"})
+
+	g.must(t, "PUT", "/apisix/admin/services/s1", service("tcp", rs.TCP))
+	session(t, g.ports[0])
+	rec = rs.wait(t, "imtcp", 1)[0]
+	sameEntry(t, "over tcp", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()),
+		map[string]any{"route_id": "r1", "service_id": "s1", "via": "tcp"})
+}
+
+// TestSyslogOverTLS: `tls: true` sends over TLS to a real rsyslogd (gtls
+// driver), verifying its certificate against the system roots (here
+// SSL_CERT_FILE). APISIX's tls option never reaches its socket logger
+// (docs/differences.md); here it does, and an untrusted server gets
+// nothing.
+func TestSyslogOverTLS(t *testing.T) {
+	cert := e2e.NewCert(t, "localhost")
+	rs := startRsyslogTLS(t, cert)
+	backend := echoBackend(t)
+	caFile, _ := cert.Files(t, t.TempDir(), "ca")
+	g := startGatewayWith(t, gatewayOpts{tcp: 2, env: []string{"SSL_CERT_FILE=" + caFile}})
+	conf := `{"host":"localhost","port":%d,"tls":true,"timeout":1000,"batch_max_size":1,"flush_limit":1,"log_format":{"over":%q}}`
+	g.must(t, "PUT", "/apisix/admin/stream_routes/tls", syslogRoute(g.ports[0], backend, fmt.Sprintf(conf, rs.TLS, "tls")))
+	session(t, g.ports[0])
+	rec := rs.wait(t, "tls", 1)[0]
+	sameEntry(t, "over tls", checkRecord(t, rec, g.proc.PID(), time.Time{}, time.Now()),
+		map[string]any{"over": "tls", "route_id": "tls"})
+
+	// the plain TCP input is no TLS server: the handshake fails, nothing
+	// arrives there, and the session itself is unaffected
+	g.must(t, "PUT", "/apisix/admin/stream_routes/plain", syslogRoute(g.ports[1], backend, fmt.Sprintf(conf, rs.TCP, "mismatch")))
+	session(t, g.ports[1])
+	g.waitLog(t, "failed to send log messages to localhost:"+strconv.Itoa(rs.TCP))
+	for _, r := range rs.records(false) {
+		if r.Input == "imtcp" && strings.Contains(r.Msg, "mismatch") {
+			t.Errorf("a TLS logger's entry reached the plain input: %+v", r)
+		}
+	}
 }

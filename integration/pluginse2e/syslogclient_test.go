@@ -70,6 +70,10 @@ func TestSyslogClientToRsyslog(t *testing.T) {
 					t.Errorf("message %d entry %v", i, e)
 				}
 			}
+			// the counter follows the write that rsyslogd already read
+			for i := 0; c.Stats().Sent < 4 && i < 1000; i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
 			if st := c.Stats(); st.Sent != 4 || st.Dropped != 0 {
 				t.Errorf("stats %+v", st)
 			}

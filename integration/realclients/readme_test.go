@@ -1,6 +1,7 @@
 package realclients
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,20 +10,28 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // quickStart is the README section a new user follows first.
 const quickStart = "Quick start"
 
+// goRunWait bounds a go run until it serves: it compiles first, which on a
+// loaded machine takes longer than startWait.
+const goRunWait = 4 * time.Minute
+
 // TestReadmeQuickStart runs the README's quick-start commands, parsed
-// from its sh blocks, in order on a clean copy of the committed tree: the
-// go run that starts Caddy, then each curl, then a real client (redis-cli)
-// through the route the curl made to a real server (redis-server) on the
-// route's node. A command it does not know fails the test, so the README
-// cannot drift from what this test proves.
+// from its sh blocks, in order on a clean copy of the committed tree (what
+// the git clone and cd give): the examples/echo backend, the go run that
+// starts Caddy, each curl, and the examples/echo client through the route
+// the curl made, whose answer must be its message. Without an echo
+// backend, the route's node is served by a real redis-server and
+// redis-cli talks through the route. A command it does not know fails
+// the test, so the README cannot drift from what this test proves.
 func TestReadmeQuickStart(t *testing.T) {
 	need(t, "curl", "redis-server", "redis-cli")
 	tree := committedTree(t)
+	echoes := map[string]bool{} // addresses the echo backend serves
 	cmds := shellCommands(t, readmeBlocks(t, tree), quickStart)
 	if len(cmds) == 0 {
 		t.Fatalf("README.md has no sh commands under %q", quickStart)
@@ -33,6 +42,10 @@ func TestReadmeQuickStart(t *testing.T) {
 	for _, c := range cmds {
 		line := strings.Join(c, " ")
 		switch {
+		case len(c) >= 3 && c[0] == "git" && c[1] == "clone", len(c) == 2 && c[0] == "cd":
+			// the committed tree stands for the clone
+		case len(c) >= 3 && c[0] == "go" && c[1] == "run" && c[2] == "./examples/echo":
+			runReadmeEcho(t, n, tree, c, echoes)
 		case len(c) >= 3 && c[0] == "go" && c[1] == "run":
 			// The server: it runs until the test ends, so start it in the
 			// background and wait for the Admin API the README names.
@@ -40,8 +53,7 @@ func TestReadmeQuickStart(t *testing.T) {
 				t.Fatalf("README quick start starts a second server: %s", line)
 			}
 			server = &caddy{Proc: n.startGroup(t, tree, c[0], c[1:]...), ns: n}
-			// go run compiles and links first: give it a build's time.
-			server.WaitReady(buildWait, func() error {
+			server.WaitReady(goRunWait, func() error {
 				code, body, err := server.admin("GET", "/apisix/admin/stream_routes", "")
 				if err == nil && code != 200 {
 					err = fmt.Errorf("GET /apisix/admin/stream_routes: %d %s", code, body)
@@ -53,7 +65,7 @@ func TestReadmeQuickStart(t *testing.T) {
 				t.Fatalf("README quick start runs %q before starting a server", line)
 			}
 			curls++
-			checkReadmeCurl(t, n, c)
+			checkReadmeCurl(t, n, c, echoes)
 		case c[0] == "xcaddy":
 			// TestXcaddyBuild runs the README's xcaddy command and checks
 			// the binary's modules; building Caddy twice would only cost.
@@ -72,10 +84,47 @@ func TestReadmeQuickStart(t *testing.T) {
 	}
 }
 
+// runReadmeEcho runs go run ./examples/echo as the README does: without
+// -dial it is the backend, started in the background until the test ends;
+// with -dial it is the client, whose output must be its message.
+func runReadmeEcho(t *testing.T, n *netns, tree string, c []string, echoes map[string]bool) {
+	t.Helper()
+	line := strings.Join(c, " ")
+	if dial, ok := flagValue(c, "-dial"); ok {
+		var msg []string
+		for i := 3; i < len(c); i++ {
+			if c[i] == "-dial" {
+				i++
+				continue
+			}
+			if c[i] != "-udp" {
+				msg = append(msg, c[i])
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), cmdWait)
+		defer cancel()
+		cmd := n.command(ctx, c[0], c[1:]...)
+		cmd.Dir = tree
+		out, err := cmd.CombinedOutput()
+		if want := strings.Join(msg, " ") + "\n"; err != nil || string(out) != want {
+			t.Fatalf("README %q through %s: %q %v, want %q", line, dial, out, err, want)
+		}
+		return
+	}
+	addr := "127.0.0.1:1995"
+	if a, ok := flagValue(c, "-listen"); ok {
+		addr = a
+	}
+	p := n.startGroup(t, tree, c[0], c[1:]...)
+	p.WaitReady(goRunWait, n.tcpReady(addr))
+	echoes[addr] = true
+}
+
 // checkReadmeCurl runs one of the README's curl commands exactly, checks
-// the Admin API stored the route, then serves the route's node with
-// redis-server and talks to it with redis-cli through the route.
-func checkReadmeCurl(t *testing.T, n *netns, cmd []string) {
+// the Admin API stored the route, then, unless the echo backend serves
+// the route's node, serves it with redis-server and talks to it with
+// redis-cli through the route.
+func checkReadmeCurl(t *testing.T, n *netns, cmd []string, echoes map[string]bool) {
 	t.Helper()
 	body, ok := flagValue(cmd, "-d")
 	if !ok {
@@ -110,6 +159,9 @@ func checkReadmeCurl(t *testing.T, n *netns, cmd []string) {
 	}
 	if host != "127.0.0.1" {
 		t.Fatalf("README curl: node %s; this test serves it on 127.0.0.1 only", node)
+	}
+	if echoes[node] {
+		return // the README's own client checks the route
 	}
 	n.startRedis(port)
 	through := hostPort(addr, r.ServerPort)

@@ -14,6 +14,10 @@ import (
 // config uses for its admin role.
 const AdminKey = "edd1c9f034335f136f87ad84b625c8f1"
 
+// ViewerKey is the seed document's viewer key, for the tests that
+// configure a viewer role.
+const ViewerKey = "4054f7cf07e344346cd3f287985e76a2"
+
 // ApisixApp is an apisix app config with the admin key AdminKey, Admin
 // API clients allowed from 127.0.0.0/24 and ::1, and the given fields
 // (which replace those).

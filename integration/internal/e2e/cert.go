@@ -76,7 +76,20 @@ func NewLeaf(t testing.TB, cn string, parent *Cert, names ...string) *Cert {
 	}, parent)
 }
 
-// issue completes tmpl (serial, validity), signs it with parent (itself
+// NewCertUntil is NewCert valid until notAfter instead of for a day.
+func NewCertUntil(t testing.TB, notAfter time.Time, names ...string) *Cert {
+	t.Helper()
+	return issue(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: names[0]},
+		DNSNames:    names,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		NotAfter:    notAfter,
+	}, nil)
+}
+
+// issue completes tmpl (serial, validity from an hour ago until its
+// NotAfter, or for a day when that is unset), signs it with parent (itself
 // when nil) and encodes it.
 func issue(t testing.TB, tmpl *x509.Certificate, parent *Cert) *Cert {
 	t.Helper()
@@ -86,7 +99,9 @@ func issue(t testing.TB, tmpl *x509.Certificate, parent *Cert) *Cert {
 	}
 	tmpl.SerialNumber = big.NewInt(serial.Add(1))
 	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	}
 	signerCert, signerKey := tmpl, crypto.Signer(key)
 	if parent != nil {
 		signerCert, signerKey = parent.Cert, parent.Key

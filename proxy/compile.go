@@ -2,15 +2,10 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"strings"
-	"time"
 
-	"github.com/caddy-apisix/stream/balancer"
-	"github.com/caddy-apisix/stream/health"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/plugin"
 	"github.com/caddy-apisix/stream/registry"
@@ -55,48 +50,6 @@ func (r *Route) hasPlugins() bool {
 	return len(r.prereaders)+len(r.choosers)+len(r.loggers) > 0
 }
 
-// Upstream is a compiled upstream, shared by every snapshot in which its
-// definition is unchanged, so balancer state and health survive changes
-// elsewhere.
-type Upstream struct {
-	key string
-	raw []byte
-	// deps identifies the versions of the objects the upstream uses
-	// besides its own JSON (the SSL object of tls.client_cert_id): a
-	// rotated client certificate must not be served from a reused
-	// upstream.
-	deps string
-
-	Nodes []balancer.Node
-	// hostNames is true when a node is a host name, resolved when dialled.
-	hostNames bool
-	// hashed is true for chash, the only balancer that reads the
-	// connection's variables.
-	hashed bool
-	// sessions resumes TLS sessions with the nodes (scheme tls).
-	sessions       tls.ClientSessionCache
-	balancer       balancer.Balancer
-	checker        *health.Checker
-	retries        int
-	retryTimeout   time.Duration
-	connectTimeout time.Duration
-	idleTimeout    time.Duration
-	tls            bool
-	tlsVerify      bool
-	clientCert     *tls.Certificate
-	// static is the route of layer4.handlers.apisix_proxy's sessions.
-	static *Route
-}
-
-// StreamUpstream marks *Upstream as a plugin.Upstream.
-func (u *Upstream) StreamUpstream() {}
-
-// Defaults of nginx's stream proxy, which APISIX does not override.
-const (
-	defaultConnectTimeout = 60 * time.Second
-	defaultIdleTimeout    = 10 * time.Minute
-)
-
 // Query is the match query of a session: sni is the client's server name
 // (normalized here), the fallback SNI when it sent none. Every way a
 // session arrives builds its query here.
@@ -119,8 +72,18 @@ func (s *Snapshot) Match(q router.Query) *Route {
 // Certs is the certificate index for TLS termination.
 func (s *Snapshot) Certs() *tlsx.CertIndex { return s.certs }
 
-// FallbackSNI is the SNI assumed for clients that send none.
-func (s *Snapshot) FallbackSNI() string { return s.fallbackSNI }
+// objCache maps stored objects to what was compiled from them.
+type objCache struct {
+	upstreams map[*registry.Object]*Upstream
+	ssls      map[*registry.Object]*model.SSL
+}
+
+func newObjCache(prev objCache) objCache {
+	return objCache{
+		upstreams: make(map[*registry.Object]*Upstream, len(prev.upstreams)),
+		ssls:      make(map[*registry.Object]*model.SSL, len(prev.ssls)),
+	}
+}
 
 // compiler builds a snapshot, reusing the upstreams of the previous one.
 type compiler struct {
@@ -133,103 +96,13 @@ type compiler struct {
 	sslRev  map[string]int64
 
 	prevPlugins, nextPlugins map[string]any
-	prevParsed, nextParsed   map[*registry.Object]*parsedRoute
+	// live is the snapshot sessions see now (nil: the one being built)
+	live func() *Snapshot
+	// prevObjs and nextObjs cache what was compiled from each stored
+	// object (objects are immutable)
+	prevObjs, nextObjs     objCache
+	prevParsed, nextParsed map[*registry.Object]*parsedRoute
 }
-
-func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstream, error) {
-	if cur, ok := c.next[key]; ok {
-		return cur, nil
-	}
-	deps := c.depsOf(u)
-	if old := c.prev[key]; old != nil && bytes.Equal(old.raw, raw) && old.deps == deps {
-		c.next[key] = old
-		return old, nil
-	}
-	cu := &Upstream{
-		key:            key,
-		raw:            raw,
-		deps:           deps,
-		connectTimeout: defaultConnectTimeout,
-		idleTimeout:    defaultIdleTimeout,
-		tls:            u.Scheme == "tls",
-		hashed:         u.Type == "chash",
-	}
-	for _, n := range u.Nodes {
-		cu.Nodes = append(cu.Nodes, balancer.Node{Addr: n.Addr(), Weight: n.Weight, Priority: n.Priority})
-		if _, err := netip.ParseAddr(strings.Trim(n.Host, "[]")); err != nil {
-			cu.hostNames = true
-		}
-	}
-	cu.retries = len(cu.Nodes) - 1
-	if u.Retries != nil {
-		cu.retries = *u.Retries
-	}
-	cu.retryTimeout = seconds(u.RetryTimeout)
-	if u.Timeout != nil {
-		if u.Timeout.Connect > 0 {
-			cu.connectTimeout = seconds(u.Timeout.Connect)
-		}
-		if idle := max(u.Timeout.Send, u.Timeout.Read); idle > 0 {
-			cu.idleTimeout = seconds(idle)
-		}
-	}
-	if cu.tls {
-		cu.sessions = tls.NewLRUClientSessionCache(64)
-	}
-	if u.TLS != nil {
-		cu.tlsVerify = u.TLS.Verify
-		switch {
-		case u.TLS.ClientCert != "":
-			cert, err := tlsx.ParseKeyPair(u.TLS.ClientCert, u.TLS.ClientKey)
-			if err != nil {
-				return nil, fmt.Errorf("upstream %s: client certificate: %v", key, err)
-			}
-			cu.clientCert = &cert
-		case u.TLS.ClientCertID != "":
-			s := c.ssl[string(u.TLS.ClientCertID)]
-			if s == nil {
-				return nil, fmt.Errorf("upstream %s: ssl %s not found", key, u.TLS.ClientCertID)
-			}
-			cert, err := tlsx.ParseKeyPair(s.Cert, s.Key)
-			if err != nil {
-				return nil, fmt.Errorf("upstream %s: ssl %s: %v", key, u.TLS.ClientCertID, err)
-			}
-			cu.clientCert = &cert
-		}
-	}
-	var h balancer.Health
-	if u.Checks != nil && u.Checks.Active != nil {
-		addrs := make([]string, len(cu.Nodes))
-		for i, n := range cu.Nodes {
-			addrs[i] = n.Addr
-		}
-		chk, err := health.NewChecker(u.Checks, addrs, c.logger.Named("health"))
-		if err != nil {
-			return nil, fmt.Errorf("upstream %s: checks: %v", key, err)
-		}
-		cu.checker = chk
-		h = chk
-		c.started = append(c.started, cu)
-	}
-	b, err := balancer.New(u.Type, u.HashOn, u.Key, cu.Nodes, h)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %v", key, err)
-	}
-	cu.balancer = b
-	c.next[key] = cu
-	return cu, nil
-}
-
-// depsOf names the versions of the objects u refers to.
-func (c *compiler) depsOf(u *model.Upstream) string {
-	if u.TLS == nil || u.TLS.ClientCertID == "" {
-		return ""
-	}
-	id := string(u.TLS.ClientCertID)
-	return fmt.Sprintf("ssl/%s@%d", id, c.sslRev[id])
-}
-
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // parsedRoute is the part of a compiled route that depends only on the
 // stored object, cached by object (objects are immutable) so that a change
@@ -244,6 +117,10 @@ type parsedRoute struct {
 	metrics     *routeMetrics
 	filters     router.Route
 	subordinate bool
+	// route and entry are the route last compiled from this object and
+	// its router entry, reused while its upstream is the same
+	route *Route
+	entry *router.Route
 }
 
 func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
@@ -291,10 +168,14 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 	c.ssl = map[string]*model.SSL{}
 	c.sslRev = map[string]int64{}
 	for _, o := range v.List(model.SSLs) {
-		s, err := model.ParseSSL(o.Value)
-		if err != nil {
-			return nil, fmt.Errorf("ssl %s: %v", o.ID, err)
+		s := c.prevObjs.ssls[o]
+		if s == nil {
+			var err error
+			if s, err = model.ParseSSL(o.Value); err != nil {
+				return nil, fmt.Errorf("ssl %s: %v", o.ID, err)
+			}
 		}
+		c.nextObjs.ssls[o] = s
 		c.ssl[o.ID] = s
 		c.sslRev[o.ID] = o.ModifiedIndex
 		ssls = append(ssls, s)
@@ -308,6 +189,15 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 	snap.certs = certs
 
 	for _, o := range v.List(model.Upstreams) {
+		// an unchanged object whose SSL dependency is unchanged keeps
+		// its compiled upstream without being parsed again: a write
+		// costs the objects it touches, not every stored node
+		if cu := c.prevObjs.upstreams[o]; cu != nil && c.prev[cu.key] == cu && cu.deps == c.depsOfID(cu.clientCertID) {
+			c.next[cu.key] = cu
+			c.nextObjs.upstreams[o] = cu
+			snap.upstreams[o.ID] = cu
+			continue
+		}
 		u, err := model.ParseUpstream(o.Value)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %v", o.ID, err)
@@ -316,6 +206,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		if err != nil {
 			return nil, err
 		}
+		c.nextObjs.upstreams[o] = cu
 		snap.upstreams[o.ID] = cu
 	}
 
@@ -340,34 +231,47 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			continue // subordinate xRPC routes never match at entry
 		}
 		sr := pr.sr
-		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics}
 		eff, svcUp, svcOK := services.merge(sr)
+		var plugins map[string]json.RawMessage
+		if svcOK {
+			plugins = eff.Plugins
+		}
+		var up *Upstream
 		switch {
 		case !svcOK:
 			// the service is gone: no upstream, no plugins
 		case eff.UpstreamID != "":
-			rt.Upstream = snap.upstreams[string(eff.UpstreamID)]
+			up = snap.upstreams[string(eff.UpstreamID)]
 		case svcUp != nil:
-			rt.Upstream = svcUp
+			up = svcUp
 		case sr.Upstream != nil:
 			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline && pr.inline.deps == c.depsOf(sr.Upstream) {
-				rt.Upstream = pr.inline
+				up = pr.inline
 				c.next[pr.upstreamKey] = pr.inline
 				break
 			}
-			rt.Upstream, err = c.upstream(pr.upstreamKey, sr.Upstream, pr.upstreamRaw)
+			up, err = c.upstream(pr.upstreamKey, sr.Upstream, pr.upstreamRaw)
 			if err != nil {
 				return nil, err
 			}
-			pr.inline = rt.Upstream
+			pr.inline = up
 		}
-		if svcOK && len(eff.Plugins) > 0 {
-			if err := c.buildPlugins(rt, snap, eff.Plugins); err != nil {
+		// a route without plugins whose upstream is the same compiled
+		// one is the same compiled route
+		if pr.route != nil && pr.route.Upstream == up && len(plugins) == 0 && !pr.route.hasPlugins() {
+			routes = append(routes, pr.entry)
+			snap.routes = append(snap.routes, pr.route)
+			continue
+		}
+		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics, Upstream: up}
+		if len(plugins) > 0 {
+			if err := c.buildPlugins(rt, sr.Name, snap, plugins); err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 			}
 		}
 		rr := pr.filters
 		rr.Target = rt
+		pr.route, pr.entry = rt, &rr
 		routes = append(routes, &rr)
 		snap.routes = append(snap.routes, rt)
 	}
@@ -376,27 +280,4 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		return nil, err
 	}
 	return snap, nil
-}
-
-// NewStaticUpstream compiles an upstream outside any snapshot, for
-// layer4.handlers.apisix_proxy. Its health checks start now; Close stops
-// them.
-func NewStaticUpstream(u *model.Upstream, raw []byte, logger *zap.Logger) (*Upstream, error) {
-	c := &compiler{next: map[string]*Upstream{}, logger: logger, ssl: map[string]*model.SSL{}}
-	cu, err := c.upstream("static", u, raw)
-	if err != nil {
-		return nil, err
-	}
-	cu.static = &Route{ID: "apisix_proxy", Upstream: cu, metrics: Collectors.route("apisix_proxy")}
-	if cu.checker != nil {
-		cu.checker.Start()
-	}
-	return cu, nil
-}
-
-// Close stops the upstream's health checks.
-func (u *Upstream) Close() {
-	if u.checker != nil {
-		u.checker.Stop()
-	}
 }

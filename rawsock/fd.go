@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package rawsock
 
 import (
 	"sync"
@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fdReserve is the size the process's descriptor table is grown to before
+// FDReserve is the size the process's descriptor table is grown to before
 // the first connection or UDP session. Linux grows the table by doubling
 // when a new descriptor does not fit, and in a process with more than one
 // thread (any Go program) each growth waits for an RCU grace period
@@ -16,23 +16,24 @@ import (
 // descriptor 256, 512, 1024, ... took 10-20 ms each on the benchmark host,
 // stalling every client of the goroutine that made the call. 64 Ki slots
 // cost 512 KiB of kernel memory, once.
-const fdReserve = 1 << 16
+const FDReserve = 1 << 16
 
 var reserveOnce sync.Once
 
-// reserveFDs grows the descriptor table to fdReserve slots (fewer when the
-// soft RLIMIT_NOFILE is lower) once per process. F_DUPFD copies a
-// descriptor to the lowest free one at or above its argument, growing the
-// table to hold it, and never touches descriptors in use; the copy is
-// closed at once, and the table does not shrink.
-func reserveFDs() {
+// ReserveFDs raises RLIMIT_NOFILE (RaiseNofile) and grows the descriptor
+// table to FDReserve slots (fewer when the soft limit is lower), once per
+// process. F_DUPFD copies a descriptor to the lowest free one at or above
+// its argument, growing the table to hold it, and never touches
+// descriptors in use; the copy is closed at once, and the table does not
+// shrink.
+func ReserveFDs() {
 	reserveOnce.Do(func() {
-		raiseFDLimit()
+		RaiseNofile()
 		var lim unix.Rlimit
 		if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
 			return
 		}
-		top := uint64(fdReserve - 1)
+		top := uint64(FDReserve - 1)
 		if lim.Cur <= top {
 			top = lim.Cur - 1
 		}
@@ -55,12 +56,12 @@ var (
 	nofile    int64
 )
 
-// raiseFDLimit raises the soft RLIMIT_NOFILE to the hard limit, once per
+// RaiseNofile raises the soft RLIMIT_NOFILE to the hard limit, once per
 // process, and returns the soft limit then in force. Go's runtime does the
 // same at start (syscall.init, rlimit.go), but a parent that lowered the
 // soft limit after exec, or a Go build without it, would leave a proxy
 // that serves one descriptor per UDP session at 1024.
-func raiseFDLimit() int64 {
+func RaiseNofile() int64 {
 	raiseOnce.Do(func() {
 		var lim unix.Rlimit
 		if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {

@@ -1,0 +1,75 @@
+package integration
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// metricValue is the value of the series name{labels} on /metrics (the
+// labels as Prometheus writes them, sorted), -1 when absent.
+func metricValue(t *testing.T, p *caddyProc, series string) float64 {
+	t.Helper()
+	code, body, err := p.request(http.MethodGet, "/metrics", nil)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", code, err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// TestPrometheusStreamMetrics checks the stream metrics with APISIX 3.18's
+// labels (t/stream-plugin/prometheus-metrics.t): status 200 by listen_addr
+// and node for a normal close, the four bandwidth series, the active
+// gauge back at 0, 502 for an unreachable upstream; and the prometheus
+// plugin's prefer_name, which labels the route by its name.
+func TestPrometheusStreamMetrics(t *testing.T) {
+	be := newBackend(t, "metered")
+	port, deadPortN := freePort(t), deadPort(t)
+	addr := hostPort("127.0.0.1", port)
+	p := startCaddy(t, caddyConfig{Apisix: map[string]any{
+		"stream_proxy": map[string]any{"tcp": []any{addr}},
+	}})
+	p.put(t, "stream_routes/7", map[string]any{
+		"name": "db", "plugins": map[string]any{"prometheus": map[string]any{"prefer_name": true}},
+		"remote_addr": "127.0.0.1", "upstream": upstreamOf(be),
+	})
+	p.put(t, "stream_routes/8", map[string]any{
+		"remote_addr": "127.0.0.2",
+		"upstream":    map[string]any{"nodes": map[string]int{hostPort("127.0.0.1", deadPortN): 1}},
+	})
+	if got := whoTCP(t, "127.0.0.1", addr); got != be.Name {
+		t.Fatalf("answered by %q", got)
+	}
+	if got := whoTCP(t, "127.0.0.2", addr); got != "" {
+		t.Fatalf("dead upstream: answered by %q", got)
+	}
+	node := be.Addr()
+	want := map[string]func(float64) bool{
+		`apisix_stream_connection_total{route="db"}`:                                                                             func(v float64) bool { return v == 1 },
+		fmt.Sprintf(`apisix_stream_status{code="200",listen_addr=%q,node=%q,route="db"}`, addr, node):                            func(v float64) bool { return v == 1 },
+		fmt.Sprintf(`apisix_stream_active_connections{listen_addr=%q,route="db"}`, addr):                                         func(v float64) bool { return v == 0 },
+		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="downstream",type="ingress"}`, addr):                 func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="downstream",type="egress"}`, addr):                  func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="upstream",type="ingress"}`, addr):                   func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`apisix_stream_bandwidth{listen_addr=%q,route="db",side="upstream",type="egress"}`, addr):                    func(v float64) bool { return v > 0 },
+		fmt.Sprintf(`apisix_stream_status{code="502",listen_addr=%q,node=%q,route="8"}`, addr, hostPort("127.0.0.1", deadPortN)): func(v float64) bool { return v == 1 },
+	}
+	// a session's series are written when it ends: poll, bounded
+	deadline := time.Now().Add(answerWait)
+	for series, ok := range want {
+		for v := metricValue(t, p, series); !ok(v); v = metricValue(t, p, series) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %v", series, v)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/registry"
+)
+
+// storeWithNodes is a registry holding upstreams objects of nodes nodes
+// each, and one stream route per upstream.
+func storeWithNodes(tb testing.TB, upstreams, nodes int) *registry.Registry {
+	tb.Helper()
+	rt := NewRuntime(nil)
+	tb.Cleanup(rt.Close)
+	reg := registry.New()
+	if err := reg.SetCompile(rt.Compile); err != nil {
+		tb.Fatal(err)
+	}
+	err := reg.Update(func(tx *registry.Tx) error {
+		for u := range upstreams {
+			var b strings.Builder
+			b.WriteString(`{"type":"roundrobin","nodes":{`)
+			for n := range nodes {
+				if n > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `"10.%d.%d.%d:80":1`, u, n>>8, n&255)
+			}
+			b.WriteString(`}}`)
+			id := fmt.Sprint(u)
+			if _, _, err := tx.Put(model.Upstreams, id, []byte(b.String())); err != nil {
+				return err
+			}
+			if _, _, err := tx.Put(model.StreamRoutes, id, []byte(fmt.Sprintf(`{"server_port":%d,"upstream_id":%q}`, 1000+u, id))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return reg
+}
+
+// putRoute is one small Admin API write.
+func putRoute(tb testing.TB, reg *registry.Registry, i int) {
+	err := reg.Update(func(tx *registry.Tx) error {
+		_, _, err := tx.Put(model.StreamRoutes, "new", []byte(fmt.Sprintf(`{"server_port":%d,"upstream_id":"0"}`, 2000+i%1000)))
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// A small write costs the same whether the stored upstreams hold 10
+// nodes or 100 times as many: unchanged upstreams are not parsed or
+// compiled again (issue: every write recompiled every upstream).
+func TestWriteCostIndependentOfStoredNodes(t *testing.T) {
+	allocs := func(nodes int) float64 {
+		reg := storeWithNodes(t, 20, nodes)
+		i := 0
+		return testing.AllocsPerRun(20, func() { putRoute(t, reg, i); i++ })
+	}
+	small, large := allocs(10), allocs(1000)
+	if large > small*1.1+5 {
+		t.Fatalf("one route write: %v allocations with 20×10 stored nodes, %v with 20×1000", small, large)
+	}
+}
+
+// BenchmarkWriteLargeStore measures one small write with 100 upstreams
+// of 1,000 nodes each stored.
+func BenchmarkWriteLargeStore(b *testing.B) {
+	reg := storeWithNodes(b, 100, 1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		putRoute(b, reg, i)
+	}
+}
