@@ -165,3 +165,45 @@ func TestUDPFloodLeavesTheProcessServing(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPConnectionCap checks stream_proxy.tcp_max_connections: beyond
+// the cap a new connection is closed at once, counted and warned about;
+// once a session ends a new one is served again.
+func TestTCPConnectionCap(t *testing.T) {
+	be := newBackend(t, "capped")
+	port := freePort(t)
+	addr := hostPort("127.0.0.1", port)
+	p := startCaddy(t, caddyConfig{Apisix: map[string]any{
+		"stream_proxy": map[string]any{"tcp": []any{addr}, "tcp_max_connections": 2},
+	}, LogLevel: "INFO"})
+	p.put(t, "stream_routes/1", map[string]any{"upstream": upstreamOf(be)})
+	var held []net.Conn
+	for i := range 2 {
+		c, err := dialFrom("127.0.0.1", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if name, err := greeting(c); err != nil || name != be.Name {
+			t.Fatalf("session %d: %q %v", i+1, name, err)
+		}
+	}
+	if got := whoTCP(t, "127.0.0.1", addr); got != "" {
+		t.Fatalf("a third concurrent connection was answered by %q, want it closed", got)
+	}
+	if got := refusedMetric(t, p, "tcp_max_connections"); got != 1 {
+		t.Fatalf(`apisix_stream_sessions_refused_total{reason="tcp_max_connections"} = %v, want 1`, got)
+	}
+	if !strings.Contains(p.Output(), `"reason":"tcp_max_connections"`) {
+		t.Fatalf("no warning names the limit:\n%s", p.Output())
+	}
+	held[0].Close()
+	deadline := time.Now().Add(answerWait)
+	for whoTCP(t, "127.0.0.1", addr) != be.Name {
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served %v after a session ended", answerWait)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	held[1].Close()
+}

@@ -30,7 +30,7 @@ func BenchmarkPageLoad10kRoutes(b *testing.B) {
 	g := startGateway(b, map[string]any{"stream_routes": routes})
 	// the calls the pages make, without the browser
 	for _, p := range []string{"/apisix/admin/stream_routes?page=1&page_size=20",
-		"/apisix/admin/stream_routes?page=1&page_size=20&name=route%5C-0999", "/v1/healthcheck"} {
+		"/apisix/admin/stream_routes?page=1&page_size=20&name=route%5C-0999", "/v1/healthcheck", "/apisix/dashboard/api/info"} {
 		b.Run("api"+p, func(b *testing.B) {
 			for b.Loop() {
 				g.status(b, p)

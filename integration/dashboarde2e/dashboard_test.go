@@ -211,8 +211,8 @@ func TestOutsideAllowAdmin(t *testing.T) {
 }
 
 // TestOptionalCollections: the services and plugin metadata pages show
-// the collections when the Admin API has them, an empty state when it
-// answers 404.
+// the collections when the Admin API has them (and a service can be
+// created through its form), an empty state when it answers 404.
 func TestOptionalCollections(t *testing.T) {
 	g := startGateway(t, nil)
 	b := newBrowser(t)
@@ -222,8 +222,18 @@ func TestOptionalCollections(t *testing.T) {
 		if b.count("#empty-state") != 1 {
 			t.Errorf("services: no empty state for a 404:\n%s", b.snapshot())
 		}
-	} else if b.count("#list") != 1 {
-		t.Errorf("services: no list:\n%s", b.snapshot())
+	} else {
+		// a service through its form
+		g.api(t, http.MethodPut, "/apisix/admin/upstreams/1", map[string]any{
+			"type": "roundrobin", "nodes": map[string]int{"127.0.0.1:1995": 1}}, http.StatusCreated)
+		b.goTo("#/services/new", "services")
+		b.fill(map[string]string{"f-id": "s1", "f-name": "databases", "f-upstream_id": "1"})
+		b.run(chromedp.Click(chromedp.CSS(`form.obj button[type="submit"]`)))
+		b.waitJS("service s1 listed", `location.hash === '#/services' && document.querySelector('tr[data-id="s1"]')`)
+		v := g.api(t, http.MethodGet, "/apisix/admin/services/s1", nil, http.StatusOK)["value"].(map[string]any)
+		if v["name"] != "databases" || v["upstream_id"] != "1" {
+			t.Errorf("service as stored: %v", v)
+		}
 	}
 	b.goTo("#/plugin_metadata", "plugin_metadata")
 	_, _, body, err := e2e.Admin{Addr: g.admin}.Do(http.MethodGet, "/apisix/admin/plugin_metadata/syslog", adminKey, nil, nil)

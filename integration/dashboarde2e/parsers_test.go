@@ -88,6 +88,48 @@ func TestParsers(t *testing.T) {
 		}
 	})
 
+	// bounded random inputs, as a fuzz target would feed them: mutated
+	// and truncated certificates and metrics text never make the readers
+	// throw; a certificate either reads or reports its error
+	t.Run("random inputs", func(t *testing.T) {
+		b.t = t
+		cert := e2e.NewCertUntil(t, time.Now().Add(24*time.Hour), "db.example.com")
+		raw, _ := json.Marshal(cert.CertPEM)
+		expr := fmt.Sprintf(`Promise.all([import('/apisix/dashboard/js/cert.js'), import('/apisix/dashboard/js/prom.js')]).then(([c, p]) => {
+			const NL = String.fromCharCode(10);
+			let seed = 42;
+			const rnd = (n) => { seed = (seed * 1103515245 + 12345) %% 2147483648; return seed %% n; };
+			const pem = %s;
+			const body = pem.split(NL).slice(1, -2).join('');
+			const der = atob(body);
+			const metrics = ['apisix_stream_bandwidth{type="ingress",route="1"} 10', '# HELP x', 'up 1', ''].join(NL);
+			const bad = [];
+			for (let i = 0; i < 500; i++) {
+				let d = der.split('');
+				for (let k = 0, n = 1 + rnd(4); k < n; k++) d[rnd(d.length)] = String.fromCharCode(rnd(256));
+				if (rnd(3) === 0) d = d.slice(0, rnd(d.length));
+				const mutated = '-----BEGIN CERTIFICATE-----' + NL + btoa(d.join('')) + NL + '-----END CERTIFICATE-----';
+				try {
+					const r = c.certInfo(mutated);
+					if (!r.error && !(r.notAfter instanceof Date)) bad.push('cert ' + i + ': ' + JSON.stringify(r));
+				} catch (e) { bad.push('cert ' + i + ' threw ' + e); }
+				let m = metrics.split('');
+				for (let k = 0, n = 1 + rnd(6); k < n; k++) m[rnd(m.length)] = String.fromCharCode(rnd(128));
+				try { p.routeTotals(p.parseProm(m.join(''))); } catch (e) { bad.push('metrics ' + i + ' threw ' + e); }
+			}
+			return JSON.stringify(bad.slice(0, 5));
+		})`, raw)
+		ctx, cancel := context.WithTimeout(b.ctx, uiWait)
+		defer cancel()
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != "[]" {
+			t.Errorf("readers failed on random inputs: %s", out)
+		}
+	})
+
 	t.Run("nodes", func(t *testing.T) {
 		b.t = t
 		for _, c := range []struct{ text, want string }{
