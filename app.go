@@ -235,6 +235,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.Etcd != nil {
 		cfg.KeyPrefix = a.Etcd.Prefix
+		cfg.StoreBody = true // APISIX's values; readers apply the defaults
 	}
 	a.admin = cfg
 	a.provisionStandalone()

@@ -68,6 +68,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		upstream <id> { ... }
 //		stream_route <id> { ... }
 //		ssl <id> { ... }
+//		service <id> { ... }
 //		data_encryption {
 //			enable_encrypt_fields true|false
 //			keyring <16 or 32 byte key>...
@@ -182,7 +183,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.AccessLog = true
-		case "stream_route", "upstream", "ssl":
+		case "stream_route", "upstream", "ssl", "service":
 			kind := d.Val()
 			obj, err := parseObjectBlock(d, kind)
 			if err != nil {
@@ -193,6 +194,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.StreamRoutes = append(a.StreamRoutes, obj)
 			case "upstream":
 				a.Upstreams = append(a.Upstreams, obj)
+			case "service":
+				a.Services = append(a.Services, obj)
 			default:
 				a.SSLs = append(a.SSLs, obj)
 			}

@@ -9,8 +9,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
-// The static objects of the apisix global option: stream_route, upstream
-// and ssl blocks become the app's stream_routes, upstreams and ssls, the
+// The static objects of the apisix global option: stream_route, upstream,
+// ssl and service blocks become the app's stream_routes, upstreams, ssls
+// and services, the
 // same APISIX objects the Admin API takes (docs/apisix/stream-routes.md,
 // upstreams.md, tls.md). Common fields are subdirectives; every other
 // field, however nested, is reachable with
@@ -61,6 +62,16 @@ import (
 //		label       <key> <value>
 //		json        <field> <JSON>
 //	}
+//	service <id> {
+//		upstream_id <id>
+//		upstream {
+//			<the upstream subdirectives>
+//		}
+//		plugin      <name> [<JSON conf>]
+//		name|desc   <text>
+//		label       <key> <value>
+//		json        <field> <JSON>
+//	}
 //	ssl <id> {
 //		cert   <PEM file>
 //		key    <PEM file>
@@ -102,6 +113,8 @@ func parseObjectBlock(d *caddyfile.Dispenser, kind string) (json.RawMessage, err
 		parse = parseRouteField
 	case "ssl":
 		parse = parseSSLField
+	case "service":
+		parse = parseServiceField
 	}
 	if err := parseFields(d, obj, parse); err != nil {
 		return nil, err
@@ -253,6 +266,16 @@ func parseUpstreamField(d *caddyfile.Dispenser, obj map[string]any, field string
 		return d.Errf("unknown upstream option %q (use json <field> <value> for others)", field)
 	}
 	return nil
+}
+
+// parseServiceField reads a service's fields: those a stream route shares
+// with it (apisix/schema_def.lua service: upstream, upstream_id, plugins).
+func parseServiceField(d *caddyfile.Dispenser, obj map[string]any, field string) error {
+	switch field {
+	case "upstream_id", "upstream", "plugin", "name", "desc", "label", "json":
+		return parseRouteField(d, obj, field)
+	}
+	return d.Errf("unknown service option %q (use json <field> <value> for others)", field)
 }
 
 func parseRouteField(d *caddyfile.Dispenser, obj map[string]any, field string) error {

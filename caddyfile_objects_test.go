@@ -77,6 +77,19 @@ func TestCaddyfileObjects(t *testing.T) {
 				status 1
 			}
 		}`, `{"ssls":[{"cert":` + string(pemJSON) + `,"client":{"ca":` + string(pemJSON) + `,"depth":2},"id":"1","key":"$env://KEY","snis":["a.test","b.test"],"ssl_protocols":["TLSv1.2","TLSv1.3"],"status":1}]}`, ""},
+		{"service", `apisix {
+			service s1 {
+				upstream {
+					node 127.0.0.1:1995
+				}
+				plugin limit-conn {"conn":1,"burst":0,"default_conn_delay":1,"key":"remote_addr"}
+				name svc
+			}
+			service s2 {
+				upstream_id 1
+			}
+		}`, `{"services":[{"id":"s1","name":"svc","plugins":{"limit-conn":{"burst":0,"conn":1,"default_conn_delay":1,"key":"remote_addr"}},"upstream":{"nodes":[{"host":"127.0.0.1","port":1995,"weight":1}]}},{"id":"s2","upstream_id":"1"}]}`, ""},
+		{"service unknown field", "apisix {\nservice 1 {\nserver_port 1\n}\n}", "", `unknown service option "server_port"`},
 		{"no id", "apisix {\nupstream {\nnode 127.0.0.1:1\n}\n}", "", "upstream: want <id>"},
 		{"bad node", "apisix {\nupstream 1 {\nnode 127.0.0.1\n}\n}", "", `node "127.0.0.1": want host:port`},
 		{"bad weight", "apisix {\nupstream 1 {\nnode 127.0.0.1:1 x\n}\n}", "", `weight "x" is not an integer`},
@@ -105,7 +118,8 @@ func TestCaddyfileObjects(t *testing.T) {
 				StreamRoutes []json.RawMessage `json:"stream_routes,omitempty"`
 				Upstreams    []json.RawMessage `json:"upstreams,omitempty"`
 				SSLs         []json.RawMessage `json:"ssls,omitempty"`
-			}{app.StreamRoutes, app.Upstreams, app.SSLs})
+				Services     []json.RawMessage `json:"services,omitempty"`
+			}{app.StreamRoutes, app.Upstreams, app.SSLs, app.Services})
 			if string(got) != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
@@ -126,6 +140,12 @@ func TestCaddyfileObjectsValidate(t *testing.T) {
 		stream_route 1 {
 			server_port 9101
 			upstream_id 1
+		}
+		service 1 {
+			upstream_id 1
+		}
+		stream_route 3 {
+			service_id 1
 		}
 		stream_route 2 {
 			remote_addr 127.0.0.1

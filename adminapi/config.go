@@ -43,6 +43,11 @@ type Config struct {
 	// ReadOnly, when set, is the error_msg of the 405 that answers every
 	// write to an object resource (a data plane, a standalone node).
 	ReadOnly string
+	// StoreBody stores objects as sent (plus id and timestamps), without
+	// the schema defaults the checks fill in, as APISIX does. Set it only
+	// when every reader applies the defaults itself (the etcd store's
+	// watch does, through CheckStored).
+	StoreBody bool
 }
 
 // Key is one admin_key entry.

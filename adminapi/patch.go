@@ -59,7 +59,7 @@ func (h *Handler) patch(q *request) (reply, error) {
 			}
 		}
 		node["id"] = q.id
-		if aerr := validate(tx, q.kind, node); aerr != nil {
+		if aerr := q.check(tx, node); aerr != nil {
 			return aerr
 		}
 		// a compare-and-swap on the read revision (apisix/core/etcd.lua

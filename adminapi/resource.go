@@ -152,6 +152,24 @@ func validate(tx *registry.Tx, kind model.Kind, obj map[string]any) *apiError {
 	return validateWith(refsFor(tx), kind, obj)
 }
 
+// check validates obj for q's kind. With Config.StoreBody the checks run
+// on a copy, so the schema defaults they fill in stay out of the stored
+// value, as APISIX's check_conf (apisix/admin/resource.lua conf_for_check).
+func (q *request) check(tx *registry.Tx, obj map[string]any) *apiError {
+	if !q.cfg.StoreBody {
+		return validate(tx, q.kind, obj)
+	}
+	b, err := encodeValue(obj)
+	if err != nil {
+		return errMsg(http.StatusBadRequest, "invalid configuration: "+err.Error())
+	}
+	cp, err := model.DecodeObject(b)
+	if err != nil {
+		return errMsg(http.StatusBadRequest, "invalid configuration: "+err.Error())
+	}
+	return validate(tx, q.kind, cp)
+}
+
 // validateWith runs the model checks with the given references.
 func validateWith(refs model.Refs, kind model.Kind, obj map[string]any) *apiError {
 	var err error
@@ -239,7 +257,7 @@ func (h *Handler) put(q *request) (reply, error) {
 		if prev != nil && prev.Static {
 			return staticError(q.kind, id)
 		}
-		if aerr := validate(tx, q.kind, obj); aerr != nil {
+		if aerr := q.check(tx, obj); aerr != nil {
 			return aerr
 		}
 		if !validID(id) {
@@ -261,7 +279,7 @@ func (h *Handler) post(q *request) (reply, error) {
 	}
 	var rep reply
 	err := h.Registry.Update(func(tx *registry.Tx) error {
-		if aerr := validate(tx, q.kind, obj); aerr != nil {
+		if aerr := q.check(tx, obj); aerr != nil {
 			return aerr
 		}
 		id, err := tx.NextID()

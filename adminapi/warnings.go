@@ -3,6 +3,7 @@ package adminapi
 import (
 	"net/http"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -25,14 +26,11 @@ func RouteWarnings(v registry.View, cfg *Config, id string) []string {
 	if at < 0 {
 		return nil
 	}
-	var out []string
-	me := routes[at]
-	out = append(out, ownWarnings(routes, at, cfg)...)
+	ix := router.NewShadowIndex(routes, cfg.FallbackSNI)
+	out := ownWarnings(ix, routes, at, cfg)
 	var victims []string
-	for i, r := range routes {
-		if i != at && router.Shadower(routes, i, cfg.FallbackSNI) == me {
-			victims = append(victims, r.ID)
-		}
+	for _, i := range ix.Victims(at) {
+		victims = append(victims, routes[i].ID)
 	}
 	if len(victims) > 0 {
 		out = append(out, "stream route "+id+" shadows stream route(s) "+strings.Join(victims, ", ")+
@@ -42,21 +40,26 @@ func RouteWarnings(v registry.View, cfg *Config, id string) []string {
 }
 
 // AllRouteWarnings returns the warnings about each stream route itself
-// (shadowed, can never match), in match order.
+// (shadowed, can never match), in match order; none past
+// listWarningLimit routes.
 func AllRouteWarnings(v registry.View, cfg *Config) []string {
 	routes, _ := matchRoutes(v, "")
+	if len(routes) > listWarningLimit {
+		return nil
+	}
+	ix := router.NewShadowIndex(routes, cfg.FallbackSNI)
 	var out []string
 	for i := range routes {
-		out = append(out, ownWarnings(routes, i, cfg)...)
+		out = append(out, ownWarnings(ix, routes, i, cfg)...)
 	}
 	return out
 }
 
 // ownWarnings are the warnings about routes[at] itself.
-func ownWarnings(routes []*router.Route, at int, cfg *Config) []string {
+func ownWarnings(ix *router.ShadowIndex, routes []*router.Route, at int, cfg *Config) []string {
 	var out []string
 	me := routes[at]
-	if by := router.Shadower(routes, at, cfg.FallbackSNI); by != nil {
+	if by := ix.Shadower(at); by != nil {
 		out = append(out, "stream route "+me.ID+" is shadowed by stream route "+by.ID+
 			" on every connection it could match: it never matches")
 	}
@@ -68,26 +71,58 @@ func ownWarnings(routes []*router.Route, at int, cfg *Config) []string {
 	return out
 }
 
+// listWarningLimit bounds the routes a GET of the list analyses: every
+// route against every other that may cover it is quadratic in the worst
+// case (many routes without a port filter).
+const listWarningLimit = 2000
+
+// filterCache keeps the parsed filters of the stored objects between
+// calls (objects are immutable: a write makes a new one), so that a write
+// with many routes present parses one route, not all of them.
+var filterCache struct {
+	sync.Mutex
+	m map[*registry.Object]*router.Route // nil value: not matchable
+}
+
 // matchRoutes returns the stream routes in match order, and the position
 // of id among them (-1 when absent).
 func matchRoutes(v registry.View, id string) ([]*router.Route, int) {
+	filterCache.Lock()
+	defer filterCache.Unlock()
+	prev := filterCache.m
+	next := make(map[*registry.Object]*router.Route, len(prev))
 	var routes []*router.Route
 	at := -1
 	for _, o := range v.List(model.StreamRoutes) {
-		sr, err := model.ParseStreamRoute(o.Value)
-		if err != nil {
-			continue
+		r, cached := prev[o]
+		if !cached {
+			r = parseFilters(o)
 		}
-		r, sub, err := router.FiltersOf(o.ID, sr)
-		if err != nil || sub {
+		next[o] = r
+		if r == nil {
 			continue
 		}
 		if id != "" && o.ID == id {
 			at = len(routes)
 		}
-		routes = append(routes, &r)
+		routes = append(routes, r)
 	}
+	filterCache.m = next
 	return routes, at
+}
+
+// parseFilters returns the filters of a stream route object, or nil for
+// one that never matches at entry (unparsable, or a subordinate xRPC route).
+func parseFilters(o *registry.Object) *router.Route {
+	sr, err := model.ParseStreamRoute(o.Value)
+	if err != nil {
+		return nil
+	}
+	r, sub, err := router.FiltersOf(o.ID, sr)
+	if err != nil || sub {
+		return nil
+	}
+	return &r
 }
 
 // warnOnWrite adds the warnings of a successful stream route write to the

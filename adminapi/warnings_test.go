@@ -1,11 +1,14 @@
 package adminapi
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
 )
 
@@ -75,5 +78,29 @@ func TestNoReachWarningWithoutListeners(t *testing.T) {
 	r := e.must(http.StatusCreated, "PUT", "/apisix/admin/stream_routes/1", `{"server_port":9999,"upstream":`+upstreamBody+`}`)
 	if got := r.header.Values(WarningHeader); len(got) != 0 {
 		t.Fatalf("warnings %q, want none", got)
+	}
+}
+
+// BenchmarkWarningsOnWrite is the cost the warnings add to one write with
+// 10,000 routes present, none of them filtered by port.
+func BenchmarkWarningsOnWrite(b *testing.B) {
+	reg := registry.New()
+	if err := reg.Open(newMemStore(), nil); err != nil {
+		b.Fatal(err)
+	}
+	cfg := streamCfg()
+	cfg.Listeners = []router.Listener{{Network: "tcp", Port: 9100}}
+	for i := 0; i < 10000; i++ {
+		v := fmt.Sprintf(`{"id":"%d","remote_addr":"10.%d.%d.1","upstream":{"nodes":{"127.0.0.1:1":1}}}`, i, i/250, i%250)
+		if err := reg.Update(func(tx *registry.Tx) error {
+			_, _, err := tx.Put(model.StreamRoutes, fmt.Sprint(i), []byte(v))
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		reg.View(func(v registry.View) { _ = RouteWarnings(v, cfg, "5000") })
 	}
 }

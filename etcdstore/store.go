@@ -59,6 +59,8 @@ type Store struct {
 	status Status
 	// lastErr is the latest etcd error, for writes while disconnected.
 	lastErr error
+	// manual is for benchmarks: Run does nothing, the caller loads.
+	manual bool
 }
 
 // Status is one node's view of etcd.
@@ -234,6 +236,9 @@ func (s *Store) Close() { s.cancel() }
 
 // Run implements registry.Shared.
 func (s *Store) Run(r *registry.Registry) {
+	if s.manual {
+		return
+	}
 	go s.run(r)
 }
 
@@ -354,8 +359,25 @@ func (s *Store) load(r *registry.Registry, cli *clientv3.Client) (int64, uint64,
 	if err != nil {
 		return 0, 0, err
 	}
+	// objects held at the same mod_revision are not decoded again: the
+	// registry keeps them as they are
+	held := map[string]int64{}
+	r.View(func(v registry.View) {
+		for _, k := range s.opts.Kinds {
+			for _, o := range v.List(k) {
+				if !o.Static {
+					held[s.layout.key(k, o.ID)] = o.ModifiedIndex
+				}
+			}
+		}
+	})
 	evs := make([]registry.Event, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
+		if mod, ok := held[string(kv.Key)]; ok && mod == kv.ModRevision {
+			kind, id, _ := s.layout.parse(string(kv.Key))
+			evs = append(evs, registry.Event{Kind: kind, ID: id, CreatedIndex: kv.CreateRevision, ModifiedIndex: mod})
+			continue
+		}
 		if e, ok := s.decode(string(kv.Key), kv.Value, kv.CreateRevision, kv.ModRevision); ok {
 			evs = append(evs, e)
 		}

@@ -19,7 +19,10 @@ import (
 
 // startEtcd runs a real single-member etcd (Debian's etcd-server) and
 // returns its client URL. Without it the test skips, or fails with CI=true.
-func startEtcd(t *testing.T) string {
+func startEtcd(t *testing.T) string { return startEtcdB(t) }
+
+// startEtcdB is startEtcd for tests and benchmarks.
+func startEtcdB(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {

@@ -91,14 +91,15 @@ func (r *Registry) OpenShared(s Shared, compile CompileFunc, wait time.Duration)
 	s.Run(r)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	deadline := time.AfterFunc(wait, func() {
+	timedOut := false
+	timer := time.AfterFunc(wait, func() {
 		r.mu.Lock()
+		timedOut = true
 		r.sh.cond.Broadcast()
 		r.mu.Unlock()
 	})
-	defer deadline.Stop()
-	start := time.Now()
-	for r.sh.shared == s && r.sh.applied == 0 && time.Since(start) < wait {
+	defer timer.Stop()
+	for r.sh.shared == s && r.sh.applied == 0 && !timedOut {
 		r.sh.cond.Wait()
 	}
 	return nil
@@ -138,7 +139,8 @@ func (r *Registry) dropDynamicLocked() {
 
 // Reload replaces the dynamic objects with objs, the whole content of s at
 // revision rev. Objects whose ModifiedIndex did not change are kept as
-// they are, with their live state; the others are replaced or removed. A
+// they are, with their live state (their event's Value may then be nil);
+// the others are replaced or removed. A
 // store that is no longer attached is ignored. It reports whether anything
 // changed.
 func (r *Registry) Reload(s Shared, objs []Event, rev int64) bool {

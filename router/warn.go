@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -35,52 +36,142 @@ func (l Listener) String() string {
 	return fmt.Sprintf("%s/%s:%d", l.Network, host, l.Port)
 }
 
-// Shadower returns the route that takes every connection routes[i] could
-// match before routes[i] sees it, or nil. Routes are in match order.
+// Shadows reports whether routes[j] takes every connection routes[i]
+// could match before routes[i] sees it. Routes are in match order.
 // fallbackSNI is apisix.ssl.fallback_sni: when set, every connection has
-// an SNI, so a later route with sni "*" takes the connections of a plain
-// route too.
-func Shadower(routes []*Route, i int, fallbackSNI string) *Route {
-	b := routes[i]
+// an SNI, so even a later route with sni "*" takes the connections of a
+// plain route.
+func Shadows(routes []*Route, j, i int, fallbackSNI string) bool {
+	a, b := routes[j], routes[i]
+	if j == i || !coversFilters(a, b) {
+		return false
+	}
+	switch {
+	case len(b.SNIs) == 0 && len(a.SNIs) == 0:
+		return j < i
+	case len(b.SNIs) == 0:
+		// SNI routes are tried first; they take everything only when
+		// every connection has an SNI and a has the catch-all "*"
+		return fallbackSNI != "" && contains(usableSNIs(a.SNIs), "*")
+	case len(a.SNIs) == 0:
+		// a plain route never sees a connection an SNI route took
+		return false
+	}
+	// each SNI group is tried in route order, and no other pattern ranks
+	// before a pattern on every name it matches: a must hold every
+	// pattern of b, and come first
 	bSNIs := usableSNIs(b.SNIs)
-	for j, a := range routes {
-		if j == i || !coversFilters(a, b) {
-			continue
-		}
-		aSNIs := usableSNIs(a.SNIs)
-		switch {
-		case len(b.SNIs) == 0 && len(a.SNIs) == 0:
-			if j < i {
-				return a
-			}
-		case len(b.SNIs) == 0:
-			// SNI routes are tried first; they take everything only when
-			// every connection has an SNI and a has the catch-all "*"
-			if fallbackSNI != "" && contains(aSNIs, "*") {
-				return a
-			}
-		case len(a.SNIs) == 0:
-			// a plain route never sees a connection an SNI route took
-		default:
-			// each SNI group is tried in route order, and no other
-			// pattern ranks before a pattern on every name it matches:
-			// a must hold every pattern of b, and come first
-			if j > i || len(bSNIs) == 0 {
-				continue
-			}
-			all := true
-			for _, s := range bSNIs {
-				if !contains(aSNIs, s) {
-					all = false
-					break
-				}
-			}
-			if all {
-				return a
-			}
+	if j > i || len(bSNIs) == 0 {
+		return false
+	}
+	aSNIs := usableSNIs(a.SNIs)
+	for _, s := range bSNIs {
+		if !contains(aSNIs, s) {
+			return false
 		}
 	}
-	return nil
+	return true
+}
+
+// ShadowIndex answers Shadows for many routes without comparing every
+// pair: only routes that can cover each other (same port or none, a
+// shared SNI pattern, the catch-all "*") are compared.
+type ShadowIndex struct {
+	routes      []*Route
+	fallbackSNI string
+	anyPort     []int            // plain routes without server_port
+	byPort      map[uint16][]int // plain routes by server_port
+	bySNI       map[string][]int // SNI routes by usable pattern
+}
+
+// NewShadowIndex indexes routes (in match order).
+func NewShadowIndex(routes []*Route, fallbackSNI string) *ShadowIndex {
+	x := &ShadowIndex{routes: routes, fallbackSNI: fallbackSNI, byPort: map[uint16][]int{}, bySNI: map[string][]int{}}
+	for i, r := range routes {
+		switch {
+		case len(r.SNIs) > 0:
+			for _, s := range usableSNIs(r.SNIs) {
+				if l := x.bySNI[s]; len(l) == 0 || l[len(l)-1] != i {
+					x.bySNI[s] = append(l, i)
+				}
+			}
+		case r.ServerPort == 0:
+			x.anyPort = append(x.anyPort, i)
+		default:
+			x.byPort[r.ServerPort] = append(x.byPort[r.ServerPort], i)
+		}
+	}
+	return x
+}
+
+// candidates are the positions of the routes that may shadow routes[i]
+// or be shadowed by it, ascending.
+func (x *ShadowIndex) candidates(i int) []int {
+	r := x.routes[i]
+	if len(r.SNIs) > 0 {
+		snis := usableSNIs(r.SNIs)
+		var out []int
+		for _, s := range snis {
+			out = append(out, x.bySNI[s]...)
+		}
+		if x.fallbackSNI != "" && contains(snis, "*") {
+			out = append(append(out, x.anyPort...), x.allPorts()...)
+		}
+		return out
+	}
+	out := append([]int(nil), x.anyPort...)
+	if r.ServerPort == 0 {
+		out = append(out, x.allPorts()...)
+	} else {
+		out = append(out, x.byPort[r.ServerPort]...)
+	}
+	if x.fallbackSNI != "" {
+		out = append(out, x.bySNI["*"]...)
+	}
+	return out
+}
+
+func (x *ShadowIndex) allPorts() []int {
+	var out []int
+	for _, l := range x.byPort {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// Shadower returns the first route (in match order) that shadows
+// routes[i], or nil.
+func (x *ShadowIndex) Shadower(i int) *Route {
+	best := -1
+	for _, j := range x.candidates(i) {
+		if (best < 0 || j < best) && Shadows(x.routes, j, i, x.fallbackSNI) {
+			best = j
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	return x.routes[best]
+}
+
+// Victims returns the positions of the routes routes[j] shadows, ascending.
+func (x *ShadowIndex) Victims(j int) []int {
+	var out []int
+	seen := map[int]bool{}
+	for _, i := range x.candidates(j) {
+		if !seen[i] && Shadows(x.routes, j, i, x.fallbackSNI) {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Shadower returns the first route that shadows routes[i], or nil; for
+// many questions about one list, use a ShadowIndex.
+func Shadower(routes []*Route, i int, fallbackSNI string) *Route {
+	return NewShadowIndex(routes, fallbackSNI).Shadower(i)
 }
 
 // coversFilters reports whether every connection that passes b's address

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -122,6 +123,50 @@ func TestUnreachable(t *testing.T) {
 		got := Unreachable(tt.r, tt.ls, local, tt.fallback)
 		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestShadowIndexAgreesWithPairs compares the index with every pair on
+// generated route lists.
+func TestShadowIndexAgreesWithPairs(t *testing.T) {
+	remotes := []string{"", "127.0.0.1", "127.0.0.0/8", "::1"}
+	servers := []string{"", "127.0.0.1"}
+	ports := []uint16{0, 9100, 9101}
+	snis := [][]string{nil, nil, {"a.test"}, {"a.test", "b.test"}, {"b.test"}, {"*"}, {"*.test"}}
+	for seed := 0; seed < 200; seed++ {
+		var routes []*Route
+		x := uint32(seed*2654435761 + 1)
+		next := func(n int) int {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			return int(x % uint32(n))
+		}
+		for i := 0; i < 12; i++ {
+			routes = append(routes, rt(string(rune('a'+i)), remotes[next(len(remotes))], servers[next(len(servers))],
+				ports[next(len(ports))], snis[next(len(snis))]...))
+		}
+		for _, fallback := range []string{"", "x.test"} {
+			ix := NewShadowIndex(routes, fallback)
+			for i := range routes {
+				var want *Route
+				var victims []int
+				for j := range routes {
+					if want == nil && Shadows(routes, j, i, fallback) {
+						want = routes[j]
+					}
+					if Shadows(routes, i, j, fallback) {
+						victims = append(victims, j)
+					}
+				}
+				if got := ix.Shadower(i); got != want {
+					t.Fatalf("seed %d fallback %q route %d: shadower %v, want %v", seed, fallback, i, got, want)
+				}
+				if got := ix.Victims(i); fmt.Sprint(got) != fmt.Sprint(victims) {
+					t.Fatalf("seed %d fallback %q route %d: victims %v, want %v", seed, fallback, i, got, victims)
+				}
+			}
 		}
 	}
 }

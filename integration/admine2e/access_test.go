@@ -44,8 +44,8 @@ func recommendedInstance(t *testing.T, fields map[string]any) (*instance, string
 
 // TestAdminAccessRecommendedSetup: in the recommended setup, a client
 // outside allow_admin with no key gets no key from any route of either
-// endpoint; admin_listen serves the Admin API and the control API with
-// keys and allow_admin, and nothing of Caddy's own API.
+// endpoint; admin_listen serves the Admin API, the control API and the
+// dashboard with keys and allow_admin, and nothing of Caddy's own API.
 func TestAdminAccessRecommendedSetup(t *testing.T) {
 	in, adminListen := recommendedInstance(t, nil)
 	p := in.start()
@@ -92,7 +92,7 @@ func TestAdminAccessRecommendedSetup(t *testing.T) {
 	}
 	// outside allow_admin: 403 with or without a key, on both endpoints
 	for _, a := range []e2e.Admin{caddyAdmin, listen} {
-		for _, path := range []string{"/apisix/admin/upstreams", "/v1/healthcheck"} {
+		for _, path := range []string{"/apisix/admin/upstreams", "/v1/healthcheck", "/apisix/dashboard/"} {
 			st, _, body, err := a.Do(http.MethodGet, path, adminKey, nil, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -116,6 +116,7 @@ func TestAdminAccessRecommendedSetup(t *testing.T) {
 		{"GET", "/apisix/admin/upstreams/al", viewerKey, "", 200, `"id":"al"`},
 		{"HEAD", "/apisix/admin", "", "", 200, ""},
 		{"GET", "/v1/healthcheck", "", "", 200, ""},
+		{"GET", "/apisix/dashboard/", "", "", 200, "<html"},
 	} {
 		var raw []byte
 		if c.body != "" {

@@ -147,7 +147,6 @@ func TestAPISIXValues(t *testing.T) {
 	if len(pl.Kvs) != 1 || string(pl.Kvs[0].Value) != plugins {
 		t.Fatalf("/apisix/plugins changed: %v", pl.Kvs)
 	}
-	dp.must(200, "GET", "/apisix/admin/ssls/ours", "")
 	eventually(t, "the data plane serves our SSL", func() (bool, string) {
 		cn, _ := dp.askTLS("ours.test")
 		return cn == "ours.test", cn

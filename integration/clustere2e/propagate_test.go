@@ -44,6 +44,11 @@ func TestWriteOnAServesOnB(t *testing.T) {
 	if v["id"] != "r1" || v["upstream_id"] != "u2" || v["create_time"] == nil || v["update_time"] == nil {
 		t.Fatalf("stored value %s", resp.Kvs[0].Value)
 	}
+	// no schema defaults are stored (apisix/admin/resource.lua checks a copy)
+	up, err := cli.Get(context.Background(), "/apisix/upstreams/u1")
+	if err != nil || len(up.Kvs) != 1 || strings.Contains(string(up.Kvs[0].Value), "pass_host") {
+		t.Fatalf("stored upstream %v %v", up, err)
+	}
 	// indexes are etcd's create and mod revisions, on every node
 	kv := resp.Kvs[0]
 	for _, g := range []*gateway{a, b} {

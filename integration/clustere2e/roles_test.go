@@ -44,15 +44,18 @@ func TestRoles(t *testing.T) {
 	// PATCH: a compare-and-swap on the read modifiedIndex
 	before := cp.must(200, "GET", "/apisix/admin/upstreams/u1", "")
 	cp.must(200, "PATCH", "/apisix/admin/upstreams/u1", `{"desc":"patched"}`)
-	after := dp.must(200, "GET", "/apisix/admin/upstreams/u1", "")
-	if after["value"].(map[string]any)["desc"] != "patched" || after["modifiedIndex"].(float64) <= before["modifiedIndex"].(float64) ||
-		after["createdIndex"] != before["createdIndex"] {
+	var after map[string]any
+	eventually(t, "the PATCH reaches the data plane", func() (bool, string) {
+		after = dp.must(200, "GET", "/apisix/admin/upstreams/u1", "")
+		return after["value"].(map[string]any)["desc"] == "patched", fmt.Sprint(after)
+	})
+	if after["modifiedIndex"].(float64) <= before["modifiedIndex"].(float64) || after["createdIndex"] != before["createdIndex"] {
 		t.Fatalf("PATCH: before %v after %v", before, after)
 	}
 
 	// ttl: an etcd lease
 	cp.must(201, "PUT", "/apisix/admin/stream_routes/tmp?ttl=1", `{"upstream_id":"u1","server_port":1}`)
-	dp.must(200, "GET", "/apisix/admin/stream_routes/tmp", "")
+	cp.must(200, "GET", "/apisix/admin/stream_routes/tmp", "")
 	eventually(t, "the ttl route expires on the data plane", func() (bool, string) {
 		code, _ := dp.do("GET", "/apisix/admin/stream_routes/tmp", "")
 		return code == 404, fmt.Sprint(code)
