@@ -51,6 +51,11 @@ func activateStandalone(a *App) error {
 		if err := reg.Open(nil, rt.Compile); err != nil {
 			return fmt.Errorf("standalone mode: %v", err)
 		}
+		if activation.etcd != nil {
+			// its watch would write into the registry
+			activation.etcd.Close()
+			activation.etcd = nil
+		}
 		activation.storageKey = standaloneKey
 	}
 	if cur := activation.current; cur != nil {

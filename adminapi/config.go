@@ -3,8 +3,9 @@
 //
 // It is plain Go: Handler is an http.Handler that the Caddy module
 // admin.api.apisix mounts on Caddy's admin endpoint, and that tests drive
-// over httptest. Behaviour, status codes and error texts follow APISIX.md
-// §2, §6.2, §7.1.
+// over httptest. Behaviour, status codes and error texts follow
+// docs/apisix/admin-api.md, docs/apisix/upstreams.md#upstream-resource-checks
+// and docs/apisix/tls.md#ssl-object-schema.
 package adminapi
 
 import (
@@ -17,7 +18,7 @@ import (
 // Config is what the Admin API needs from the running apisix app.
 type Config struct {
 	// StreamEnabled is false when the app has no stream_proxy: every
-	// stream_routes call then answers 400 (APISIX.md §1.4).
+	// stream_routes call then answers 400 (docs/apisix/config.md#stream-mode-disabled).
 	StreamEnabled bool
 	// Keys are the admin keys; none means no key check.
 	Keys []Key

@@ -66,7 +66,7 @@ var objectKinds = map[string]model.Kind{
 	string(model.PluginMetadata): model.PluginMetadata,
 }
 
-// ServeHTTP implements http.Handler, in APISIX's order (APISIX.md §2.3):
+// ServeHTTP implements http.Handler, in APISIX's order (docs/apisix/admin-api.md#request-order):
 // allow_admin, routing, key check, stream mode, resource and method, body,
 // ttl, then the resource method.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

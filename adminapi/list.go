@@ -34,7 +34,7 @@ type listEntry struct {
 	obj map[string]any
 }
 
-// list answers GET on a collection (APISIX.md §2.5, §2.6): key order,
+// list answers GET on a collection (docs/apisix/admin-api.md#success-responses, docs/apisix/admin-api.md#lists): key order,
 // then the name/label/filter filters, total, and paging.
 func (h *Handler) list(q *request) (reply, error) {
 	var objs []*registry.Object

@@ -73,7 +73,7 @@ func clientCertID(up any) any {
 // uses, an upstream a service uses directly or through traffic-split
 // (APISIX: apisix/admin/stream_routes.lua, services.lua, upstreams.lua), an
 // upstream a stream route uses the same ways, and a client SSL an upstream
-// uses as tls.client_cert_id (this project, DESIGN.md).
+// uses as tls.client_cert_id (this project: docs/differences.md#deleting-a-used-upstream-is-refused).
 func deleteCheck(tx *registry.Tx, kind model.Kind, id string) *apiError {
 	routes := decodedList(tx.List(model.StreamRoutes))
 	switch kind {

@@ -10,7 +10,7 @@ import (
 	"github.com/caddy-apisix/stream/registry"
 )
 
-// valueBody is the PUT/POST/PATCH answer (APISIX.md §2.5).
+// valueBody is the PUT/POST/PATCH answer (docs/apisix/admin-api.md#success-responses).
 type valueBody struct {
 	// Key is the etcd-style key, "/apisix/<kind>/<id>".
 	Key string `json:"key"`
@@ -62,7 +62,7 @@ func existingWritable(tx *registry.Tx, kind model.Kind, id string) (*registry.Ob
 	return prev, nil
 }
 
-// checkConf is APISIX's resource check_conf steps 1-3 (APISIX.md §2.4):
+// checkConf is APISIX's resource check_conf steps 1-3 (docs/apisix/admin-api.md#validation-order):
 // body present, id rules, forbidden timestamps. It returns the object,
 // with "id" set to the URL id when there is one, and the id to store it
 // under (for POST, "").
@@ -146,7 +146,7 @@ func validID(id string) bool {
 	return id != "" && !strings.ContainsAny(id, "/?#")
 }
 
-// validate runs the model checks (APISIX.md §2.4 steps 4-10, §6.2, §7.1)
+// validate runs the model checks (docs/apisix/admin-api.md#validation-order, docs/apisix/upstreams.md#upstream-resource-checks, docs/apisix/tls.md#ssl-object-schema)
 // with references resolved inside the transaction.
 func validate(tx *registry.Tx, kind model.Kind, obj map[string]any) *apiError {
 	return validateWith(refsFor(tx), kind, obj)
@@ -245,7 +245,7 @@ func (h *Handler) write(tx *registry.Tx, q *request, id string, obj map[string]a
 		Key: objectKey(q.cfg, q.kind, id), Value: publicValue(q.kind, o.Value)}}, nil
 }
 
-// put creates or replaces an object (APISIX.md §2.4, §2.5).
+// put creates or replaces an object (docs/apisix/admin-api.md#validation-order, docs/apisix/admin-api.md#success-responses).
 func (h *Handler) put(q *request) (reply, error) {
 	obj, id, aerr := checkConf(q, true)
 	if aerr != nil {
@@ -306,8 +306,8 @@ func (h *Handler) get(q *request) (reply, error) {
 	}}, nil
 }
 
-// del deletes an object unless something still refers to it (APISIX.md
-// §2.7; ?force=true skips the reference checks as in APISIX).
+// del deletes an object unless something still refers to it
+// (docs/apisix/admin-api.md#delete-reference-rules; ?force=true skips the reference checks as in APISIX).
 func (h *Handler) del(q *request) (reply, error) {
 	if q.id == "" {
 		return reply{}, errMsg(http.StatusBadRequest, "missing "+q.kind.Noun()+" id")

@@ -8,7 +8,7 @@ import (
 
 // publicValue is a stored value as the Admin API shows it: private keys
 // removed. APISIX returns them AES-encrypted; this project never returns
-// them at all (DESIGN.md "secrets never appear in Admin API output").
+// them at all (docs/differences.md#secrets-stay-out-of-logs-and-answers).
 func publicValue(kind model.Kind, raw []byte) json.RawMessage {
 	obj, err := model.DecodeObject(raw)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package balancer picks upstream nodes for stream connections the way
-// APISIX does (APISIX.md §6.3): smooth weighted round robin, consistent
+// APISIX does (docs/apisix/upstreams.md#load-balancing): smooth weighted round robin, consistent
 // hashing, least connections and peak EWMA, with priority tiers, retries
 // that skip nodes already tried, and health filtering.
 //

@@ -1,11 +1,11 @@
-// Package health runs APISIX's upstream health checks (APISIX.md §6.6)
+// Package health runs APISIX's upstream health checks (docs/apisix/upstreams.md#health-checks)
 // for one upstream: active TCP or HTTP(S) probes of every node, passive
 // reports from the proxy, and the lua-resty-healthcheck state machine
 // that decides which nodes the balancer may pick.
 //
 // Unlike APISIX, which creates a checker on the first session through an
 // upstream, the caller starts a Checker when the upstream is created, so
-// probing begins before any traffic (DESIGN.md).
+// probing begins before any traffic (docs/differences.md#health-checks-start-at-once).
 package health
 
 import (
@@ -50,7 +50,7 @@ type target struct {
 	ctr       counters
 }
 
-// NodeStatus is one node in the control API (APISIX.md §6.6).
+// NodeStatus is one node in the control API (docs/apisix/upstreams.md#health-checks).
 type NodeStatus struct {
 	// Addr is the node address as given to NewChecker.
 	Addr string `json:"-"`

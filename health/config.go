@@ -10,7 +10,7 @@ import (
 )
 
 // Config is an upstream's `checks` with APISIX's defaults filled in
-// (APISIX.md §6.6).
+// (docs/apisix/upstreams.md#health-checks).
 type Config struct {
 	// Type is the active probe: "tcp", "http" (the default) or "https".
 	Type string

@@ -124,8 +124,8 @@ func TestPrivateKeysStayOutOfLogs(t *testing.T) {
 }
 
 // TestAdminKeyStaysOutOfLogs checks that the admin key sent as X-API-KEY
-// never appears in Caddy's output (DESIGN.md: secrets never appear in
-// logs). Caddy's admin server logs every request's headers ("received
+// never appears in Caddy's output
+// (docs/differences.md#secrets-stay-out-of-logs-and-answers). Caddy's admin server logs every request's headers ("received
 // request") and redacts only Authorization, Cookie and Set-Cookie; the
 // plugin blanks X-API-KEY and api_key in Caddy's default logger, with or
 // without a log filter like the one in examples/Caddyfile.

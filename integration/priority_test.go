@@ -4,7 +4,7 @@ import (
 	"testing"
 )
 
-// TestPriority checks APISIX's match order (APISIX.md §4) on TLS
+// TestPriority checks APISIX's match order (docs/apisix/stream-routes.md#matching-priority) on TLS
 // listeners that terminate with a static SSL object: exact sni over
 // "*.suffix" over "*", longer wildcards first, multi-level route
 // wildcards, an sni route whose address filter fails falling through to
@@ -75,7 +75,7 @@ func TestPriority(t *testing.T) {
 }
 
 // TestFallbackSNI checks that fallback_sni counts as the SNI of plain TCP
-// connections for route matching (APISIX.md §7.4).
+// connections for route matching (docs/apisix/tls.md#fallback-sni).
 func TestFallbackSNI(t *testing.T) {
 	be := backendSet(t, "sni-route", "plain-route")
 	plain := freePort(t)

@@ -1,7 +1,7 @@
 package model
 
 // The APISIX schemas of the stream subsystem (apisix/schema_def.lua as of
-// 3.18 plus the post-snapshot stream-route fields of APISIX.md §14).
+// 3.18 plus the post-snapshot stream-route fields of docs/apisix/stream-routes.md#several-snis).
 // Properties are listed in the order they are checked.
 
 // hostDefPat is APISIX's host_def pattern (route sni, ssl sni, node host).
@@ -132,7 +132,7 @@ var (
 		}},
 	}}
 
-	// upstreamSchema is _M.upstream (APISIX.md §6.1).
+	// upstreamSchema is _M.upstream (docs/apisix/upstreams.md#fields).
 	upstreamSchema = &schema{
 		typ: "object",
 		props: objectProps([]prop{
@@ -215,7 +215,7 @@ var (
 		required: []string{"name"},
 	}
 
-	// streamRouteSchema is _M.stream_route (APISIX.md §3, §14).
+	// streamRouteSchema is _M.stream_route (docs/apisix/stream-routes.md#schema, docs/apisix/stream-routes.md#several-snis).
 	streamRouteSchema = &schema{
 		typ: "object",
 		props: objectProps([]prop{
@@ -235,7 +235,7 @@ var (
 		not:        &schema{required: []string{"sni", "snis"}},
 	}
 
-	// sslSchema is _M.ssl (APISIX.md §7.1).
+	// sslSchema is _M.ssl (docs/apisix/tls.md#ssl-object-schema).
 	sslSchema = &schema{
 		typ: "object",
 		props: []prop{

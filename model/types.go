@@ -70,7 +70,7 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// StreamRoute is an APISIX stream route (APISIX.md §3, §14).
+// StreamRoute is an APISIX stream route (docs/apisix/stream-routes.md#schema, docs/apisix/stream-routes.md#several-snis).
 type StreamRoute struct {
 	ID         ID                         `json:"id,omitempty"`
 	Name       string                     `json:"name,omitempty"`
@@ -87,13 +87,13 @@ type StreamRoute struct {
 	Plugins    map[string]json.RawMessage `json:"plugins,omitempty"`
 	Protocol   json.RawMessage            `json:"protocol,omitempty"`
 	// TLSPassthrough, on a listener with both tls and tls_passthrough,
-	// forwards the matched connection's TLS bytes untouched (§14).
+	// forwards the matched connection's TLS bytes untouched (docs/apisix/tls.md#tls-passthrough).
 	TLSPassthrough bool  `json:"tls_passthrough,omitempty"`
 	CreateTime     int64 `json:"create_time,omitempty"`
 	UpdateTime     int64 `json:"update_time,omitempty"`
 }
 
-// Upstream is an APISIX upstream (APISIX.md §6).
+// Upstream is an APISIX upstream (docs/apisix/upstreams.md).
 type Upstream struct {
 	ID            ID                `json:"id,omitempty"`
 	Name          string            `json:"name,omitempty"`
@@ -271,7 +271,7 @@ func SplitHostPort(s string) (host string, port int, err error) {
 	return s[:i], port, nil
 }
 
-// SSL is an APISIX SSL object (APISIX.md §7.1).
+// SSL is an APISIX SSL object (docs/apisix/tls.md#ssl-object-schema).
 type SSL struct {
 	ID           ID                `json:"id,omitempty"`
 	Desc         string            `json:"desc,omitempty"`

@@ -32,7 +32,7 @@ type Refs struct {
 // "type":"roundrobin"), so the caller should store obj as modified.
 
 // CheckStreamRoute validates a stream route body after the admin layer's id
-// and create_time checks, in APISIX's order (APISIX.md §2.4 steps 4-10):
+// and create_time checks, in APISIX's order (docs/apisix/admin-api.md#validation-order):
 // schema, upstream_id, service_id, plugins, address semantics, protocol.
 // The inline upstream is only schema-checked. Errors are *Error.
 func CheckStreamRoute(obj map[string]any, refs Refs) error {
@@ -146,7 +146,8 @@ func CheckUpstream(obj map[string]any, refs Refs) error {
 	return nil
 }
 
-// CheckSSL validates an SSL object: schema (§7.1), then APISIX's
+// CheckSSL validates an SSL object: schema
+// (docs/apisix/tls.md#ssl-object-schema), then APISIX's
 // check_ssl_conf: cert/key parse, certs/keys pairing, client.ca. As an
 // addition to APISIX, each private key must match its certificate.
 // Errors are *Error.

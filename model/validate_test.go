@@ -65,7 +65,7 @@ func TestCheckStreamRoute(t *testing.T) {
 		{"upstream node weight", `{"upstream":{"nodes":[{"host":"127.0.0.1","port":80}]}}`, `invalid configuration: property "upstream" validation failed: property "nodes" validation failed: object matches none of the required`},
 		{"upstream empty", `{"upstream":{}}`, `invalid configuration: property "upstream" validation failed: value should match only one schema, but matches none`},
 		{"upstream extra", `{"upstream":{"nodes":{},"foo":1}}`, `invalid configuration: property "upstream" validation failed: additional properties forbidden, found foo`},
-		// §2.4: the inline upstream skips check_upstream_conf.
+		// docs/apisix/admin-api.md#inline-upstreams-are-only-schema-checked: the inline upstream skips check_upstream_conf.
 		{"inline chash no key", `{"upstream":{"nodes":{"127.0.0.1:1":1},"type":"chash"}}`, ""},
 		{"inline unknown type", `{"upstream":{"nodes":{"127.0.0.1:1":1},"type":"magic"}}`, ""},
 		{"inline bare v6", `{"upstream":{"nodes":[{"host":"::1","port":80,"weight":1}]}}`, ""},

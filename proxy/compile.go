@@ -35,7 +35,8 @@ type Route struct {
 	// Upstream is nil when the route has none or its upstream_id is
 	// missing: its connections are closed, as APISIX does.
 	Upstream *Upstream
-	// Passthrough forwards TLS untouched on a mixed listener (§14).
+	// Passthrough forwards TLS untouched on a mixed listener
+	// (docs/apisix/tls.md#tls-passthrough).
 	Passthrough bool
 	// the route's plugin instances by phase, highest priority first
 	prereaders []plugin.Prereader

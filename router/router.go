@@ -1,5 +1,5 @@
 // Package router matches a connection against the stream routes exactly as
-// APISIX's ip_port router does (APISIX.md §4), with an index so that the cost
+// APISIX's ip_port router does (docs/apisix/stream-routes.md#matching-priority), with an index so that the cost
 // of a match does not grow with the number of routes.
 package router
 

@@ -11,7 +11,7 @@ import (
 )
 
 // CertIndex selects the SSL object for a server name as APISIX does
-// (APISIX.md §7.2): exact names first, then a one-label wildcard
+// (docs/apisix/tls.md#certificate-selection): exact names first, then a one-label wildcard
 // ("*.test.com" covers "a.test.com", neither "a.b.test.com" nor
 // "test.com"), then "*". Lookups are a few map probes whatever the number
 // of objects. A CertIndex is immutable and safe for concurrent use; build a

@@ -113,8 +113,9 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	return &apiFixture{p: p, certPEM: certPEM, keyPEM: keyPEM}
 }
 
-// TestAdminAPIErrors checks every status code and error text of APISIX.md
-// §2.1-2.7, §6.2 and §7.1 against the real process, in the order APISIX
+// TestAdminAPIErrors checks every status code and error text of
+// docs/apisix/admin-api.md, docs/apisix/upstreams.md#upstream-resource-checks
+// and docs/apisix/tls.md#ssl-object-schema against the real process, in the order APISIX
 // checks them.
 func TestAdminAPIErrors(t *testing.T) {
 	f := newAPIFixture(t)
@@ -127,7 +128,7 @@ func TestAdminAPIErrors(t *testing.T) {
 	const route = `{"server_port":2001,"upstream":{"nodes":{"127.0.0.1:1995":1},"type":"roundrobin"}}`
 	const sr = "/apisix/admin/stream_routes"
 	cases := []apiCase{
-		// §2.2 authentication and roles
+		// docs/apisix/admin-api.md#authentication: authentication and roles
 		{name: "missing key", method: "GET", path: sr, key: "-", status: 401, wantBody: tokenBody("missing apikey")},
 		{name: "wrong key", method: "GET", path: sr, key: "nope", status: 401, wantBody: tokenBody("wrong apikey")},
 		{name: "empty key is wrong, not missing", method: "GET", path: sr + "?api_key=", key: "-", status: 401, wantBody: tokenBody("wrong apikey")},
@@ -141,7 +142,7 @@ func TestAdminAPIErrors(t *testing.T) {
 		{name: "viewer PATCH", method: "PATCH", path: "/apisix/admin/upstreams/u1", key: viewerKey, body: `{"desc":"x"}`, status: 401, wantBody: tokenBody("invalid method for role viewer")},
 		{name: "key checked before resource", method: "GET", path: "/apisix/admin/nope", key: "-", status: 401, wantBody: tokenBody("missing apikey")},
 
-		// §2.1 routing
+		// docs/apisix/admin-api.md#routing
 		{name: "HEAD /apisix/admin", method: "HEAD", path: "/apisix/admin", key: "-", status: 200, wantBody: "", ctype: "none"},
 		{name: "OPTIONS is nginx 404", method: "OPTIONS", path: sr, status: 404, wantBody: nginxPage(404), ctype: "text/html"},
 		{name: "POST /apisix/admin is nginx 404", method: "POST", path: "/apisix/admin", body: "{}", status: 404, wantBody: nginxPage(404), ctype: "text/html"},
@@ -158,14 +159,14 @@ func TestAdminAPIErrors(t *testing.T) {
 		{name: "body of exactly 1.5 MiB is read", method: "PUT", path: sr + "/big", body: exact, status: 400,
 			wantBody: "~^\\{\"error_msg\":\"invalid configuration: property \\\\\"desc\\\\\" validation failed"},
 
-		// §2.3 body and ttl
+		// docs/apisix/admin-api.md#request-order: body and ttl
 		{name: "invalid JSON", method: "PUT", path: sr + "/1", body: "x", status: 400,
 			wantBody: `{"error_msg":"invalid request body: Expected value but found invalid token at character 1","req_body":"x"}` + "\n"},
 		{name: "invalid JSON object", method: "POST", path: sr, body: `{"a":}`, status: 400,
 			wantBody: `{"error_msg":"invalid request body: Expected value but found T_OBJ_END at character 6","req_body":"{\"a\":}"}` + "\n"},
 		{name: "ttl not a number", method: "PUT", path: sr + "/1?ttl=abc", body: route, status: 400, wantBody: errBody("invalid argument ttl: should be a number")},
 
-		// §2.4 validation
+		// docs/apisix/admin-api.md#validation-order
 		{name: "no body", method: "PUT", path: sr + "/1", status: 400, wantBody: errBody("missing configurations")},
 		{name: "PUT without id", method: "PUT", path: sr, body: route, status: 400, wantBody: errBody("missing stream route id")},
 		{name: "POST with URL id", method: "POST", path: sr + "/5", body: route, status: 400, wantBody: errBody("wrong stream route id, do not need it")},
@@ -193,14 +194,15 @@ func TestAdminAPIErrors(t *testing.T) {
 		{name: "unknown plugin", method: "PUT", path: sr + "/1", body: `{"plugins":{"foo":{}}}`, status: 400, wantBody: errBody("unknown plugin [foo]")},
 		{name: "remote_addr semantic check", method: "PUT", path: sr + "/1", body: `{"remote_addr":":/8"}`, status: 400, wantBody: errBody("invalid remote_addr: :/8")},
 
-		// §2.6 pagination
+		// docs/apisix/admin-api.md#pagination
 		{name: "page_size below 10", method: "GET", path: sr + "?page=1&page_size=5", status: 400,
 			wantBody: "page_size must be between 10 and 500", ctype: "text/plain"},
 		{name: "page_size above 500", method: "GET", path: "/apisix/admin/upstreams?page=1&page_size=501", status: 400,
 			wantBody: "page_size must be between 10 and 500", ctype: "text/plain"},
 		{name: "page_size ignored without page", method: "GET", path: sr + "?page_size=5", status: 200, wantBody: "*"},
 
-		// §2.7 and DESIGN.md: references
+		// docs/apisix/admin-api.md#delete-reference-rules and
+		// docs/differences.md#deleting-a-used-upstream-is-refused: references
 		{name: "delete upstream in use", method: "DELETE", path: "/apisix/admin/upstreams/u1", status: 400,
 			wantBody: errBody("can not delete this upstream, stream_route [r1] is still using it now")},
 
@@ -215,7 +217,7 @@ func TestAdminAPIErrors(t *testing.T) {
 			wantBody: errBody("ssl [static-ssl] is defined in the Caddy config and is read-only; change it there")},
 		{name: "GET static route", method: "GET", path: sr + "/static-r", status: 200, wantBody: "~\"key\":\"/apisix/stream_routes/static-r\""},
 
-		// §6.2 upstreams
+		// docs/apisix/upstreams.md#upstream-resource-checks
 		{name: "chash without key", method: "PUT", path: "/apisix/admin/upstreams/2", body: `{"type":"chash","nodes":{"127.0.0.1:1":1}}`, status: 400, wantBody: errBody("missing key")},
 		{name: "bare IPv6 node host", method: "PUT", path: "/apisix/admin/upstreams/2", body: `{"nodes":[{"host":"::1","port":80,"weight":1}]}`, status: 400,
 			wantBody: errBody("invalid configuration: IPv6 address must be enclosed with '[' and ']'")},
@@ -227,7 +229,7 @@ func TestAdminAPIErrors(t *testing.T) {
 		{name: "PATCH upstream sub-path", method: "PATCH", path: "/apisix/admin/upstreams/u1/nodes", body: `{"127.0.0.1:1996":1}`, status: 200, wantBody: "~\"127.0.0.1:1996\":1"},
 		{name: "PATCH missing upstream", method: "PATCH", path: "/apisix/admin/upstreams/missing", body: `{"desc":"x"}`, status: 404, wantBody: keyNotFound},
 
-		// §7.1 ssls
+		// docs/apisix/tls.md#ssl-object-schema
 		{name: "server ssl without sni", method: "PUT", path: "/apisix/admin/ssls/2", body: sslBody(""), status: 400, wantBody: errBody("invalid configuration: then clause did not match")},
 		{name: "ssl cert does not parse", method: "PUT", path: "/apisix/admin/ssls/2",
 			body:   `{"sni":"x.test","cert":"` + strings.Repeat("c", 200) + `","key":"` + strings.Repeat("k", 100) + `"}`,

@@ -1,7 +1,7 @@
 // Package admine2e proves the Admin API end to end on a real Caddy
 // process built with the plugin: the seed document's curl commands run
 // verbatim with the real curl binary, every status code and error text of
-// APISIX.md §2, §6.2 and §7.1 over HTTP through Caddy's admin endpoint,
+// docs/apisix/admin-api.md, docs/apisix/upstreams.md#upstream-resource-checks, docs/apisix/tls.md#ssl-object-schema over HTTP through Caddy's admin endpoint,
 // persistence across restarts and kill -9, route changes that apply to the
 // next connection without a reload, and the cost of a change with 10,000
 // routes present.

@@ -10,7 +10,7 @@ import (
 	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
-// TestAdminAPISuccess checks the success answers of APISIX.md §2.5-2.6 on
+// TestAdminAPISuccess checks the success answers of docs/apisix/admin-api.md#success-responses on
 // the real process: statuses, headers, body shapes, create_time carried
 // over, POST ids, list order, filters and paging.
 func TestAdminAPISuccess(t *testing.T) {
