@@ -1,0 +1,112 @@
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// counters are the harness's tallies; every field is updated atomically
+// by the workers.
+type counters struct {
+	streams, streamBytes, streamCorrupt, streamDropped           atomic.Int64
+	shortOK, shortFailed, shortCorrupt                           atomic.Int64
+	udpSent, udpAnswered, udpLost, udpCorrupt                    atomic.Int64
+	adminAcked, adminRefused, adminErrors                        atomic.Int64
+	changes                                                      [4]atomic.Int64 // stream_routes, upstreams, services, ssls
+	adminLost                                                    atomic.Int64
+	reloads, reloadFailed, extraChecks, extraNotUp, extraStillUp atomic.Int64
+	badInputs, bad5xx, badErrors                                 atomic.Int64
+	faults                                                       [4]atomic.Int64 // reset, never-reading, blackhole, slow
+	faultHung                                                    atomic.Int64
+	kills, crashAcked, crashVerified, crashLost                  atomic.Int64
+	fdRounds, fdRecovered, fdCrashed, fdPeak                     atomic.Int64
+	connectLat, adminLat                                         latencies
+}
+
+// latencies collects samples, at most 1,000,000.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	if len(l.d) < 1_000_000 {
+		l.d = append(l.d, d)
+	}
+	l.mu.Unlock()
+}
+
+// quantile is the q-quantile of the samples (0 without any).
+func (l *latencies) quantile(q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	s := slices.Clone(l.d)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))]
+}
+
+// procStats are a process's resident set size and open descriptors.
+type procStats struct {
+	rssKiB, fds int
+}
+
+func statsOf(pid int) procStats {
+	var s procStats
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				s.rssKiB, _ = strconv.Atoi(f[1])
+			}
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd")); err == nil {
+		s.fds = len(ents)
+	}
+	return s
+}
+
+// table is the run's one table.
+func (c *counters) table(d time.Duration, sd int64, start, end procStats) string {
+	var b strings.Builder
+	row := func(group, what string, v any) { fmt.Fprintf(&b, "| %-8s | %-62s | %14v |\n", group, what, v) }
+	fmt.Fprintf(&b, "soak: duration %v, seed %d\n", d, sd)
+	fmt.Fprintf(&b, "| %-8s | %-62s | %14s |\n|%s|%s|%s|\n", "", "", "", strings.Repeat("-", 10), strings.Repeat("-", 64), strings.Repeat("-", 16))
+	row("load", "long-lived TCP streams (checksummed both ways)", c.streams.Load())
+	row("load", "bytes echoed through them and verified", c.streamBytes.Load())
+	row("load", "short TCP connections served (echo verified)", c.shortOK.Load())
+	row("load", "short TCP connections failed", c.shortFailed.Load())
+	row("load", "UDP datagrams sent / answered", fmt.Sprintf("%d / %d", c.udpSent.Load(), c.udpAnswered.Load()))
+	row("load", "UDP datagrams unanswered within 1 s", c.udpLost.Load())
+	row("churn", "acknowledged Admin API writes (PUT/DELETE, main gateway)", c.adminAcked.Load())
+	row("churn", "  stream_routes / upstreams / services / ssls changes", fmt.Sprintf("%d/%d/%d/%d", c.changes[0].Load(), c.changes[1].Load(), c.changes[2].Load(), c.changes[3].Load()))
+	row("churn", "Admin API writes refused (4xx, e.g. in use) / transport errors", fmt.Sprintf("%d / %d", c.adminRefused.Load(), c.adminErrors.Load()))
+	row("churn", "reloads (POST /load adding or removing a listener) / failed", fmt.Sprintf("%d / %d", c.reloads.Load(), c.reloadFailed.Load()))
+	row("churn", "reloaded listener checks / not up after add / up after remove", fmt.Sprintf("%d / %d / %d", c.extraChecks.Load(), c.extraNotUp.Load(), c.extraStillUp.Load()))
+	row("faults", "upstream resets / never-reading / blackhole / slow", fmt.Sprintf("%d/%d/%d/%d", c.faults[0].Load(), c.faults[1].Load(), c.faults[2].Load(), c.faults[3].Load()))
+	row("faults", "fault connections the gateway left hanging (> 15 s)", c.faultHung.Load())
+	row("faults", "kill -9 + restart (crash gateway, under Admin API writes)", c.kills.Load())
+	row("faults", "fd exhaustion rounds (RLIMIT_NOFILE 128) / recovered", fmt.Sprintf("%d / %d", c.fdRounds.Load(), c.fdRecovered.Load()))
+	row("faults", "fd gateway crashed / peak client conns held open", fmt.Sprintf("%d / %d", c.fdCrashed.Load(), c.fdPeak.Load()))
+	row("bad in", "bad Admin API requests (bodies, paths, queries, headers)", c.badInputs.Load())
+	row("bad in", "  answered 5xx / transport errors", fmt.Sprintf("%d / %d", c.bad5xx.Load(), c.badErrors.Load()))
+	row("lost", "acknowledged writes lost: main gateway (at the end)", c.adminLost.Load())
+	row("lost", "acknowledged writes lost: over kill -9 restarts (of verified)", fmt.Sprintf("%d (of %d)", c.crashLost.Load(), c.crashVerified.Load()))
+	row("lost", "established streams dropped (route changes, reloads, faults)", c.streamDropped.Load())
+	row("lost", "bytes corrupted: streams / short conns / UDP datagrams", fmt.Sprintf("%d/%d/%d", c.streamCorrupt.Load(), c.shortCorrupt.Load(), c.udpCorrupt.Load()))
+	row("latency", "p99 connect (dial + first 16-byte echo), short connections", c.connectLat.quantile(0.99).Round(10*time.Microsecond))
+	row("latency", "p99 Admin API write (PUT/DELETE)", c.adminLat.quantile(0.99).Round(10*time.Microsecond))
+	row("process", "main gateway RSS start -> end (KiB)", fmt.Sprintf("%d -> %d", start.rssKiB, end.rssKiB))
+	row("process", "main gateway open fds start -> end", fmt.Sprintf("%d -> %d", start.fds, end.fds))
+	return b.String()
+}

@@ -1,0 +1,167 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
+)
+
+// Workers of each kind the soak runs on the main gateway.
+const (
+	nStreams = 16
+	nShort   = 4
+	nUDP     = 8
+)
+
+// TestSoak runs the whole harness for -duration and prints its table.
+// It fails on what must never happen, whatever the load: an acknowledged
+// write lost (on the main gateway or over kill -9), a byte corrupted, an
+// established stream dropped across route changes and reloads, a 5xx to
+// bad input, a crash of the fd-starved gateway or a listener that a
+// reload did not add or remove. Rates and latencies are reported, not
+// asserted.
+func TestSoak(t *testing.T) {
+	rng := rand.New(rand.NewPCG(uint64(*seed), 16))
+	dir := t.TempDir()
+
+	echoes := [2]string{echoTCP(t), echoTCP(t)}
+	faultAddrs := [4]string{resetTCP(t), neverReadTCP(t), blackholeTCP(t), slowTCP(t)}
+	udpEcho := echoUDP(t)
+	cert := e2e.NewCert(t, "churn.test")
+
+	// main gateway: live, churn, 4 fault and 1 reloaded TCP listeners, 1 UDP
+	ports := e2e.FreePorts(t, 10)
+	adminAddr := e2e.HostPort("127.0.0.1", ports[0])
+	livePort, churnPort, extraPort, udpPort := ports[1], ports[2], ports[3], ports[4]
+	faultPorts := ports[5:9]
+	mainConfig := func(extra bool) map[string]any {
+		tcp := []any{e2e.HostPort("127.0.0.1", livePort), e2e.HostPort("127.0.0.1", churnPort)}
+		for _, p := range faultPorts {
+			tcp = append(tcp, e2e.HostPort("127.0.0.1", p))
+		}
+		if extra {
+			tcp = append(tcp, e2e.HostPort("127.0.0.1", extraPort))
+		}
+		return e2e.CaddyConfig(adminAddr, filepath.Join(dir, "storage"), e2e.LogLevel("WARN"), map[string]any{
+			"apisix": e2e.ApisixApp(map[string]any{"stream_proxy": map[string]any{
+				"tcp": tcp, "udp": []any{e2e.HostPort("127.0.0.1", udpPort)},
+			}}),
+		})
+	}
+	gw := startGateway(t, dir, "main-gateway", adminAddr, mainConfig(false), 0)
+	a := admin{adminAddr}
+	seedObj := func(path string, body any) {
+		t.Helper()
+		if code, resp, err := a.do("PUT", "/apisix/admin/"+path, body); err != nil || code >= 300 {
+			t.Fatalf("PUT %s: %d %s %v", path, code, resp, err)
+		}
+	}
+	up := func(node string, extra map[string]any) map[string]any {
+		u := map[string]any{"type": "roundrobin", "nodes": map[string]int{node: 1}}
+		for k, v := range extra {
+			u[k] = v
+		}
+		return u
+	}
+	seedObj("stream_routes/live", map[string]any{"server_port": livePort, "upstream": up(echoes[0], nil)})
+	seedObj("stream_routes/extra", map[string]any{"server_port": extraPort, "upstream": up(echoes[1], nil)})
+	seedObj("stream_routes/udp", map[string]any{"server_port": udpPort, "upstream": up(udpEcho, nil)})
+	for i, p := range faultPorts {
+		seedObj(fmt.Sprintf("stream_routes/fault-%d", i), map[string]any{"server_port": p,
+			"upstream": up(faultAddrs[i], map[string]any{"timeout": map[string]any{"connect": 1, "send": 2, "read": 2}})})
+	}
+
+	// fd gateway: RLIMIT_NOFILE 128, one TCP listener
+	fdPorts := e2e.FreePorts(t, 2)
+	fdAdmin, fdAddr := e2e.HostPort("127.0.0.1", fdPorts[0]), e2e.HostPort("127.0.0.1", fdPorts[1])
+	fdDir := t.TempDir()
+	fdGW := startGateway(t, fdDir, "fd-gateway", fdAdmin, e2e.CaddyConfig(fdAdmin, filepath.Join(fdDir, "storage"), e2e.LogLevel("WARN"), map[string]any{
+		"apisix": e2e.ApisixApp(map[string]any{"stream_proxy": map[string]any{"tcp": []any{fdAddr}}}),
+	}), 128)
+	if code, resp, err := (admin{fdAdmin}).do("PUT", "/apisix/admin/stream_routes/fd", map[string]any{"server_port": fdPorts[1], "upstream": up(echoes[0], nil)}); err != nil || code >= 300 {
+		t.Fatalf("PUT fd route: %d %s %v", code, resp, err)
+	}
+
+	var c counters
+	startStats := statsOf(gw.PID())
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	spawn := func(f func(r *rand.Rand)) {
+		r := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(r)
+		}()
+	}
+	liveAddr := e2e.HostPort("127.0.0.1", livePort)
+	for range nStreams {
+		spawn(func(r *rand.Rand) { stream(ctx, &c, liveAddr, r.Uint64()) })
+	}
+	for range nShort {
+		spawn(func(r *rand.Rand) { shortConns(ctx, &c, liveAddr, r) })
+	}
+	for range nUDP {
+		spawn(func(r *rand.Rand) { udpFlow(ctx, &c, e2e.HostPort("127.0.0.1", udpPort), r) })
+	}
+	var faultAddrsGW [4]string
+	for i, p := range faultPorts {
+		faultAddrsGW[i] = e2e.HostPort("127.0.0.1", p)
+	}
+	led := newLedger()
+	spawn(func(r *rand.Rand) { faults(ctx, &c, faultAddrsGW, r) })
+	spawn(func(r *rand.Rand) { churn(ctx, &c, a, led, r, churnPort, livePort, echoes, cert) })
+	spawn(func(r *rand.Rand) { badRequests(ctx, &c, adminAddr, r) })
+	spawn(func(r *rand.Rand) {
+		reloads(ctx, &c, adminAddr, mainConfig, e2e.HostPort("127.0.0.1", extraPort), 3*time.Second)
+	})
+	spawn(func(r *rand.Rand) { fdLoop(ctx, &c, fdGW, fdAddr) })
+
+	crashLoop(ctx, t, &c, rng, echoes[0])
+	wg.Wait()
+
+	_, lost, detail := led.verify(a)
+	c.adminLost.Add(int64(lost))
+	for _, d := range detail {
+		t.Errorf("main gateway: %s", d)
+	}
+	endStats := statsOf(gw.PID())
+	table := c.table(*duration, *seed, startStats, endStats)
+	t.Log("\n" + table)
+
+	checks := []struct {
+		what string
+		n    int64
+	}{
+		{"acknowledged writes lost on the main gateway", c.adminLost.Load()},
+		{"acknowledged writes lost over kill -9", c.crashLost.Load()},
+		{"established streams dropped", c.streamDropped.Load()},
+		{"stream bytes corrupted", c.streamCorrupt.Load()},
+		{"short connections corrupted", c.shortCorrupt.Load()},
+		{"UDP datagrams corrupted", c.udpCorrupt.Load()},
+		{"5xx answers to bad input", c.bad5xx.Load()},
+		{"fd gateway crashes", c.fdCrashed.Load()},
+		{"reloaded listener not up after the reload that added it", c.extraNotUp.Load()},
+		{"reloaded listener still up after the reload that removed it", c.extraStillUp.Load()},
+		{"failed reloads", c.reloadFailed.Load()},
+		{"fd exhaustion rounds not recovered", c.fdRounds.Load() - c.fdRecovered.Load()},
+	}
+	for _, ck := range checks {
+		if ck.n != 0 {
+			t.Errorf("%s: %d, want 0", ck.what, ck.n)
+		}
+	}
+	if gw.Exited() {
+		t.Errorf("main gateway exited during the soak: %v", gw.Cmd.ProcessState)
+	}
+	if c.streams.Load() != nStreams || c.kills.Load() == 0 || c.reloads.Load() == 0 || c.adminAcked.Load() == 0 {
+		t.Errorf("the soak did not run: %d streams, %d kills, %d reloads, %d acknowledged writes", c.streams.Load(), c.kills.Load(), c.reloads.Load(), c.adminAcked.Load())
+	}
+}
