@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux || portable
 
 package proxy
 
@@ -42,6 +42,8 @@ const maxReadErrors = 100
 type UDPServer struct {
 	rt *Runtime
 	pc *net.UDPConn
+	// local is the listener's address.
+	local netip.AddrPort
 
 	mu       sync.Mutex
 	sessions map[netip.AddrPort]*packetConn
@@ -50,7 +52,8 @@ type UDPServer struct {
 
 // NewUDPServer prepares pc for serving.
 func (rt *Runtime) NewUDPServer(pc *net.UDPConn) *UDPServer {
-	return &UDPServer{rt: rt, pc: pc, sessions: map[netip.AddrPort]*packetConn{}}
+	return &UDPServer{rt: rt, pc: pc, local: pc.LocalAddr().(*net.UDPAddr).AddrPort(),
+		sessions: map[netip.AddrPort]*packetConn{}}
 }
 
 // Serve reads datagrams until the socket is closed.
