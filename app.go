@@ -3,17 +3,14 @@ package stream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/datacrypt"
@@ -455,16 +452,6 @@ func (a *App) closeListeners() {
 		a.adminSrv.stop()
 	}
 	a.tcp, a.tcpOpts, a.udp, a.udpSrv, a.adminSrv = nil, nil, nil, nil, nil
-}
-
-// reusePort lets a reloaded config bind the same addresses while the old
-// one still holds them, as Caddy's own listeners do.
-func reusePort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	})
-	return errors.Join(err, serr)
 }
 
 // staticObjects validates the config's objects as the Admin API would and

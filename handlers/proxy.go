@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -119,8 +120,9 @@ func (h *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		addr, w, found := strings.Cut(d.Val(), "=")
 		weight := 1
 		if found {
-			if _, err := fmt.Sscan(w, &weight); err != nil {
-				return d.Errf("invalid weight in %q", d.Val())
+			var err error
+			if weight, err = strconv.Atoi(w); err != nil {
+				return d.Errf("invalid weight in %q: %v", d.Val(), err)
 			}
 		}
 		nodes[addr] = weight
@@ -165,11 +167,11 @@ func setProxyOption(d *caddyfile.Dispenser, up map[string]any, key string, args 
 		}
 		up[key] = args[0]
 	case "retries":
-		var n int
 		if len(args) != 1 {
 			return d.ArgErr()
 		}
-		if _, err := fmt.Sscan(args[0], &n); err != nil {
+		n, err := strconv.Atoi(args[0])
+		if err != nil {
 			return d.Errf("retries: %v", err)
 		}
 		up[key] = n
@@ -179,7 +181,8 @@ func setProxyOption(d *caddyfile.Dispenser, up map[string]any, key string, args 
 		}
 		var t [3]float64
 		for i, a := range args {
-			if _, err := fmt.Sscan(a, &t[i]); err != nil {
+			var err error
+			if t[i], err = strconv.ParseFloat(a, 64); err != nil {
 				return d.Errf("timeout: %v", err)
 			}
 		}

@@ -19,6 +19,13 @@ func TestProxyUnmarshalCaddyfile(t *testing.T) {
 		{"no nodes", "apisix_proxy type=chash", "", "at least one node"},
 		{"bad timeout", "apisix_proxy 127.0.0.1:1 timeout=1,2", "", "timeout: want <connect> <send> <read>"},
 		{"bad retries", "apisix_proxy 127.0.0.1:1 retries=x", "", "retries:"},
+		{"retries with trailing junk", "apisix_proxy 127.0.0.1:1 retries=3abc", "", `retries: strconv.Atoi: parsing "3abc": invalid syntax`},
+		{"weight with trailing junk", "apisix_proxy 127.0.0.1:1=3abc", "", `invalid weight in "127.0.0.1:1=3abc"`},
+		{"timeout with trailing junk", "apisix_proxy 127.0.0.1:1 timeout=1,2,3s", "", `timeout: strconv.ParseFloat: parsing "3s": invalid syntax`},
+		{"fractional timeout", "apisix_proxy 127.0.0.1:1 timeout=0.5,2,3", `{"nodes":{"127.0.0.1:1":1},"timeout":{"connect":0.5,"read":3,"send":2}}`, ""},
+		{"hash_on in block", "apisix_proxy 127.0.0.1:1 {\n type chash\n hash_on vars\n key remote_addr\n}", `{"hash_on":"vars","key":"remote_addr","nodes":{"127.0.0.1:1":1},"type":"chash"}`, ""},
+		{"scheme inline", "apisix_proxy 127.0.0.1:1 scheme=tls", `{"nodes":{"127.0.0.1:1":1},"scheme":"tls"}`, ""},
+		{"two-arg type", "apisix_proxy 127.0.0.1:1 {\n type chash roundrobin\n}", "", "wrong argument count"},
 		{"unknown", "apisix_proxy 127.0.0.1:1 {\n bogus 1\n}", "", `unknown apisix_proxy option "bogus"`},
 	}
 	for _, tt := range tests {

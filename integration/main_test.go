@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package integration drives a real Caddy binary, built with this plugin,
 // the way a user does: a JSON or Caddyfile config, the Admin API over HTTP,
 // clients over TCP, UDP and TLS on loopback addresses.

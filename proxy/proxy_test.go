@@ -85,6 +85,9 @@ func udpAsk(t *testing.T, c net.Conn, msg []byte) ([]byte, error) {
 // A wildcard UDP listener learns each datagram's destination, so
 // server_addr matches and replies leave from the address the client used.
 func TestUDPWildcardServerAddr(t *testing.T) {
+	if portableUDP {
+		t.Skip("without IP_PKTINFO a wildcard listener's server_addr is its own address (README: Platforms)")
+	}
 	a, b := udpEcho(t, "A:"), udpEcho(t, "B:")
 	rt, _ := newTestRuntime(t, map[string]string{
 		"1": `{"server_addr":"127.0.0.2","upstream":{"nodes":{"` + a + `":1}}}`,

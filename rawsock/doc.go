@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package rawsock holds the data path's raw Linux socket calls: recvmsg
 // and sendmsg with packet info for UDP listeners, connected non-blocking
 // UDP sockets, epoll, splice(2) with a pipe pool, and the descriptor table
@@ -11,4 +9,9 @@
 // the P to another thread, and the thread switches that follow cost more
 // than the work. Callers run them inside syscall.RawConn callbacks, which
 // wait on Go's netpoller when a call returns EAGAIN.
+//
+// Everything here is Linux-only except ReserveFDs and RaiseNofile, which
+// are no-ops elsewhere (other.go), and ConnectUDP, which fails there: on
+// other systems the proxy copies with a buffered read/write loop and
+// serves UDP with plain net.UDPConn calls (proxy/udpserver_other.go).
 package rawsock

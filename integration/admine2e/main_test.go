@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package admine2e proves the Admin API end to end on a real Caddy
 // process built with the plugin: the seed document's curl commands run
 // verbatim with the real curl binary, every status code and error text of

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package chaos is the soak and chaos harness of issue 16: against real
 // Caddy processes built with the plugin, on loopback only, it runs at the
 // same time long-lived TCP streams whose bytes are checksummed both ways,

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package clustere2e proves cluster mode end to end: real etcd servers
 // (Debian's etcd-server, a single member or a 3-member cluster) and several
 // real gateway processes built with the plugin. A write on one node routes

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package dashboarde2e drives the dashboard (/apisix/dashboard/) in a real
 // headless Chromium against a real Caddy process built with the plugin:
 // signing in, creating an upstream and a route through the forms, APISIX's

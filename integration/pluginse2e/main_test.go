@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package pluginse2e proves the protocol plugins end to end with real
 // servers and clients: the syslog client and the syslog plugin against a
 // real rsyslogd (imudp, imtcp and imtcp over TLS on loopback, records

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package realclients proves the plugin with the real servers and clients
 // a user has: MariaDB and the mysql client, Redis with redis-cli and
 // redis-benchmark, dnsmasq with dig, OpenSSL's s_client and s_server, curl

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package standalonee2e proves the standalone modes and APISIX's own
 // tools on a real Caddy process built with the plugin: the file-driven
 // mode (role data_plane, config_provider yaml|json) edited under load, the

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package tlse2e is the end-to-end proof of the stream proxy's TLS data
 // path: its tests build the caddy binary once, start real Caddy processes
 // with JSON configs on loopback ports, and drive them with real TLS

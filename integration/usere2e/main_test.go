@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package usere2e drives what a user sees around the proxy on a real Caddy
 // process built with the plugin: the warnings of the Admin API on writes
 // (X-APISIX-Warning and the WARN log line), the caddy apisix subcommands

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e holds the helpers that the end-to-end test packages under
 // integration/ share: building the caddy binary once per test run,
 // running background processes (Caddy and real servers) that a test stops
