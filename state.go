@@ -3,7 +3,6 @@ package stream
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -45,10 +44,13 @@ var activation struct {
 // storeKey identifies the store a's config opens, so that a reload that
 // keeps it does not reopen it.
 func (a *App) storeKey() string {
-	kr := fmt.Sprintf("%p", a.deploy.keyring)
-	if a.DataEncryption != nil {
-		kr = strings.Join(a.DataEncryption.Keyring, ",")
+	// the keys themselves, not the *Keyring: every Provision builds a new
+	// one, and a reload that keeps the store must not reopen it
+	keys := datacrypt.DefaultKeyring
+	if a.DataEncryption != nil && a.DataEncryption.Keyring != nil {
+		keys = a.DataEncryption.Keyring
 	}
+	kr := fmt.Sprintf("%q", keys)
 	if a.deploy.provider == providerEtcd {
 		cfg, _ := json.Marshal(a.Etcd)
 		return "etcd " + a.deploy.role + " " + string(cfg) + " " + kr

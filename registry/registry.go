@@ -110,6 +110,9 @@ func (r *Registry) Open(store Store, compile CompileFunc) error {
 		defer sh.Close()
 	}
 	if store == nil {
+		// nothing stored: the previous store's objects go too (a switch
+		// to a standalone document that is not there yet serves nothing)
+		r.dropDynamicLocked()
 		if err := r.compileLocked(); err != nil {
 			return fail(err)
 		}

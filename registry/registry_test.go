@@ -246,3 +246,31 @@ func TestOpenFailureKeepsState(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenWithoutStoreDropsStoredObjects: switching to no store (a
+// standalone document that is still to come) serves none of the previous
+// store's objects, and keeps the static ones.
+func TestOpenWithoutStoreDropsStoredObjects(t *testing.T) {
+	r := registry.New()
+	if err := r.Open(store.NewMemory(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(t, r, model.StreamRoutes, "stored", `{}`); err != nil {
+		t.Fatal(err)
+	}
+	static := &registry.Object{Kind: model.StreamRoutes, ID: "static", Value: []byte(`{"id":"static"}`), Static: true}
+	if err := r.SetStatic([]*registry.Object{static}); err != nil {
+		t.Fatal(err)
+	}
+	var compiled []string
+	err := r.Open(nil, func(v registry.View) error {
+		compiled = ids(v, model.StreamRoutes)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(compiled, []string{"static"}) {
+		t.Errorf("after Open(nil) the data path serves %q, want only the static route", compiled)
+	}
+}
