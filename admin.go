@@ -69,24 +69,34 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 	}
 }
 
-// serveHealth is APISIX's control API for health checks, read-only and
-// keyless like APISIX's (which listens on 127.0.0.1:9090), but limited to
-// allow_admin clients: GET /v1/healthcheck lists every checked upstream,
-// /v1/healthcheck/stream_routes/<id> and /v1/healthcheck/upstreams/<id>
-// one of them.
-func (a *AdminAPI) serveHealth(w http.ResponseWriter, r *http.Request) error {
+// controlRequest answers what every control API endpoint refuses (no app
+// running, a client outside allow_admin, a method other than GET) and
+// reports whether the request may go on.
+func controlRequest(w http.ResponseWriter, r *http.Request) bool {
 	cfg := adminSettings()
 	w.Header().Set("Content-Type", "application/json")
 	switch {
 	case cfg == nil:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"error_msg":"apisix app is not running"}` + "\n"))
-		return nil
+		return false
 	case !adminapi.ClientAllowed(r, cfg):
 		w.WriteHeader(http.StatusForbidden)
-		return nil
+		return false
 	case r.Method != http.MethodGet:
 		w.WriteHeader(http.StatusMethodNotAllowed)
+		return false
+	}
+	return true
+}
+
+// serveHealth is APISIX's control API for health checks, read-only and
+// keyless like APISIX's (which listens on 127.0.0.1:9090), but limited to
+// allow_admin clients: GET /v1/healthcheck lists every checked upstream,
+// /v1/healthcheck/stream_routes/<id> and /v1/healthcheck/upstreams/<id>
+// one of them.
+func (a *AdminAPI) serveHealth(w http.ResponseWriter, r *http.Request) error {
+	if !controlRequest(w, r) {
 		return nil
 	}
 	rt := liveRuntime()

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/etcdstore"
 )
 
@@ -23,18 +22,7 @@ type clusterView struct {
 // /v1/healthcheck and limited to allow_admin clients: role, provider and,
 // with etcd, connected, revision, last sync and object counts.
 func (a *AdminAPI) serveCluster(w http.ResponseWriter, r *http.Request) error {
-	cfg := adminSettings()
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case cfg == nil:
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(`{"error_msg":"apisix app is not running"}` + "\n"))
-		return nil
-	case !adminapi.ClientAllowed(r, cfg):
-		w.WriteHeader(http.StatusForbidden)
-		return nil
-	case r.Method != http.MethodGet:
-		w.WriteHeader(http.StatusMethodNotAllowed)
+	if !controlRequest(w, r) {
 		return nil
 	}
 	activation.mu.Lock()
