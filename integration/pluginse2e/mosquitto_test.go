@@ -54,6 +54,20 @@ func (b *broker) connected(id string) int {
 	return strings.Count(b.proc.Output(), " as "+id+" (")
 }
 
+// connectedOn returns how often each of two brokers saw id connect, once
+// they saw it want times together or after 10 s: a broker logs a
+// connection a moment after the client that made it has exited.
+func connectedOn(b1, b2 *broker, id string, want int) (n1, n2 int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n1, n2 = b1.connected(id), b2.connected(id)
+		if n1+n2 >= want || time.Now().After(deadline) {
+			return n1, n2
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // mqttRun runs a mosquitto client binary with args against 127.0.0.1:port
 // and returns its combined output and exit error; bounded by 30 s.
 func mqttRun(t *testing.T, bin string, port int, args ...string) (string, error) {

@@ -128,7 +128,7 @@ func TestMQTTChashOnClientID(t *testing.T) {
 	on1 := 0
 	for i := range ids {
 		id := fmt.Sprintf("device-%02d", i)
-		n1, n2 := b1.connected(id), b2.connected(id)
+		n1, n2 := connectedOn(b1, b2, id, 3)
 		if n1+n2 != 3 || n1 != 0 && n2 != 0 {
 			t.Errorf("%s connected %d times to broker 1 and %d to broker 2: want 3 on one", id, n1, n2)
 		}
@@ -160,7 +160,7 @@ func TestMQTTProxyInOwnLayer4Server(t *testing.T) {
 				t.Fatalf("mosquitto_pub -i %s: %v\n%s", id, err, out)
 			}
 		}
-		if n1, n2 := b1.connected(id), b2.connected(id); n1+n2 != 2 || n1 != 0 && n2 != 0 {
+		if n1, n2 := connectedOn(b1, b2, id, 2); n1+n2 != 2 || n1 != 0 && n2 != 0 {
 			t.Errorf("%s connected %d times to broker 1 and %d to broker 2: want 2 on one", id, n1, n2)
 		}
 	}
