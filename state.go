@@ -97,15 +97,9 @@ func activate(a *App) error {
 	activation.mu.Lock()
 	defer activation.mu.Unlock()
 	reg, rt := globalRegistry(), liveRuntime()
-	if a.deploy.isStandalone() {
-		if err := activateStandalone(a); err != nil {
-			return err
-		}
-	} else if k := a.storeKey(); k != activation.storageKey {
-		if err := a.openStore(reg); err != nil {
-			return err
-		}
-		activation.storageKey = k
+	if err := useStore(a); err != nil {
+		restoreStore(activation.current)
+		return err
 	}
 	rt.SetFallbackSNI(a.FallbackSNI)
 	rt.SetAccessLog(a.AccessLog)
@@ -113,6 +107,7 @@ func activate(a *App) error {
 		if cur := activation.current; cur != nil {
 			rt.SetFallbackSNI(cur.FallbackSNI)
 		}
+		restoreStore(activation.current)
 		return fmt.Errorf("static objects: %v", err)
 	}
 	a.mu.Lock()
@@ -122,6 +117,43 @@ func activate(a *App) error {
 	activation.current = a
 	liveAdmin.Store(a.admin)
 	return nil
+}
+
+// useStore switches the registry to a's store (its standalone document,
+// etcd or the embedded store), unless it already uses it. Called under
+// activation.mu.
+func useStore(a *App) error {
+	if a.deploy.isStandalone() {
+		return activateStandalone(a)
+	}
+	if k := a.storeKey(); k != activation.storageKey {
+		if err := a.openStore(globalRegistry()); err != nil {
+			return err
+		}
+		activation.storageKey = k
+	}
+	return nil
+}
+
+// restoreStore puts the live app cur back on its own store after a new
+// instance switched away from it and then failed or stopped (a failed
+// reload): cur's writes must keep going where cur persists them. Called
+// under activation.mu.
+func restoreStore(cur *App) {
+	if cur == nil {
+		return
+	}
+	key := standaloneKey
+	if !cur.deploy.isStandalone() {
+		key = cur.storeKey()
+	}
+	if key == activation.storageKey {
+		cur.restartWatcher()
+		return
+	}
+	if err := useStore(cur); err != nil {
+		cur.logger.Error("reopening the store of the running config after a failed reload", zap.Error(err))
+	}
 }
 
 // deactivate retires a; if a was live and the instance before it still
@@ -139,7 +171,7 @@ func deactivate(a *App) {
 		return
 	}
 	if prev != nil && prev.isRunning() {
-		prev.restartWatcher()
+		restoreStore(prev)
 		activation.current = prev
 		liveRuntime().SetFallbackSNI(prev.FallbackSNI)
 		liveRuntime().SetAccessLog(prev.AccessLog)

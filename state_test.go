@@ -3,9 +3,17 @@
 package stream
 
 import (
+	"path/filepath"
 	"testing"
 
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+
+	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/datacrypt"
+	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/registry"
+	"github.com/caddy-apisix/stream/store"
 )
 
 // TestStoreKeyStableAcrossProvisions: two provisions of one config name
@@ -33,5 +41,73 @@ func TestStoreKeyStableAcrossProvisions(t *testing.T) {
 			t.Errorf("data_encryption %d and %d name the same store %q", prev, i, keys[0])
 		}
 		seen[keys[0]] = i
+	}
+}
+
+// newTestApp is an app on storage st that activate and deactivate can
+// drive without Caddy.
+func newTestApp(st certmagic.Storage, d deployment) *App {
+	return &App{logger: zap.NewNop(), storage: storageRef{storage: st}, admin: &adminapi.Config{}, deploy: d}
+}
+
+func putRoute(t *testing.T, id string) error {
+	t.Helper()
+	return globalRegistry().Update(func(tx *registry.Tx) error {
+		_, _, err := tx.Put(model.StreamRoutes, id, []byte(`{"server_port":9,"upstream":{"nodes":{"127.0.0.1:1":1}}}`))
+		return err
+	})
+}
+
+// TestFailedActivateKeepsTheLiveStore: a reload to an API-driven
+// standalone config whose stored document is invalid fails, and the app
+// still running keeps persisting its writes in its own embedded store.
+func TestFailedActivateKeepsTheLiveStore(t *testing.T) {
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	live := newTestApp(st, deployment{role: roleTraditional, provider: providerEmbedded})
+	if err := activate(live); err != nil {
+		t.Fatal(err)
+	}
+	defer deactivate(live)
+	if err := store.New(st, standalonePrefix).WriteBlob("config.json", []byte(`{"stream_routes":[{"id":"x","bogus":1}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := activate(newTestApp(st, deployment{role: roleTraditional, provider: providerJSON})); err == nil {
+		t.Fatal("activating a config with an invalid stored document succeeded")
+	}
+	if err := putRoute(t, "after"); err != nil {
+		t.Fatal(err)
+	}
+	objs, _, err := store.New(st, "apisix").Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 {
+		t.Errorf("the embedded store holds %d objects after a write acknowledged by the live app, want 1", len(objs))
+	}
+}
+
+// TestSwitchToFileStandaloneDropsStoredRoutes: after a reload from the
+// embedded store to a file-driven standalone config whose file does not
+// exist yet, no stored route is served.
+func TestSwitchToFileStandaloneDropsStoredRoutes(t *testing.T) {
+	dir := t.TempDir()
+	st := &certmagic.FileStorage{Path: dir}
+	embedded := newTestApp(st, deployment{role: roleTraditional, provider: providerEmbedded})
+	if err := activate(embedded); err != nil {
+		t.Fatal(err)
+	}
+	if err := putRoute(t, "stored"); err != nil {
+		t.Fatal(err)
+	}
+	file := newTestApp(st, deployment{role: roleDataPlane, provider: providerYAML, configFile: filepath.Join(dir, "missing.yaml")})
+	if err := activate(file); err != nil {
+		t.Fatal(err)
+	}
+	deactivate(embedded)
+	defer deactivate(file)
+	n := 0
+	globalRegistry().View(func(v registry.View) { n = len(v.List(model.StreamRoutes)) })
+	if n != 0 {
+		t.Errorf("%d stored route(s) still served in file-driven standalone mode", n)
 	}
 }
