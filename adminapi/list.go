@@ -71,7 +71,7 @@ func (h *Handler) list(q *request) (reply, error) {
 			e.obj = decodeListed(e.o)
 		}
 		stripSecrets(q.kind, e.obj)
-		val, err := encodeValue(e.obj)
+		val, err := model.EncodeObject(e.obj)
 		if err != nil {
 			val = []byte("{}")
 		}

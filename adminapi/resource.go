@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -159,7 +158,7 @@ func (q *request) check(tx *registry.Tx, obj map[string]any) *apiError {
 	if !q.cfg.StoreBody {
 		return validate(tx, q.kind, obj)
 	}
-	b, err := encodeValue(obj)
+	b, err := model.EncodeObject(obj)
 	if err != nil {
 		return errMsg(http.StatusBadRequest, "invalid configuration: "+err.Error())
 	}
@@ -187,17 +186,6 @@ func validateWith(refs model.Refs, kind model.Kind, obj map[string]any) *apiErro
 		return errMsg(http.StatusBadRequest, err.Error())
 	}
 	return nil
-}
-
-// encodeValue is the stored form of an object.
-func encodeValue(obj map[string]any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // storeObject stamps, encodes and writes obj, and builds the answer.
@@ -229,7 +217,7 @@ func ttlOf(q *request) int64 {
 
 // write encodes and stores obj; 201 when it is new, else 200.
 func (h *Handler) write(tx *registry.Tx, q *request, id string, obj map[string]any, opts registry.PutOptions) (reply, error) {
-	val, err := encodeValue(obj)
+	val, err := model.EncodeObject(obj)
 	if err != nil {
 		return reply{}, errMsg(http.StatusBadRequest, "invalid configuration: "+err.Error())
 	}

@@ -17,7 +17,7 @@ func publicValue(kind model.Kind, raw []byte) json.RawMessage {
 		return json.RawMessage("{}")
 	}
 	stripSecrets(kind, obj)
-	out, err := encodeValue(obj)
+	out, err := model.EncodeObject(obj)
 	if err != nil {
 		return json.RawMessage("{}")
 	}

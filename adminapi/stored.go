@@ -25,5 +25,5 @@ func CheckStored(kind model.Kind, value []byte) ([]byte, error) {
 	if aerr := validateWith(refs, kind, obj); aerr != nil {
 		return nil, aerr
 	}
-	return encodeValue(obj)
+	return model.EncodeObject(obj)
 }

@@ -2,7 +2,6 @@ package datacrypt
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/caddy-apisix/stream/model"
@@ -91,13 +90,7 @@ func (kr *Keyring) transform(kind model.Kind, value []byte, fn func(string) (str
 	if !changed {
 		return value, nil
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return model.EncodeObject(obj)
 }
 
 // mayHoldKeys is a cheap filter before decoding.

@@ -1,8 +1,6 @@
 package etcdstore
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -80,11 +78,5 @@ func withID(value []byte, id string) ([]byte, error) {
 		return value, nil
 	}
 	obj["id"] = id
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return model.EncodeObject(obj)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
 
@@ -164,7 +165,7 @@ func (c *Configs) Update(body Document, digest string) UpdateResult {
 	next[HeaderLastModified] = json.Number(lastModified)
 	next[HeaderDigest] = digest
 
-	raw, err := encode(next)
+	raw, err := model.EncodeObject(next)
 	if err != nil {
 		return UpdateResult{Status: http.StatusInternalServerError, ErrorMsg: "failed to encode json: " + err.Error()}
 	}

@@ -1,7 +1,6 @@
 package standalone
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -156,7 +155,7 @@ func check(doc Document, resolveRefs bool) (*Checked, []ItemError) {
 			if _, has := obj["id"]; !has {
 				obj["id"] = id
 			}
-			val, err := encode(obj)
+			val, err := model.EncodeObject(obj)
 			if err != nil {
 				fail("invalid configuration: " + err.Error())
 				continue
@@ -233,15 +232,4 @@ func checkObject(kind model.Kind, obj map[string]any, refs model.Refs) error {
 		return fmt.Errorf("%s are not supported by this build", kind)
 	}
 	return check(obj, refs)
-}
-
-// encode is the stored JSON of an object (no HTML escaping, no newline).
-func encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
