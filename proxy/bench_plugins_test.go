@@ -56,7 +56,7 @@ func BenchmarkTCPPlugins(b *testing.B) {
 				return err
 			})
 			if err != nil {
-				b.Skipf("plugins not supported by this build: %v", err)
+				b.Fatal(err)
 			}
 			go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
 			benchConns(b, ln.Addr().String())

@@ -97,17 +97,22 @@ func (lm *limits) unansweredTimeout() time.Duration {
 	return DefaultUDPUnansweredTimeout
 }
 
-// admitTCP counts a new TCP session, or reports false when the cap is
-// reached; an admitted session calls doneTCP when it ends.
-func (rt *Runtime) admitTCP() bool {
-	lm := &rt.limits
-	n := lm.tcpLive.Add(1)
-	if m := lm.tcpMax.Load(); m > 0 && n > m {
-		lm.tcpLive.Add(-1)
-		rt.refused(refusedTCP, m)
+// admit counts a new session in live, or reports false (and counts the
+// refusal under reason) when the cap limit is set and reached.
+func (rt *Runtime) admit(live, limit *atomic.Int64, reason string) bool {
+	n := live.Add(1)
+	if m := limit.Load(); m > 0 && n > m {
+		live.Add(-1)
+		rt.refused(reason, m)
 		return false
 	}
 	return true
+}
+
+// admitTCP counts a new TCP session, or reports false when the cap is
+// reached; an admitted session calls doneTCP when it ends.
+func (rt *Runtime) admitTCP() bool {
+	return rt.admit(&rt.limits.tcpLive, &rt.limits.tcpMax, refusedTCP)
 }
 
 func (rt *Runtime) doneTCP() { rt.limits.tcpLive.Add(-1) }
@@ -116,14 +121,7 @@ func (rt *Runtime) doneTCP() { rt.limits.tcpLive.Add(-1) }
 // the total cap is reached; an admitted session calls doneUDP when it
 // ends.
 func (rt *Runtime) admitUDP() bool {
-	lm := &rt.limits
-	n := lm.udpLive.Add(1)
-	if m := lm.udpTotal.Load(); m > 0 && n > m {
-		lm.udpLive.Add(-1)
-		rt.refused(refusedUDPTotal, m)
-		return false
-	}
-	return true
+	return rt.admit(&rt.limits.udpLive, &rt.limits.udpTotal, refusedUDPTotal)
 }
 
 func (rt *Runtime) doneUDP() { rt.limits.udpLive.Add(-1) }
