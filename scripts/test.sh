@@ -50,6 +50,7 @@ go build -o "$work/caddy" ./cmd/caddy
 export APISIX_E2E_CADDY="$work/caddy"
 mapfile -t e2e < <(go list ./integration/...)
 parallel=${E2E_JOBS:-3}
+log_of() { echo "$work/${1//\//_}.log"; }
 run_e2e() { # package log
 	local rc=0
 	if [[ "$1" == */integration/realclients ]]; then
@@ -61,12 +62,12 @@ run_e2e() { # package log
 }
 for pkg in "${e2e[@]}"; do
 	while (($(jobs -rp | wc -l) >= parallel)); do wait -n || true; done
-	run_e2e "$pkg" "$work/$(echo "$pkg" | tr / _).log" &
+	run_e2e "$pkg" "$(log_of "$pkg")" &
 done
 wait
 failed=0
 for pkg in "${e2e[@]}"; do
-	log="$work/$(echo "$pkg" | tr / _).log"
+	log=$(log_of "$pkg")
 	cat "$log"
 	[[ "$(cat "$log.rc")" == 0 ]] || { echo "FAIL: $pkg"; failed=1; }
 done
