@@ -18,6 +18,7 @@ import (
 	"github.com/caddy-apisix/stream/listen"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/proxy"
+	"github.com/caddy-apisix/stream/rawsock"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
 	"github.com/caddy-apisix/stream/store"
@@ -362,8 +363,10 @@ func (a *App) checkLayer4Conflicts(ctx caddy.Context) error {
 // Start binds the listeners, then publishes the objects and settings.
 func (a *App) Start() error {
 	rt := liveRuntime()
-	rt.SetLogger(a.logger)
-	rt.SetLimits(a.StreamProxy.limits())
+	// the descriptor limit is raised before binding; the logger and the
+	// session limits become the runtime's in activate, which puts the
+	// running config's back when this one fails or its reload is undone
+	rawsock.RaiseNofile()
 	if err := a.bind(); err != nil {
 		a.closeListeners()
 		return err

@@ -92,21 +92,20 @@ func (a *App) openStore(reg *registry.Registry) error {
 }
 
 // activate makes a the live app: the store is opened (once per storage),
-// its static objects and settings are published.
+// its static objects and settings are published. When it fails, the
+// running config's settings and store stay (or come back).
 func activate(a *App) error {
 	activation.mu.Lock()
 	defer activation.mu.Unlock()
-	reg, rt := globalRegistry(), liveRuntime()
+	reg := globalRegistry()
+	publishSettings(a)
 	if err := useStore(a); err != nil {
+		publishSettings(activation.current)
 		restoreStore(activation.current)
 		return err
 	}
-	rt.SetFallbackSNI(a.FallbackSNI)
-	rt.SetAccessLog(a.AccessLog)
 	if err := reg.SetStatic(a.static); err != nil {
-		if cur := activation.current; cur != nil {
-			rt.SetFallbackSNI(cur.FallbackSNI)
-		}
+		publishSettings(activation.current)
 		restoreStore(activation.current)
 		return fmt.Errorf("static objects: %v", err)
 	}
@@ -117,6 +116,23 @@ func activate(a *App) error {
 	activation.current = a
 	liveAdmin.Store(a.admin)
 	return nil
+}
+
+// publishSettings gives the runtime a's settings: its logger, session
+// limits, fallback SNI and access log; nil (no apisix app left) resets
+// them, keeping the logger. Called under activation.mu.
+func publishSettings(a *App) {
+	rt := liveRuntime()
+	if a == nil {
+		rt.SetLimits(proxy.Limits{})
+		rt.SetFallbackSNI("")
+		rt.SetAccessLog(false)
+		return
+	}
+	rt.SetLogger(a.logger)
+	rt.SetLimits(a.StreamProxy.limits())
+	rt.SetFallbackSNI(a.FallbackSNI)
+	rt.SetAccessLog(a.AccessLog)
 }
 
 // useStore switches the registry to a's store (its standalone document,
@@ -173,8 +189,7 @@ func deactivate(a *App) {
 	if prev != nil && prev.isRunning() {
 		restoreStore(prev)
 		activation.current = prev
-		liveRuntime().SetFallbackSNI(prev.FallbackSNI)
-		liveRuntime().SetAccessLog(prev.AccessLog)
+		publishSettings(prev)
 		_ = globalRegistry().SetStatic(prev.static)
 		liveAdmin.Store(prev.admin)
 		return
@@ -187,9 +202,7 @@ func deactivate(a *App) {
 		globalRegistry().CloseShared()
 		activation.etcd, activation.storageKey = nil, ""
 	}
-	rt := liveRuntime()
-	rt.SetFallbackSNI("")
-	rt.SetAccessLog(false)
+	publishSettings(nil)
 	_ = globalRegistry().SetStatic(nil)
 }
 

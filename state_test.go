@@ -111,3 +111,56 @@ func TestSwitchToFileStandaloneDropsStoredRoutes(t *testing.T) {
 		t.Errorf("%d stored route(s) still served in file-driven standalone mode", n)
 	}
 }
+
+// TestFailedReloadKeepsRuntimeSettings: a reload whose Start fails, and
+// one that started but is stopped because another app of the reload
+// failed, leave the running config's logger and session limits in the
+// runtime.
+func TestFailedReloadKeepsRuntimeSettings(t *testing.T) {
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	running := newTestApp(st, deployment{role: roleTraditional, provider: providerEmbedded})
+	running.StreamProxy = &StreamProxy{TCPMaxConnections: 7, UDPMaxSessions: 3}
+	if err := running.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = running.Stop() }()
+	rt := liveRuntime()
+	check := func(when string) {
+		t.Helper()
+		if rt.Logger() != running.logger {
+			t.Errorf("%s: the runtime logs to another logger than the running config's", when)
+		}
+		if l := rt.Limits(); l.TCPConnections != 7 || l.UDPSessionsPerListener != 3 {
+			t.Errorf("%s: runtime limits %+v, want the running config's (tcp 7, udp 3)", when, l)
+		}
+	}
+	check("after start")
+
+	// a Start that fails: its stored standalone document is invalid
+	if err := store.New(st, standalonePrefix).WriteBlob("config.json", []byte(`{"stream_routes":[{"id":"x","bogus":1}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	bad := newTestApp(st, deployment{role: roleTraditional, provider: providerJSON})
+	bad.logger = zap.NewExample()
+	bad.StreamProxy = &StreamProxy{TCPMaxConnections: 1}
+	if err := bad.Start(); err == nil {
+		t.Fatal("starting a config with an invalid stored document succeeded")
+	}
+	check("after a failed Start")
+
+	// a Start that succeeds, then a Stop because the reload failed
+	// elsewhere: the running config is live again
+	next := newTestApp(st, deployment{role: roleTraditional, provider: providerEmbedded})
+	next.logger = zap.NewExample()
+	next.StreamProxy = &StreamProxy{TCPMaxConnections: 2}
+	if err := next.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l := rt.Limits(); l.TCPConnections != 2 {
+		t.Errorf("after the new config started: runtime limits %+v, want its tcp 2", l)
+	}
+	if err := next.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	check("after the started config of a failed reload stopped")
+}

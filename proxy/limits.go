@@ -63,6 +63,9 @@ type limits struct {
 	udpLive atomic.Int64
 	tcpLive atomic.Int64
 
+	// set is what SetLimits was last given
+	set atomic.Pointer[Limits]
+
 	warns [4]warnLimiter
 }
 
@@ -71,6 +74,8 @@ type limits struct {
 func (rt *Runtime) SetLimits(l Limits) {
 	nofile := rawsock.RaiseNofile()
 	lm := &rt.limits
+	given := l
+	lm.set.Store(&given)
 	lm.udpPerListener.Store(int64(l.UDPSessionsPerListener))
 	lm.udpTotal.Store(int64(l.UDPSessionsTotal))
 	if l.UDPUnansweredTimeout <= 0 {
@@ -87,6 +92,14 @@ func (rt *Runtime) SetLimits(l Limits) {
 	} else {
 		lm.fdCeiling.Store(0)
 	}
+}
+
+// Limits are the limits SetLimits was last given (zero before).
+func (rt *Runtime) Limits() Limits {
+	if l := rt.limits.set.Load(); l != nil {
+		return *l
+	}
+	return Limits{}
 }
 
 // unansweredTimeout is the idle timeout of a UDP session not answered yet.
