@@ -96,7 +96,7 @@ type compiler struct {
 	ssl     map[string]*model.SSL
 	sslRev  map[string]int64
 
-	prevPlugins, nextPlugins map[string]any
+	prevPlugins, nextPlugins map[string]builtPlugin
 	// live is the snapshot sessions see now (nil: the one being built)
 	live func() *Snapshot
 	// prevObjs and nextObjs cache what was compiled from each stored

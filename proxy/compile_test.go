@@ -112,3 +112,43 @@ func TestClientCertRotation(t *testing.T) {
 		t.Errorf("inline upstream after rotation: %s", got)
 	}
 }
+
+// A traffic-split instance reused across snapshots keeps its inline
+// upstreams in the runtime's set: when its configuration later changes
+// and it is rebuilt, an inline upstream whose JSON did not change is the
+// same compiled upstream, balancer state and all.
+func TestTrafficSplitInlineUpstreamsSurviveReuse(t *testing.T) {
+	rt := NewRuntime(nil)
+	defer rt.Close()
+	reg := registry.New()
+	if err := reg.SetCompile(rt.Compile); err != nil {
+		t.Fatal(err)
+	}
+	put := func(own string, rules string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"server_port":9,"upstream":{"nodes":{%q:1}},"plugins":{"traffic-split":{"rules":[%s]}}}`, own, rules)
+		if err := reg.Update(func(tx *registry.Tx) error {
+			_, _, err := tx.Put(model.StreamRoutes, "r", []byte(body))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const key = "stream_routes/r/traffic-split/0/0"
+	rule0 := `{"weighted_upstreams":[{"upstream":{"type":"roundrobin","nodes":{"127.0.0.1:7001":1,"127.0.0.1:7002":1}},"weight":1}]}`
+	put("127.0.0.1:7000", rule0)
+	first := rt.upstreams[key]
+	if first == nil {
+		t.Fatalf("no inline upstream %s after the first compile", key)
+	}
+	// the route's own upstream changes: the plugin instance is reused
+	put("127.0.0.1:7003", rule0)
+	if rt.upstreams[key] != first {
+		t.Errorf("after a change that reused the plugin, the runtime holds %p for %s, want the instance's %p", rt.upstreams[key], key, first)
+	}
+	// a second rule: the plugin is rebuilt, rule 0's upstream is the same
+	put("127.0.0.1:7003", rule0+`,{"match":[{"vars":[["remote_addr","==","10.0.0.1"]]}],"weighted_upstreams":[{"weight":1}]}`)
+	if got := rt.upstreams[key]; got != first {
+		t.Errorf("after the plugin was rebuilt, %s is a new compiled upstream (%p, was %p): its balancer state is lost", key, got, first)
+	}
+}

@@ -26,6 +26,8 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 		units = append(units, u)
 	}
 	sort.Slice(units, func(i, j int) bool { return units[i].Priority > units[j].Priority })
+	// inline collects the upstreams the instance being built compiles
+	var inline []*Upstream
 	env := &plugin.Env{
 		RouteID: r.ID, ServiceID: r.ServiceID, Logger: c.logger,
 		// resolved per session in the snapshot then current: an
@@ -45,20 +47,35 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 			if err != nil {
 				return nil, err
 			}
-			return c.upstream("stream_routes/"+r.ID+"/"+key, u, raw)
+			cu, err := c.upstream("stream_routes/"+r.ID+"/"+key, u, raw)
+			if err == nil {
+				inline = append(inline, cu)
+			}
+			return cu, err
 		},
 	}
 	for _, u := range units {
 		raw := confs[u.Name]
 		key := "stream_routes/" + r.ID + "/" + u.Name + "/" + string(raw)
-		p, ok := c.prevPlugins[key]
-		if !ok {
-			var err error
-			if p, err = u.New(raw, env); err != nil {
+		bp, ok := c.prevPlugins[key]
+		if ok {
+			// the instance holds its inline upstreams: they stay in
+			// the runtime's set, so that the instance built when this
+			// configuration changes finds them with their balancer
+			// state
+			for _, cu := range bp.inline {
+				c.next[cu.key] = cu
+			}
+		} else {
+			inline = nil
+			p, err := u.New(raw, env)
+			if err != nil {
 				return fmt.Errorf("plugin %s: %v", u.Name, err)
 			}
+			bp = builtPlugin{inst: p, inline: inline}
 		}
-		c.nextPlugins[key] = p
+		c.nextPlugins[key] = bp
+		p := bp.inst
 		if pm, ok := p.(*plugin.Prometheus); ok && pm.PreferName && name != "" {
 			r.metrics = Collectors.route(name)
 		}
@@ -73,4 +90,11 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 		}
 	}
 	return nil
+}
+
+// builtPlugin is a plugin instance and the inline upstreams it compiled
+// (traffic-split's), kept together across snapshots.
+type builtPlugin struct {
+	inst   any
+	inline []*Upstream
 }

@@ -21,7 +21,7 @@ type Runtime struct {
 
 	mu          sync.Mutex // guards the fields below; Compile runs under the registry lock too
 	upstreams   map[string]*Upstream
-	plugins     map[string]any
+	plugins     map[string]builtPlugin
 	parsed      map[*registry.Object]*parsedRoute
 	objs        objCache
 	fallbackSNI string
@@ -41,7 +41,7 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	}
 	rt := &Runtime{upstreams: map[string]*Upstream{}}
 	rt.logger.Store(logger)
-	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]any{}, nextParsed: map[*registry.Object]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
+	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]builtPlugin{}, nextParsed: map[*registry.Object]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
 	rt.snap.Store(empty)
 	return rt
 }
@@ -71,7 +71,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	defer rt.mu.Unlock()
 	c := &compiler{
 		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(),
-		prevPlugins: rt.plugins, nextPlugins: make(map[string]any, len(rt.plugins)),
+		prevPlugins: rt.plugins, nextPlugins: make(map[string]builtPlugin, len(rt.plugins)),
 		prevParsed: rt.parsed, nextParsed: make(map[*registry.Object]*parsedRoute, len(rt.parsed)),
 		live: rt.Snapshot, prevObjs: rt.objs, nextObjs: newObjCache(rt.objs),
 	}
