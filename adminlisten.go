@@ -2,10 +2,15 @@ package stream
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -42,6 +47,137 @@ func parseAdminListen(s string) (*caddy.NetworkAddress, error) {
 	return &na, nil
 }
 
+// AdminTLS is the certificate admin_listen serves HTTPS with, as APISIX's
+// deployment.admin.https_admin with admin_api_mtls.admin_ssl_cert and
+// admin_ssl_cert_key. The files are read when the config loads, so a
+// reload picks up a renewed certificate; {env.*} placeholders expand.
+type AdminTLS struct {
+	// CertFile is the PEM certificate chain, leaf first.
+	CertFile string `json:"cert_file"`
+	// KeyFile is the PEM private key of the leaf certificate.
+	KeyFile string `json:"key_file"`
+}
+
+// config reads the key pair into a server TLS configuration (TLS 1.2 and
+// later, Go's defaults otherwise).
+func (t *AdminTLS) config() (*tls.Config, error) {
+	if t.CertFile == "" || t.KeyFile == "" {
+		return nil, errors.New("admin_tls: cert_file and key_file are both required")
+	}
+	repl := caddy.NewReplacer()
+	certFile, keyFile := repl.ReplaceKnown(t.CertFile, ""), repl.ReplaceKnown(t.KeyFile, "")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		// the error names the files, never the key's bytes
+		return nil, fmt.Errorf("admin_tls: loading %s and %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// originCheck refuses state-changing browser requests that come from
+// another origin (cross-site request forgery: a page elsewhere posting
+// to the Admin API with the dashboard's x_api_key cookie), the way
+// Caddy's admin endpoint checks its origins (caddy admin.go
+// checkOrigin): a request that carries Origin or Sec-Fetch-Mode is a
+// browser's, and its Origin (else Referer) must be allowed. Safe methods
+// are not checked, so a link to the dashboard from elsewhere still
+// opens it; clients that are not browsers send neither header.
+type originCheck struct {
+	// allowed are the admin_origins; a scheme-less one matches either
+	// scheme
+	allowed []*url.URL
+}
+
+// parseOrigins parses admin_origins: "host:port" or
+// "scheme://host[:port]", as Caddy's admin.origins.
+func parseOrigins(list []string) (originCheck, error) {
+	var oc originCheck
+	for _, o := range list {
+		raw := o
+		if !strings.Contains(raw, "://") {
+			raw = "//" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil ||
+			(u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https") {
+			return oc, fmt.Errorf("admin_origins: %q is not an origin (host:port or http[s]://host[:port])", o)
+		}
+		oc.allowed = append(oc.allowed, u)
+	}
+	return oc, nil
+}
+
+// check returns why r is refused, or "".
+func (oc originCheck) check(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return ""
+	}
+	_, hasOrigin := r.Header["Origin"]
+	_, hasFetch := r.Header["Sec-Fetch-Mode"]
+	if !hasOrigin && !hasFetch {
+		return ""
+	}
+	raw := r.Header.Get("Origin")
+	if raw == "" {
+		raw = r.Header.Get("Referer")
+	}
+	u, err := url.Parse(raw)
+	if raw == "" || raw == "null" || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "required Origin header is missing or invalid"
+	}
+	if oc.sameOrigin(u, r) {
+		return ""
+	}
+	for _, a := range oc.allowed {
+		if (a.Scheme == "" || a.Scheme == u.Scheme) && strings.EqualFold(a.Host, u.Host) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("client is not allowed to access from origin '%s'", raw)
+}
+
+// sameOrigin reports whether origin is the one r was sent to, reached by
+// an IP address or localhost. A page served under a DNS name is same
+// origin by this test too, but that name may have been rebound to this
+// address by an attacker (DNS rebinding), so names must be listed in
+// admin_origins.
+func (oc originCheck) sameOrigin(origin *url.URL, r *http.Request) bool {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if origin.Scheme != scheme || !strings.EqualFold(origin.Host, r.Host) {
+		return false
+	}
+	host := origin.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
+// wrap refuses what check refuses, with 403 and APISIX's error body.
+func (oc originCheck) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if msg := oc.check(r); msg != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error_msg": msg})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// adminListenOptions are what admin_listen serves with.
+type adminListenOptions struct {
+	// tls, when not nil, serves HTTPS
+	tls     *tls.Config
+	origins originCheck
+}
+
 // adminServer serves the routes of the admin.api.apisix module (the
 // APISIX Admin API, the control API, the dashboard) on admin_listen, and
 // nothing else: Caddy's /config/, /load and /debug/ answer 404 there.
@@ -53,7 +189,7 @@ type adminServer struct {
 // startAdminServer listens on na and serves the module's routes. The
 // listener comes from Caddy's listener pool, so a reload that keeps the
 // address hands it over without a gap.
-func startAdminServer(na caddy.NetworkAddress, logger *zap.Logger) (*adminServer, error) {
+func startAdminServer(na caddy.NetworkAddress, opts adminListenOptions, logger *zap.Logger) (*adminServer, error) {
 	l, err := na.Listen(context.Background(), 0, net.ListenConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %v", na, err)
@@ -62,6 +198,9 @@ func startAdminServer(na caddy.NetworkAddress, logger *zap.Logger) (*adminServer
 	if !ok {
 		_ = closeAny(l)
 		return nil, fmt.Errorf("admin_listen %s: not a stream listener", na)
+	}
+	if opts.tls != nil {
+		ln = tls.NewListener(ln, opts.tls)
 	}
 	api := &AdminAPI{logger: logger}
 	mux := http.NewServeMux()
@@ -76,7 +215,7 @@ func startAdminServer(na caddy.NetworkAddress, logger *zap.Logger) (*adminServer
 		}))
 	}
 	s := &adminServer{ln: ln, srv: &http.Server{
-		Handler:           mux,
+		Handler:           opts.origins.wrap(mux),
 		ReadTimeout:       adminReadTimeout,
 		ReadHeaderTimeout: adminReadHeaderTimeout,
 		IdleTimeout:       adminIdleTimeout,
@@ -88,7 +227,7 @@ func startAdminServer(na caddy.NetworkAddress, logger *zap.Logger) (*adminServer
 			logger.Error("admin_listen server stopped", zap.Error(err))
 		}
 	}()
-	logger.Info("admin_listen serving the APISIX Admin API", zap.String("address", na.String()))
+	logger.Info("admin_listen serving the APISIX Admin API", zap.String("address", na.String()), zap.Bool("tls", opts.tls != nil))
 	return s, nil
 }
 

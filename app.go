@@ -49,6 +49,22 @@ type App struct {
 	// endpoint, which must stay on loopback.
 	AdminListen string `json:"admin_listen,omitempty"`
 
+	// AdminTLS serves admin_listen over HTTPS with a certificate and key
+	// from PEM files, as APISIX's deployment.admin.https_admin with
+	// admin_api_mtls.admin_ssl_cert and admin_ssl_cert_key. Default:
+	// plain HTTP.
+	AdminTLS *AdminTLS `json:"admin_tls,omitempty"`
+
+	// AdminOrigins are the origins ("host:port" or
+	// "https://host:port") whose pages may send state-changing requests
+	// (PUT, POST, PATCH, DELETE) to admin_listen from a browser, as
+	// Caddy's admin.origins. A browser request from any other origin is
+	// refused with 403; the dashboard served on admin_listen itself is
+	// always allowed when reached by an IP address or localhost, and
+	// needs its name listed here when reached by a DNS name. Clients
+	// that are not browsers (curl, SDKs) are not affected.
+	AdminOrigins []string `json:"admin_origins,omitempty"`
+
 	// AllowAdmin are the IPs and CIDRs allowed to use the Admin API.
 	// Default: 127.0.0.0/24 and ::1.
 	AllowAdmin []string `json:"allow_admin,omitempty"`
@@ -102,6 +118,7 @@ type App struct {
 	listeners   []listenSpec
 	admin       *adminapi.Config
 	adminListen *caddy.NetworkAddress
+	adminOpts   adminListenOptions
 	storage     storageRef
 	logger      *zap.Logger
 
@@ -267,6 +284,16 @@ func (a *App) provisionAdminAccess(ctx caddy.Context) error {
 			return err
 		}
 		a.adminListen = na
+		if a.AdminTLS != nil {
+			if a.adminOpts.tls, err = a.AdminTLS.config(); err != nil {
+				return err
+			}
+		}
+		if a.adminOpts.origins, err = parseOrigins(a.AdminOrigins); err != nil {
+			return err
+		}
+	} else if a.AdminTLS != nil || len(a.AdminOrigins) > 0 {
+		return fmt.Errorf("admin_tls and admin_origins apply to admin_listen, which is not set")
 	}
 	cfg, err := loadedConfig(ctx)
 	if err != nil {
@@ -372,7 +399,7 @@ func (a *App) Start() error {
 		return err
 	}
 	if a.adminListen != nil {
-		srv, err := startAdminServer(*a.adminListen, a.logger.Named("admin_listen"))
+		srv, err := startAdminServer(*a.adminListen, a.adminOpts, a.logger.Named("admin_listen"))
 		if err != nil {
 			a.closeListeners()
 			return err

@@ -44,7 +44,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //			fd_reserve <n>
 //		}
 //		admin_key <name> <key> [admin|viewer]
-//		admin_listen <addr>
+//		admin_listen <addr> {
+//			tls <cert_file> <key_file>
+//			origins <origin>...
+//		}
 //		allow_admin <cidr>...
 //		fallback_sni <name>
 //		access_log
@@ -76,7 +79,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //	}
 //
 // An <addr> is a port (all interfaces), ip:port, [v6]:port or a range;
-// admin_listen takes one host:port or a unix socket. A <key> may be an
+// admin_listen takes one host:port or a unix socket; its tls serves it
+// over HTTPS, its origins are the browser origins allowed to write
+// (admin_tls and admin_origins in JSON). A <key> may be an
 // {env.NAME} or {file./path} placeholder.
 // The upstream, stream_route and ssl blocks are static objects; their
 // subdirectives are in caddyfile_objects.go.
@@ -163,6 +168,24 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.AdminListen = d.Val()
 			if d.NextArg() {
 				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch d.Val() {
+				case "tls":
+					args := d.RemainingArgs()
+					if len(args) != 2 {
+						return d.Errf("admin_listen tls: want <cert_file> <key_file>")
+					}
+					a.AdminTLS = &AdminTLS{CertFile: args[0], KeyFile: args[1]}
+				case "origins":
+					args := d.RemainingArgs()
+					if len(args) == 0 {
+						return d.ArgErr()
+					}
+					a.AdminOrigins = append(a.AdminOrigins, args...)
+				default:
+					return d.Errf("unknown admin_listen option %q (want tls or origins)", d.Val())
+				}
 			}
 		case "allow_admin":
 			args := d.RemainingArgs()

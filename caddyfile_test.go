@@ -33,6 +33,22 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			admin_key admin {env.APISIX_ADMIN_KEY}
 		}`, `{"admin_key":[{"name":"admin","key":"{env.APISIX_ADMIN_KEY}","role":"admin"}],"admin_listen":"0.0.0.0:9180"}`, ""},
 		{`apisix {
+			admin_listen 0.0.0.0:9180 {
+				tls /etc/apisix/admin.crt /etc/apisix/admin.key
+				origins https://admin.example.com:9180 10.0.0.5:9180
+			}
+		}`, `{"admin_listen":"0.0.0.0:9180","admin_tls":{"cert_file":"/etc/apisix/admin.crt","key_file":"/etc/apisix/admin.key"},"admin_origins":["https://admin.example.com:9180","10.0.0.5:9180"]}`, ""},
+		{`apisix {
+			admin_listen :9180 {
+				tls /etc/apisix/admin.crt
+			}
+		}`, "", "want <cert_file> <key_file>"},
+		{`apisix {
+			admin_listen :9180 {
+				cors
+			}
+		}`, "", "unknown admin_listen option"},
+		{`apisix {
 			admin_listen
 		}`, "", "wrong argument count"},
 		{`apisix {
