@@ -180,10 +180,21 @@ func deactivate(a *App) {
 	a.mu.Lock()
 	a.running = false
 	prev := a.prev
+	// a stopped instance is nobody's fallback any more: without these
+	// links every instance would keep the one before it, and a process
+	// reloaded N times would hold N configs
+	a.prev = nil
 	a.mu.Unlock()
 	a.stopWatcher()
 	delete(watchers, a)
-	if activation.current != a {
+	if cur := activation.current; cur != a {
+		if cur != nil {
+			cur.mu.Lock()
+			if cur.prev == a {
+				cur.prev = nil
+			}
+			cur.mu.Unlock()
+		}
 		return
 	}
 	if prev != nil && prev.isRunning() {

@@ -4,7 +4,9 @@ package stream
 
 import (
 	"path/filepath"
+	"runtime"
 	"testing"
+	"weak"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
@@ -163,4 +165,38 @@ func TestFailedReloadKeepsRuntimeSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after the started config of a failed reload stopped")
+}
+
+// TestReloadsReleaseOldInstances: after reloads (the new instance
+// activated, then the old one stopped), the stopped instances can be
+// garbage collected; each one used to keep its predecessor, so a process
+// held every config it was ever reloaded with.
+func TestReloadsReleaseOldInstances(t *testing.T) {
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	cur := newTestApp(st, deployment{role: roleTraditional, provider: providerEmbedded})
+	if err := activate(cur); err != nil {
+		t.Fatal(err)
+	}
+	var old []weak.Pointer[App]
+	for range 20 {
+		next := newTestApp(st, deployment{role: roleTraditional, provider: providerEmbedded})
+		if err := activate(next); err != nil {
+			t.Fatal(err)
+		}
+		deactivate(cur)
+		old = append(old, weak.Make(cur))
+		cur = next
+	}
+	defer deactivate(cur)
+	runtime.GC()
+	runtime.GC()
+	kept := 0
+	for _, w := range old {
+		if w.Value() != nil {
+			kept++
+		}
+	}
+	if kept > 0 {
+		t.Errorf("%d of %d stopped instances are still reachable after 20 reloads", kept, len(old))
+	}
 }
