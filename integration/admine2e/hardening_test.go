@@ -228,13 +228,7 @@ func TestReadOnlyStore(t *testing.T) {
 // writes, and a restart on the same tmpfs shows exactly the acknowledged
 // writes.
 func TestFullDiskStore(t *testing.T) {
-	if _, err := exec.LookPath("unshare"); err != nil || os.Geteuid() != 0 {
-		msg := "needs root and unshare(1) (util-linux) to mount a small tmpfs in a mount namespace"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	e2e.RequireTmpfs(t)
 	be := startBackend(t, "be", "127.0.0.1:0", false, nil)
 	lport := freePort(t)
 	listen := hostPort("127.0.0.1", lport)
@@ -246,10 +240,7 @@ func TestFullDiskStore(t *testing.T) {
 	// ends with POST /stop, the second is the restart; between them the
 	// script creates the file restarted (outside the tmpfs)
 	restarted := filepath.Join(in.dir, "restarted")
-	script := `mount -t tmpfs -o size=256k tmpfs "$1" || exit 90; "$2" run --config "$3"; : >"$4"; exec "$2" run --config "$3"`
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", in.storageRoot(), caddyBin, in.config, restarted)
-	cmd.Dir = in.dir
-	cmd.Env = e2e.Env(in.dir)
+	cmd := e2e.TmpfsCaddyCmd(caddyBin, in.config, in.dir, in.storageRoot(), "256k", restarted)
 	proc := e2e.Start(t, "caddy", cmd, e2e.Options{StopWait: stopWait, Group: true})
 	p := &caddyProc{Proc: proc, inst: in}
 	p.WaitReady(startWait, e2e.ApisixReady(in.admin, adminKey))

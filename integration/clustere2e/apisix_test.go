@@ -18,11 +18,11 @@ import (
 )
 
 // put writes a raw etcd key, as an APISIX node or apisix init does.
-func put(t *testing.T, ec *cluster, key, value string) int64 {
+func put(t *testing.T, ec *e2e.Etcd, key, value string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := ec.client().Put(ctx, key, value)
+	resp, err := ec.Client().Put(ctx, key, value)
 	if err != nil {
 		t.Fatalf("put %s: %v", key, err)
 	}
@@ -60,11 +60,11 @@ func (g *gateway) askTLS(sni string) (cn, line string) {
 // last valid version keeps serving; <prefix>/plugins is never overwritten.
 // And what our node writes decodes as APISIX would.
 func TestAPISIXValues(t *testing.T) {
-	ec := startEtcd(t, 1, "http")
+	ec := e2e.StartEtcd(t, 1, "http")
 	b1, b2 := backend(t, "b1"), backend(t, "b2")
 	plugins := `[{"name":"jwt-auth"},{"name":"mqtt-proxy","stream":true}]`
 	put(t, ec, "/apisix/plugins", plugins)
-	dp := startGateway(t, "DP", etcdConf(ec.hosts(), nil), map[string]any{"role": "data_plane"})
+	dp := startGateway(t, "DP", etcdConf(ec.Hosts(), nil), map[string]any{"role": "data_plane"})
 
 	kr, _ := datacrypt.NewKeyring(datacrypt.DefaultKeyring)
 	cert := e2e.NewCert(t, "apisix.test")
@@ -120,14 +120,14 @@ func TestAPISIXValues(t *testing.T) {
 
 	// a traditional node: writes init_dir placeholders, leaves
 	// /apisix/plugins alone, and stores SSL keys encrypted as APISIX does
-	tr := startGateway(t, "TR", etcdConf(ec.hosts(), nil), nil)
+	tr := startGateway(t, "TR", etcdConf(ec.Hosts(), nil), nil)
 	eventually(t, "placeholders", func() (bool, string) {
-		resp, err := ec.client().Get(context.Background(), "/apisix/upstreams/")
+		resp, err := ec.Client().Get(context.Background(), "/apisix/upstreams/")
 		return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == "init_dir", fmt.Sprint(resp)
 	})
 	cert2 := e2e.NewCert(t, "ours.test")
 	tr.must(201, "PUT", "/apisix/admin/ssls/ours", `{"cert":`+jsonString(cert2.CertPEM)+`,"key":`+jsonString(cert2.KeyPEM)+`,"snis":["ours.test"]}`)
-	resp, err := ec.client().Get(context.Background(), "/apisix/ssls/ours")
+	resp, err := ec.Client().Get(context.Background(), "/apisix/ssls/ours")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatal(resp, err)
 	}
@@ -145,7 +145,7 @@ func TestAPISIXValues(t *testing.T) {
 	if stored["id"] != "ours" || stored["create_time"] == nil {
 		t.Fatalf("stored value: %v", stored)
 	}
-	pl, _ := ec.client().Get(context.Background(), "/apisix/plugins")
+	pl, _ := ec.Client().Get(context.Background(), "/apisix/plugins")
 	if len(pl.Kvs) != 1 || string(pl.Kvs[0].Value) != plugins {
 		t.Fatalf("/apisix/plugins changed: %v", pl.Kvs)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // BenchmarkPropagation measures a write through node A's Admin API until
@@ -26,10 +28,10 @@ func BenchmarkPropagation(b *testing.B) {
 }
 
 func benchPropagation(b *testing.B, routes int) {
-	ec := startEtcd(b, 1, "http")
+	ec := e2e.StartEtcd(b, 1, "http")
 	b1, b2 := backend(b, "b1"), backend(b, "b2")
-	a := startGateway(b, "A", etcdConf(ec.hosts(), nil), nil)
-	dp := startGateway(b, "B", etcdConf(ec.hosts(), nil), map[string]any{"role": "data_plane"})
+	a := startGateway(b, "A", etcdConf(ec.Hosts(), nil), nil)
+	dp := startGateway(b, "B", etcdConf(ec.Hosts(), nil), map[string]any{"role": "data_plane"})
 	a.must(201, "PUT", "/apisix/admin/upstreams/u1", upstreamBody(b1))
 	a.must(201, "PUT", "/apisix/admin/upstreams/u2", upstreamBody(b2))
 	t0 := time.Now()
@@ -73,8 +75,8 @@ func benchPropagation(b *testing.B, routes int) {
 
 // preload writes n stream routes that never match a loopback client, in
 // transactions of 100 keys, as a bulk import into etcd would.
-func preload(b testing.TB, ec *cluster, n int) {
-	cli := ec.client()
+func preload(b testing.TB, ec *e2e.Etcd, n int) {
+	cli := ec.Client()
 	for i := 0; i < n; {
 		var ops []clientv3.Op
 		for ; i < n && len(ops) < 100; i++ {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // held is a connection through a gateway that stays open across a test.
@@ -54,11 +56,11 @@ func (h *held) check(msg string) {
 // the node view says disconnected; members back: writes work again and
 // the data plane catches up without a restart.
 func TestMemberOutage(t *testing.T) {
-	ec := startEtcd(t, 3, "http")
+	ec := e2e.StartEtcd(t, 3, "http")
 	b1, b2 := backend(t, "b1"), backend(t, "b2")
-	a := startGateway(t, "A", etcdConf(ec.hosts()[:2], nil), nil)
+	a := startGateway(t, "A", etcdConf(ec.Hosts()[:2], nil), nil)
 	// B talks to member 2 only, so stopping it cuts B off
-	b := startGateway(t, "B", etcdConf(ec.hosts()[2:], nil), map[string]any{"role": "data_plane"})
+	b := startGateway(t, "B", etcdConf(ec.Hosts()[2:], nil), map[string]any{"role": "data_plane"})
 	a.must(201, "PUT", "/apisix/admin/upstreams/u1", upstreamBody(b1))
 	a.must(201, "PUT", "/apisix/admin/upstreams/u2", upstreamBody(b2))
 	a.must(201, "PUT", "/apisix/admin/stream_routes/r1", `{"upstream_id":"u1"}`)
@@ -66,7 +68,7 @@ func TestMemberOutage(t *testing.T) {
 	hb, ha := b.hold(), a.hold()
 
 	// member 2 (B's) down: B keeps serving; A writes through 0 and 1
-	ec.stop(2)
+	ec.Stop(2)
 	if got := b.ask(); got != "b1 hi" {
 		t.Fatalf("B with its etcd member down: %q", got)
 	}
@@ -77,7 +79,7 @@ func TestMemberOutage(t *testing.T) {
 		a.must(200, "PUT", "/apisix/admin/upstreams/u1", upstreamBody(b1)+fmt.Sprintf(`%.0s`, fmt.Sprint(i)))
 	}
 	// compact past what B has seen
-	cli := ec.client(func(c *clientConfig) { c.Endpoints = ec.hosts()[:2] })
+	cli := ec.Client(func(c *clientConfig) { c.Endpoints = ec.Hosts()[:2] })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	resp, err := cli.Get(ctx, "/apisix/gen_id")
 	if err == nil {
@@ -90,7 +92,7 @@ func TestMemberOutage(t *testing.T) {
 	if got := b.ask(); got != "b1 hi" {
 		t.Fatalf("B, cut off, must serve its last snapshot: %q", got)
 	}
-	ec.restart(2, false)
+	ec.Restart(2, false)
 	b.answers("b2 hi") // reloaded in full after the compaction
 	hb.check("after-compaction")
 	if !strings.Contains(b.proc.Output(), "etcd compacted past the watched revision") {
@@ -100,7 +102,7 @@ func TestMemberOutage(t *testing.T) {
 
 	// every member down
 	for i := range 3 {
-		ec.stop(i)
+		ec.Stop(i)
 	}
 	a.answers("b2 hi")
 	b.answers("b2 hi")
@@ -121,7 +123,7 @@ func TestMemberOutage(t *testing.T) {
 
 	// back
 	for i := range 3 {
-		ec.restart(i, false)
+		ec.Restart(i, false)
 	}
 	eventually(t, "A writes again", func() (bool, string) {
 		code, body := a.do("PUT", "/apisix/admin/stream_routes/r1", `{"upstream_id":"u1"}`)
@@ -141,10 +143,10 @@ func TestMemberOutage(t *testing.T) {
 // revision): the node reloads in full, drops what the new etcd does not
 // hold, serves what it holds, and keeps its open connection.
 func TestWipedRestart(t *testing.T) {
-	ec := startEtcd(t, 1, "http")
+	ec := e2e.StartEtcd(t, 1, "http")
 	b1, b2 := backend(t, "b1"), backend(t, "b2")
-	a := startGateway(t, "A", etcdConf(ec.hosts(), nil), nil)
-	b := startGateway(t, "B", etcdConf(ec.hosts(), nil), map[string]any{"role": "data_plane"})
+	a := startGateway(t, "A", etcdConf(ec.Hosts(), nil), nil)
+	b := startGateway(t, "B", etcdConf(ec.Hosts(), nil), map[string]any{"role": "data_plane"})
 	a.must(201, "PUT", "/apisix/admin/upstreams/u1", upstreamBody(b1))
 	a.must(201, "PUT", "/apisix/admin/stream_routes/r1", `{"upstream_id":"u1"}`)
 	for i := range 10 { // move the revision well past the new etcd's
@@ -153,9 +155,9 @@ func TestWipedRestart(t *testing.T) {
 	b.answers("b1 hi")
 	h := b.hold()
 
-	ec.stop(0)
-	ec.restart(0, true)
-	ec.waitHealthy()
+	ec.Stop(0)
+	ec.Restart(0, true)
+	ec.WaitHealthy()
 	// the new etcd holds another route only
 	put(t, ec, "/apisix/upstreams/u2", upstreamBody(b2))
 	put(t, ec, "/apisix/stream_routes/r2", `{"upstream_id":"u2"}`)

@@ -12,15 +12,17 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // TestWriteOnAServesOnB: a write through node A's Admin API routes the next
 // connection on node B (a data plane); updates and deletes propagate; the
 // values in etcd are APISIX's; B refuses writes with 405.
 func TestWriteOnAServesOnB(t *testing.T) {
-	ec := startEtcd(t, 1, "http")
-	a := startGateway(t, "A", etcdConf(ec.hosts(), nil), nil)
-	b := startGateway(t, "B", etcdConf(ec.hosts(), nil), map[string]any{"role": "data_plane"})
+	ec := e2e.StartEtcd(t, 1, "http")
+	a := startGateway(t, "A", etcdConf(ec.Hosts(), nil), nil)
+	b := startGateway(t, "B", etcdConf(ec.Hosts(), nil), map[string]any{"role": "data_plane"})
 	b1, b2 := backend(t, "b1"), backend(t, "b2")
 
 	a.must(201, "PUT", "/apisix/admin/upstreams/u1", upstreamBody(b1))
@@ -34,7 +36,7 @@ func TestWriteOnAServesOnB(t *testing.T) {
 	b.answers("b2 hi")
 
 	// the value in etcd is APISIX's: the object with id and timestamps
-	cli := ec.client()
+	cli := ec.Client()
 	resp, err := cli.Get(context.Background(), "/apisix/stream_routes/r1")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("etcd get: %v %v", resp, err)

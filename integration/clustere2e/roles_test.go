@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
 // TestRoles: a control plane serves the Admin API and binds no stream
@@ -15,8 +17,8 @@ import (
 // catches up once etcd comes up, without a restart. ttl puts an object on
 // a lease: it expires on every node. PATCH updates in place.
 func TestRoles(t *testing.T) {
-	ec := newEtcd(t, 1, "http")
-	early := startGateway(t, "early", etcdConf(ec.hosts(), nil), nil)
+	ec := e2e.NewEtcd(t, 1, "http")
+	early := startGateway(t, "early", etcdConf(ec.Hosts(), nil), nil)
 	if e := early.clusterView()["etcd"].(map[string]any); e["connected"] != false {
 		t.Fatalf("node without etcd: %v", e)
 	}
@@ -25,12 +27,12 @@ func TestRoles(t *testing.T) {
 		t.Fatalf("write before etcd is up = %d %v", code, body)
 	}
 	early.must(200, "GET", "/apisix/admin/upstreams", "")
-	ec.startAll()
-	ec.waitHealthy()
+	ec.StartAll()
+	ec.WaitHealthy()
 
 	b1 := backend(t, "b1")
-	cp := startGateway(t, "CP", etcdConf(ec.hosts(), nil), map[string]any{"role": "control_plane"})
-	dp := startGateway(t, "DP", etcdConf(ec.hosts(), nil), map[string]any{"role": "data_plane"})
+	cp := startGateway(t, "CP", etcdConf(ec.Hosts(), nil), map[string]any{"role": "control_plane"})
+	dp := startGateway(t, "DP", etcdConf(ec.Hosts(), nil), map[string]any{"role": "data_plane"})
 	if c, err := net.DialTimeout("tcp", cp.stream, time.Second); err == nil {
 		c.Close()
 		t.Fatal("a control plane must not bind stream listeners")

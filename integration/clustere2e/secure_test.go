@@ -37,16 +37,16 @@ func TestAuthAndTLS(t *testing.T) {
 	cliCert, cliKey := cli.Files(t, dir, "client")
 	caFile, _ := ca.Files(t, dir, "ca")
 
-	ec := newEtcd(t, 1, "https", "--cert-file", srvCert, "--key-file", srvKey,
+	ec := e2e.NewEtcd(t, 1, "https", "--cert-file", srvCert, "--key-file", srvKey,
 		"--trusted-ca-file", caFile, "--client-cert-auth")
-	ec.startAll()
+	ec.StartAll()
 	tlsOpt := func(c *clientConfig) {
 		c.TLS = &tls.Config{ServerName: "localhost", RootCAs: ca.Pool(), Certificates: []tls.Certificate{cli.TLS()}}
 		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(sniCreds{credentials.NewTLS(c.TLS)})}
 	}
-	ec.waitHealthy(tlsOpt)
+	ec.WaitHealthy(tlsOpt)
 	// enable auth with a root user, as an operator does
-	raw := ec.client(tlsOpt)
+	raw := ec.Client(tlsOpt)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, step := range []func() error{
@@ -59,7 +59,7 @@ func TestAuthAndTLS(t *testing.T) {
 		}
 	}
 
-	conf := etcdConf(ec.hosts(), map[string]any{
+	conf := etcdConf(ec.Hosts(), map[string]any{
 		"user": "root", "password": "s3cret",
 		"tls": map[string]any{"cert": cliCert, "key": cliKey, "ca": caFile, "sni": "localhost"},
 	})
@@ -71,7 +71,7 @@ func TestAuthAndTLS(t *testing.T) {
 	b.answers("b1 hi")
 
 	// wrong password: the node stays empty and says why
-	bad := etcdConf(ec.hosts(), map[string]any{
+	bad := etcdConf(ec.Hosts(), map[string]any{
 		"user": "root", "password": "wrong",
 		"tls": map[string]any{"cert": cliCert, "key": cliKey, "ca": caFile, "sni": "localhost"},
 	})

@@ -88,3 +88,32 @@ func ApisixReady(admin, key string) func() error {
 		return nil
 	}
 }
+
+// TmpfsCaddyCmd runs Caddy on config twice, one run after the other, in a
+// mount namespace of its own whose storageRoot is a tmpfs of size (e.g.
+// "256k"): the disk fills up for real. The first run ends with POST
+// /stop; then the file restarted (outside the tmpfs) is created and the
+// second run starts on the same tmpfs, the restart. It needs root and
+// unshare(1); RequireTmpfs checks. Start it with Options.Group, so that
+// Stop reaches Caddy.
+func TmpfsCaddyCmd(bin, config, dir, storageRoot, size, restarted string) *exec.Cmd {
+	script := `mount -t tmpfs -o size="$5" tmpfs "$1" || exit 90; "$2" run --config "$3"; : >"$4"; exec "$2" run --config "$3"`
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", storageRoot, bin, config, restarted, size)
+	cmd.Dir = dir
+	cmd.Env = Env(dir)
+	return cmd
+}
+
+// RequireTmpfs skips the test (fails it with CI=true) unless
+// TmpfsCaddyCmd can run: root and unshare(1) (util-linux).
+func RequireTmpfs(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("unshare"); err == nil && os.Geteuid() == 0 {
+		return
+	}
+	msg := "needs root and unshare(1) (util-linux) to mount a small tmpfs in a mount namespace"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
