@@ -3,12 +3,15 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -99,6 +102,23 @@ func (l *ledger) end(path, gen string, acked, refused bool) {
 	}
 }
 
+// write sends one write of gen on path ("" for a DELETE) to a and
+// records it: acknowledged (2xx); refused (a 4xx, or a 503 because the
+// disk is full: the store then changed nothing); or, a transport error
+// or another answer, unknown. It returns the answer.
+func (l *ledger) write(a admin, method, path, gen string, body any) (code int, resp []byte, err error) {
+	l.begin(path, gen)
+	code, resp, err = a.do(method, "/apisix/admin/"+path, body)
+	l.end(path, gen, err == nil && code < 300, err == nil && (code >= 400 && code < 500 || diskFull(code, resp)))
+	return code, resp, err
+}
+
+// diskFull reports whether an answer is the store's refusal of a write
+// that does not fit on the disk.
+func diskFull(code int, resp []byte) bool {
+	return code == http.StatusServiceUnavailable && bytes.Contains(resp, []byte("no space left on device"))
+}
+
 // verify compares every path of the ledger with what the gateway
 // answers and returns how many paths it checked and how many lost an
 // acknowledged write. A checked path's state becomes acknowledged.
@@ -168,12 +188,10 @@ func churn(ctx context.Context, c *counters, a admin, led *ledger, rng *rand.Ran
 		default:
 			body = object(kinds[k], gen, i, churnPort, echoes[i%2], cert)
 		}
-		led.begin(path, gen)
 		start := time.Now()
-		code, _, err := a.do(method, "/apisix/admin/"+path, body)
+		code, _, err := led.write(a, method, path, gen, body)
 		acked := err == nil && code < 300
 		refused := err == nil && code >= 400 && code < 500
-		led.end(path, gen, acked, refused)
 		switch {
 		case acked:
 			c.adminAcked.Add(1)
@@ -188,49 +206,169 @@ func churn(ctx context.Context, c *counters, a admin, led *ledger, rng *rand.Ran
 	}
 }
 
-// badRequests sends malformed Admin API requests until ctx ends and
-// counts 5xx answers: bodies (not JSON, wrong types, unknown kinds of
-// values, huge numbers, deep nesting), paths (unknown kinds, traversal,
-// odd ids), query strings and headers (wrong content type, bad or no
-// key).
-func badRequests(ctx context.Context, c *counters, addr string, rng *rand.Rand) {
-	bodies := []string{
+// fuzzClient is the fuzz workers' client: keep-alive, one idle
+// connection per worker.
+var fuzzClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// Seeds of the fuzzer: bad bodies, and valid objects of every kind whose
+// mutations explore what lies near them.
+var (
+	fuzzBodies = []string{
 		``, `{`, `[]`, `null`, `"x"`, `{"server_port":"x"}`, `{"server_port":70000}`, `{"upstream":{"nodes":"x"}}`,
 		`{"upstream":{"type":"nope","nodes":{"127.0.0.1:1":1}}}`, `{"upstream":{"nodes":{"::::":1}}}`,
 		`{"cert":"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----","key":"x","snis":["a"]}`,
 		`{"nodes":{"127.0.0.1:1":-1}}`, `{"nodes":{"127.0.0.1:1":1e400}}`, `{"labels":{"a":1}}`,
 		`{"plugins":{"no-such-plugin":{}}}`, `{"id":{"a":1}}`, strings.Repeat("[", 5000), `{"remote_addr":"300.1.1.1"}`,
 		"\xff\xfe\x00", `{"upstream_id":"missing"}`, `{"service_id":"missing"}`,
+		`{"server_port":9,"remote_addr":"127.0.0.9/32","upstream":{"type":"roundrobin","nodes":{"127.0.0.1:9":1}}}`,
+		`{"type":"chash","key":"remote_addr","hash_on":"vars","nodes":[{"host":"127.0.0.1","port":9,"weight":1,"priority":0}],"retries":1,"timeout":{"connect":1,"send":1,"read":1}}`,
+		`{"upstream":{"type":"least_conn","nodes":{"127.0.0.1:9":1}},"plugins":{"limit-conn":{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr"}}}`,
+		`{"server_port":9,"plugins":{"ip-restriction":{"whitelist":["127.0.0.0/8"]},"traffic-split":{"rules":[{"weighted_upstreams":[{"upstream":{"type":"roundrobin","nodes":{"127.0.0.1:9":1}},"weight":1}]}]}},"upstream_id":"1"}`,
+		`{"upstream":{"type":"roundrobin","scheme":"tls","tls":{"client_cert":"x","client_key":"y"},"nodes":{"127.0.0.1:9":1},"checks":{"active":{"type":"tcp","healthy":{"interval":1}}}}}`,
 	}
-	paths := []string{
+	fuzzPaths = []string{
 		"stream_routes/x", "upstreams/x", "services/x", "ssls/x", "stream_routes/", "nope/x", "stream_routes/../upstreams/x",
 		"stream_routes/%00", "upstreams/" + strings.Repeat("a", 300), "stream_routes/x/y", "ssls/..", "upstreams/x?ttl=abc",
 		"stream_routes?page=-1&page_size=x", "upstreams/x?force=maybe", "routes/x", "plugins/list?x=%zz",
+		"stream_routes/badinput-0", "upstreams/badinput-1", "services/badinput-2", "plugin_metadata/limit-conn",
+		"schema/validate/stream_routes", "stream_routes", "upstreams", "ssls", "services", "plugins/limit-conn", "",
 	}
-	methods := []string{http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodGet, "PROPFIND"}
+	fuzzQueries = []string{"page", "page_size", "ttl", "force", "name", "label", "filter", "api_key", "subsystem", "x"}
+	// fuzzHeaders are the headers fuzzed (not Origin: Caddy's own admin
+	// endpoint checks it, and logs every refusal at ERROR)
+	fuzzHeaders = []string{"Content-Type", "Accept", "Cookie", "X-Real-IP", "X-Forwarded-For", "If-Match",
+		"Content-Encoding", "Accept-Encoding", "X-API-KEY", "Authorization", "Range", "Expect"}
+	// fuzzBytes are the bytes a mutation inserts: JSON's syntax, digits,
+	// and bytes that are not UTF-8
+	fuzzBytes = []byte("{}[]\":,.-+eE0123456789 \\/ntfu\x00\x7f\x80\xc0\xff")
+)
+
+// mutate changes b in 1 to 4 random places: a byte replaced, inserted or
+// deleted, a range duplicated, or a splice with another seed.
+func mutate(b []byte, rng *rand.Rand) []byte {
+	out := slices.Clone(b)
+	for range 1 + rng.IntN(4) {
+		i := 0
+		if len(out) > 0 {
+			i = rng.IntN(len(out))
+		}
+		switch rng.IntN(5) {
+		case 0:
+			if len(out) > 0 {
+				out[i] = fuzzBytes[rng.IntN(len(fuzzBytes))]
+			}
+		case 1:
+			out = slices.Insert(out, i, fuzzBytes[rng.IntN(len(fuzzBytes))])
+		case 2:
+			if len(out) > 0 {
+				out = slices.Delete(out, i, min(len(out), i+1+rng.IntN(8)))
+			}
+		case 3:
+			if len(out) > 0 && len(out) < 64<<10 {
+				j := min(len(out), i+1+rng.IntN(32))
+				out = slices.Insert(out, j, out[i:j]...)
+			}
+		default:
+			other := fuzzBodies[rng.IntN(len(fuzzBodies))]
+			if len(other) > 0 {
+				out = append(out[:i], other[rng.IntN(len(other)):]...)
+			}
+		}
+	}
+	return out
+}
+
+// fuzzPath is a seed path, sometimes with a character no id may hold
+// inserted (so that no fuzzed PUT stores an object under a new id: the
+// store must not grow without bound) and a fuzzed query string.
+func fuzzPath(rng *rand.Rand) string {
+	path := fuzzPaths[rng.IntN(len(fuzzPaths))]
+	if rng.IntN(3) == 0 && len(path) > 0 {
+		i := rng.IntN(len(path) + 1)
+		path = path[:i] + []string{"%", "%25", "!", "~", "%2F", "%ff", "\\", "*", "%20", "..", "//"}[rng.IntN(11)] + path[i:]
+	}
+	if rng.IntN(3) == 0 {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		for range 1 + rng.IntN(3) {
+			v := string(mutate([]byte(fmt.Sprint(rng.IntN(1000)-100)), rng))
+			path += sep + fuzzQueries[rng.IntN(len(fuzzQueries))] + "=" + url.QueryEscape(v)
+			sep = "&"
+		}
+	}
+	return "/apisix/admin/" + path
+}
+
+// fuzzHeaderValue is a printable value (what an HTTP client can send),
+// sometimes random, sometimes a plausible one.
+func fuzzHeaderValue(rng *rand.Rand) string {
+	plausible := []string{"application/json", "text/plain", "gzip", "bytes=0-1", "100-continue", "x_api_key=wrong",
+		"127.0.0.1", "not-an-ip, 999.1.1.1", "null", "http://evil.example", "wrong-key", ""}
+	if rng.IntN(2) == 0 {
+		return plausible[rng.IntN(len(plausible))]
+	}
+	b := make([]byte, rng.IntN(200))
+	for i := range b {
+		b[i] = byte(0x20 + rng.IntN(0x5f))
+	}
+	return string(b)
+}
+
+// badRequests is one fuzz worker: until ctx ends it sends Admin API
+// requests on a keep-alive connection with fuzzed bodies (seeds and
+// their mutations), paths, query strings, methods and headers (wrong
+// content types, bad or no key, odd values), and counts 5xx answers.
+// Fuzzed writes only reach bounded ids, and JSON objects are confined
+// to a port no listener has.
+func badRequests(ctx context.Context, c *counters, addr string, rng *rand.Rand) {
+	methods := []string{http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodGet, http.MethodPost, "PROPFIND", http.MethodHead, http.MethodOptions}
 	for ctx.Err() == nil {
-		body := confine([]byte(bodies[rng.IntN(len(bodies))]))
-		path := "/apisix/admin/" + paths[rng.IntN(len(paths))]
-		hdr := map[string]string{"Content-Type": []string{"application/json", "text/plain", "application/x-www-form-urlencoded", ""}[rng.IntN(4)]}
+		body := []byte(fuzzBodies[rng.IntN(len(fuzzBodies))])
+		if rng.IntN(2) == 0 {
+			body = mutate(body, rng)
+		}
+		body = confine(body)
+		path := fuzzPath(rng)
+		method := methods[rng.IntN(len(methods))]
 		key := e2e.AdminKey
 		switch rng.IntN(8) {
 		case 0:
 			key = ""
 		case 1:
 			key = "wrong-key"
-		case 2:
-			hdr["X-Forwarded-For"] = "not-an-ip, 999.1.1.1"
 		}
-		if strings.HasSuffix(path, "/x") && rng.IntN(4) == 0 {
-			path = path[:len(path)-1] + fmt.Sprintf("badinput-%d", rng.IntN(3))
+		req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(body))
+		if err != nil {
+			c.badInputs.Add(1)
+			continue // a path the client cannot send
 		}
-		code, _, _, err := e2e.Admin{Addr: addr}.Do(methods[rng.IntN(len(methods))], path, key, body, hdr)
+		if key != "" {
+			req.Header.Set("X-API-KEY", key)
+		}
+		req.Header.Set("Content-Type", []string{"application/json", "text/plain", "application/x-www-form-urlencoded", ""}[rng.IntN(4)])
+		for range rng.IntN(3) {
+			req.Header.Set(fuzzHeaders[rng.IntN(len(fuzzHeaders))], fuzzHeaderValue(rng))
+		}
+		if method == http.MethodPost {
+			// a POST stores under a new id: only unauthenticated ones,
+			// so that the store stays bounded
+			req.Header.Del("X-API-KEY")
+		}
+		resp, err := fuzzClient.Do(req)
 		c.badInputs.Add(1)
 		switch {
 		case err != nil:
-			c.badErrors.Add(1)
-		case code >= 500:
-			c.bad5xx.Add(1)
+			if ctx.Err() == nil {
+				c.badErrors.Add(1)
+			}
+		default:
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 500 {
+				c.bad5xx.Add(1)
+			}
 		}
 	}
 }
@@ -244,8 +382,8 @@ func confine(body []byte) []byte {
 	if json.Unmarshal(body, &m) != nil || m == nil {
 		return body
 	}
-	if _, ok := m["server_port"]; !ok {
-		m["server_port"] = 9
+	if _, isString := m["server_port"].(string); !isString {
+		m["server_port"] = 9 // absent, or a number that may be a live port
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

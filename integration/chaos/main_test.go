@@ -13,10 +13,11 @@
 // write, corrupted byte or established connection dropped by a route
 // change or a reload.
 //
-// The short run (CI) takes about 75 s; a long one:
+// The short run (CI) takes about 100 s; a long one:
 //
 //	unshare -n sh -c 'ip link set lo up && go test -count=1 -v -timeout 30m \
-//	    ./integration/chaos/ -args -duration=10m -seed=1'
+//	    ./integration/chaos/ -args -duration=10m -seed=1 -udp-ports=10000 \
+//	    -udp-datagrams=1000000 -fuzz-workers=8'
 //
 // Everything is bounded by -duration and by fixed counts of workers.
 package chaos
@@ -31,9 +32,17 @@ import (
 )
 
 var (
-	duration = flag.Duration("duration", 75*time.Second, "how long the soak runs (the whole test takes about 15 s more)")
-	seed     = flag.Int64("seed", 1, "seed of the random choices (churn, bad input, fault order, kill times)")
+	duration     = flag.Duration("duration", 60*time.Second, "how long the soak runs (the whole test takes about 40 s more: warm-up, session expiry, restarts)")
+	seed         = flag.Int64("seed", 1, "seed of the random choices (churn, bad input, fault order, kill times)")
+	udpPorts     = flag.Int("udp-ports", 2000, "distinct source ports of the UDP sweep (10000 in the long run)")
+	udpDatagrams = flag.Int("udp-datagrams", 40000, "datagrams the UDP sweep sends at most (1000000 in the long run)")
+	fuzzWorkers  = flag.Int("fuzz-workers", 2, "concurrent fuzzed Admin API clients, each on a keep-alive connection (8 in the long run)")
+	profiles     = flag.String("profiles", "", "directory for the main gateway's heap profiles at the baseline and the end (heap-baseline.pb.gz, heap-end.pb.gz)")
 )
+
+// sessionsExpire is how long the soak waits, idle, for the UDP sweep's
+// sessions to end (their upstream timeout is 3 s) before measuring.
+const sessionsExpire = 6 * time.Second
 
 // caddyBin is the binary TestMain built.
 var caddyBin string

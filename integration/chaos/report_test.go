@@ -17,19 +17,26 @@ import (
 // counters are the harness's tallies; every field is updated atomically
 // by the workers.
 type counters struct {
-	streams, streamBytes, streamCorrupt, streamDropped           atomic.Int64
-	shortOK, shortFailed, shortCorrupt                           atomic.Int64
-	udpSent, udpAnswered, udpLost, udpCorrupt                    atomic.Int64
-	adminAcked, adminRefused, adminErrors                        atomic.Int64
-	changes                                                      [4]atomic.Int64 // stream_routes, upstreams, services, ssls
-	adminLost                                                    atomic.Int64
-	reloads, reloadFailed, extraChecks, extraNotUp, extraStillUp atomic.Int64
-	badInputs, bad5xx, badErrors                                 atomic.Int64
-	faults                                                       [4]atomic.Int64 // reset, never-reading, blackhole, slow
-	faultHung                                                    atomic.Int64
-	kills, crashAcked, crashVerified, crashLost                  atomic.Int64
-	fdRounds, fdRecovered, fdCrashed, fdPeak                     atomic.Int64
-	connectLat, adminLat                                         latencies
+	streams, streamBytes, streamCorrupt, streamDropped            atomic.Int64
+	shortOK, shortFailed, shortCorrupt                            atomic.Int64
+	udpSent, udpAnswered, udpLost, udpCorrupt                     atomic.Int64
+	adminAcked, adminRefused, adminErrors                         atomic.Int64
+	changes                                                       [4]atomic.Int64 // stream_routes, upstreams, services, ssls
+	adminLost                                                     atomic.Int64
+	reloads, reloadFailed, extraChecks, extraNotUp, extraStillUp  atomic.Int64
+	badInputs, bad5xx, badErrors                                  atomic.Int64
+	faults                                                        [4]atomic.Int64 // reset, never-reading, blackhole, slow
+	faultHung                                                     atomic.Int64
+	kills, crashAcked, crashVerified, crashLost                   atomic.Int64
+	fdRounds, fdRecovered, fdCrashed, fdPeak                      atomic.Int64
+	fdCPUTicks, fdExhaustedNs                                     atomic.Int64
+	sweepPorts, sweepSent, sweepAnswered                          atomic.Int64
+	diskAcked, disk503, diskOther, diskTrafficFailed              atomic.Int64
+	diskVerified, diskLost                                        atomic.Int64
+	panics                                                        atomic.Int64
+	etcdKills, etcdAcked, etcdWriteFailed, etcdVerified, etcdLost atomic.Int64
+	etcdConnOK, etcdConnFailed                                    atomic.Int64
+	connectLat, adminLat                                          latencies
 }
 
 // latencies collects samples, at most 1,000,000.
@@ -79,17 +86,18 @@ func statsOf(pid int) procStats {
 }
 
 // table is the run's one table.
-func (c *counters) table(d time.Duration, sd int64, start, end procStats) string {
+func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, baseMem, endMem goMem) string {
 	var b strings.Builder
-	row := func(group, what string, v any) { fmt.Fprintf(&b, "| %-8s | %-62s | %14v |\n", group, what, v) }
+	row := func(group, what string, v any) { fmt.Fprintf(&b, "| %-8s | %-64s | %14v |\n", group, what, v) }
 	fmt.Fprintf(&b, "soak: duration %v, seed %d\n", d, sd)
-	fmt.Fprintf(&b, "| %-8s | %-62s | %14s |\n|%s|%s|%s|\n", "", "", "", strings.Repeat("-", 10), strings.Repeat("-", 64), strings.Repeat("-", 16))
+	fmt.Fprintf(&b, "| %-8s | %-64s | %14s |\n|%s|%s|%s|\n", "", "", "", strings.Repeat("-", 10), strings.Repeat("-", 66), strings.Repeat("-", 16))
 	row("load", "long-lived TCP streams (checksummed both ways)", c.streams.Load())
 	row("load", "bytes echoed through them and verified", c.streamBytes.Load())
 	row("load", "short TCP connections served (echo verified)", c.shortOK.Load())
 	row("load", "short TCP connections failed", c.shortFailed.Load())
 	row("load", "UDP datagrams sent / answered", fmt.Sprintf("%d / %d", c.udpSent.Load(), c.udpAnswered.Load()))
 	row("load", "UDP datagrams unanswered within 1 s", c.udpLost.Load())
+	row("load", "UDP sweep: distinct source ports / datagrams sent / answered", fmt.Sprintf("%d / %d / %d", c.sweepPorts.Load(), c.sweepSent.Load(), c.sweepAnswered.Load()))
 	row("churn", "acknowledged Admin API writes (PUT/DELETE, main gateway)", c.adminAcked.Load())
 	row("churn", "  stream_routes / upstreams / services / ssls changes", fmt.Sprintf("%d/%d/%d/%d", c.changes[0].Load(), c.changes[1].Load(), c.changes[2].Load(), c.changes[3].Load()))
 	row("churn", "Admin API writes refused (4xx, e.g. in use) / transport errors", fmt.Sprintf("%d / %d", c.adminRefused.Load(), c.adminErrors.Load()))
@@ -100,15 +108,40 @@ func (c *counters) table(d time.Duration, sd int64, start, end procStats) string
 	row("faults", "kill -9 + restart (crash gateway, under Admin API writes)", c.kills.Load())
 	row("faults", "fd exhaustion rounds (RLIMIT_NOFILE 128) / recovered", fmt.Sprintf("%d / %d", c.fdRounds.Load(), c.fdRecovered.Load()))
 	row("faults", "fd gateway crashed / peak client conns held open", fmt.Sprintf("%d / %d", c.fdCrashed.Load(), c.fdPeak.Load()))
+	exhausted := time.Duration(c.fdExhaustedNs.Load())
+	cpu := time.Duration(c.fdCPUTicks.Load()) * 10 * time.Millisecond // USER_HZ 100
+	cpuShare := 0.0
+	if exhausted > 0 {
+		cpuShare = 100 * cpu.Seconds() / exhausted.Seconds()
+	}
+	row("faults", "fd gateway CPU while exhausted: CPU s / wall s (% of a core)", fmt.Sprintf("%.2f / %.0f (%.1f%%)", cpu.Seconds(), exhausted.Seconds(), cpuShare))
+	row("faults", "full disk (512 KiB tmpfs): writes acknowledged / 503 full / other", fmt.Sprintf("%d / %d / %d", c.diskAcked.Load(), c.disk503.Load(), c.diskOther.Load()))
+	row("faults", "full disk: traffic failures while full", c.diskTrafficFailed.Load())
+	row("faults", "etcd member kill -9 + restart (3 members, etcd mode)", c.etcdKills.Load())
+	row("faults", "  etcd mode: writes acknowledged / failed (5xx) / conns ok / failed", fmt.Sprintf("%d / %d / %d / %d", c.etcdAcked.Load(), c.etcdWriteFailed.Load(), c.etcdConnOK.Load(), c.etcdConnFailed.Load()))
 	row("bad in", "bad Admin API requests (bodies, paths, queries, headers)", c.badInputs.Load())
 	row("bad in", "  answered 5xx / transport errors", fmt.Sprintf("%d / %d", c.bad5xx.Load(), c.badErrors.Load()))
+	row("bad in", "  panics in the main gateway's log", c.panics.Load())
 	row("lost", "acknowledged writes lost: main gateway (at the end)", c.adminLost.Load())
 	row("lost", "acknowledged writes lost: over kill -9 restarts (of verified)", fmt.Sprintf("%d (of %d)", c.crashLost.Load(), c.crashVerified.Load()))
+	row("lost", "acknowledged writes lost: full disk, live and after restart", fmt.Sprintf("%d (of %d)", c.diskLost.Load(), c.diskVerified.Load()))
+	row("lost", "acknowledged writes lost: etcd mode, members killed (of verified)", fmt.Sprintf("%d (of %d)", c.etcdLost.Load(), c.etcdVerified.Load()))
 	row("lost", "established streams dropped (route changes, reloads, faults)", c.streamDropped.Load())
 	row("lost", "bytes corrupted: streams / short conns / UDP datagrams", fmt.Sprintf("%d/%d/%d", c.streamCorrupt.Load(), c.shortCorrupt.Load(), c.udpCorrupt.Load()))
 	row("latency", "p99 connect (dial + first 16-byte echo), short connections", c.connectLat.quantile(0.99).Round(10*time.Microsecond))
 	row("latency", "p99 Admin API write (PUT/DELETE)", c.adminLat.quantile(0.99).Round(10*time.Microsecond))
-	row("process", "main gateway RSS start -> end (KiB)", fmt.Sprintf("%d -> %d", start.rssKiB, end.rssKiB))
-	row("process", "main gateway open fds start -> end", fmt.Sprintf("%d -> %d", start.fds, end.fds))
+	pct := func(a, b int64) string {
+		if a == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%+.1f%%", 100*float64(b-a)/float64(a))
+	}
+	row("process", "main gateway RSS (KiB) at start", start.rssKiB)
+	row("process", "  idle after warm-up -> idle at the end (sessions expired)", fmt.Sprintf("%d -> %d (%s)", base.rssKiB, end.rssKiB, pct(int64(base.rssKiB), int64(end.rssKiB))))
+	row("process", "main gateway open fds: start / after warm-up -> end", fmt.Sprintf("%d / %d -> %d", start.fds, base.fds, end.fds))
+	row("process", "Go heap in use after GC (KiB): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapInuse>>10, endMem.heapInuse>>10, pct(baseMem.heapInuse, endMem.heapInuse)))
+	row("process", "Go heap objects after GC: after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapObjects, endMem.heapObjects, pct(baseMem.heapObjects, endMem.heapObjects)))
+	row("process", "Go heap idle, not returned to the OS (KiB): warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.heapIdleKept>>10, endMem.heapIdleKept>>10))
+	row("process", "goroutines: after warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.goroutines, endMem.goroutines))
 	return b.String()
 }

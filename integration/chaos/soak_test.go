@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,13 +35,13 @@ func TestSoak(t *testing.T) {
 
 	echoes := [2]string{echoTCP(t), echoTCP(t)}
 	faultAddrs := [4]string{resetTCP(t), neverReadTCP(t), blackholeTCP(t), slowTCP(t)}
-	udpEcho := echoUDP(t)
+	udpEcho, sweepEcho := echoUDP(t), echoUDP(t)
 	cert := e2e.NewCert(t, "churn.test")
 
 	// main gateway: live, churn, 4 fault and 1 reloaded TCP listeners, 1 UDP
-	ports := e2e.FreePorts(t, 10)
+	ports := e2e.FreePorts(t, 11)
 	adminAddr := e2e.HostPort("127.0.0.1", ports[0])
-	livePort, churnPort, extraPort, udpPort := ports[1], ports[2], ports[3], ports[4]
+	livePort, churnPort, extraPort, udpPort, sweepPort := ports[1], ports[2], ports[3], ports[4], ports[10]
 	faultPorts := ports[5:9]
 	mainConfig := func(extra bool) map[string]any {
 		tcp := []any{e2e.HostPort("127.0.0.1", livePort), e2e.HostPort("127.0.0.1", churnPort)}
@@ -52,14 +53,22 @@ func TestSoak(t *testing.T) {
 		}
 		return e2e.CaddyConfig(adminAddr, filepath.Join(dir, "storage"), e2e.LogLevel("WARN"), map[string]any{
 			"apisix": e2e.ApisixApp(map[string]any{"stream_proxy": map[string]any{
-				"tcp": tcp, "udp": []any{e2e.HostPort("127.0.0.1", udpPort)},
+				"tcp": tcp, "udp": []any{e2e.HostPort("127.0.0.1", udpPort), e2e.HostPort("127.0.0.1", sweepPort)},
 			}}),
 		})
 	}
-	gw := startGateway(t, dir, "main-gateway", adminAddr, mainConfig(false), 0)
+	var gwEnv []string
+	if *profiles != "" {
+		// a heap sample every 8 KiB instead of 512: the profiles then
+		// resolve the few MB the soak may leave behind
+		gwEnv = append(gwEnv, "GODEBUG=memprofilerate=8192")
+	}
+	gw := startGateway(t, dir, "main-gateway", adminAddr, mainConfig(false), 0, gwEnv...)
 	a := admin{adminAddr}
+	seeded := map[string]bool{}
 	seedObj := func(path string, body any) {
 		t.Helper()
+		seeded[path] = true
 		if code, resp, err := a.do("PUT", "/apisix/admin/"+path, body); err != nil || code >= 300 {
 			t.Fatalf("PUT %s: %d %s %v", path, code, resp, err)
 		}
@@ -73,7 +82,10 @@ func TestSoak(t *testing.T) {
 	}
 	seedObj("stream_routes/live", map[string]any{"server_port": livePort, "upstream": up(echoes[0], nil)})
 	seedObj("stream_routes/extra", map[string]any{"server_port": extraPort, "upstream": up(echoes[1], nil)})
-	seedObj("stream_routes/udp", map[string]any{"server_port": udpPort, "upstream": up(udpEcho, nil)})
+	// UDP sessions end 3 s after their last datagram (sessionsExpire)
+	udpTimeout := map[string]any{"timeout": map[string]any{"connect": 1, "send": 3, "read": 3}}
+	seedObj("stream_routes/udp", map[string]any{"server_port": udpPort, "upstream": up(udpEcho, udpTimeout)})
+	seedObj("stream_routes/udp-sweep", map[string]any{"server_port": sweepPort, "upstream": up(sweepEcho, udpTimeout)})
 	for i, p := range faultPorts {
 		seedObj(fmt.Sprintf("stream_routes/fault-%d", i), map[string]any{"server_port": p,
 			"upstream": up(faultAddrs[i], map[string]any{"timeout": map[string]any{"connect": 1, "send": 2, "read": 2}})})
@@ -92,6 +104,31 @@ func TestSoak(t *testing.T) {
 
 	var c counters
 	startStats := statsOf(gw.PID())
+	sweepAddr := e2e.HostPort("127.0.0.1", sweepPort)
+	liveAddr := e2e.HostPort("127.0.0.1", livePort)
+
+	// warm-up: the peak the soak reaches (every sweep port a session,
+	// short connections), then idle until the sessions expired: the
+	// baseline RSS, descriptors and Go heap are those of a process that
+	// has served this load once
+	warm, warmCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	var warmWG sync.WaitGroup
+	for range nShort {
+		r := rand.New(rand.NewPCG(rng.Uint64(), 1))
+		warmWG.Add(1)
+		go func() {
+			defer warmWG.Done()
+			shortConns(warm, &c, liveAddr, r)
+		}()
+	}
+	var wc counters
+	udpSweep(warm, &wc, sweepAddr, *udpPorts, *udpPorts)
+	warmWG.Wait()
+	warmCancel()
+	time.Sleep(sessionsExpire)
+	baseMem := memOf(adminAddr, *profiles, "heap-baseline")
+	baseStats := statsOf(gw.PID())
+
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -103,7 +140,6 @@ func TestSoak(t *testing.T) {
 			f(r)
 		}()
 	}
-	liveAddr := e2e.HostPort("127.0.0.1", livePort)
 	for range nStreams {
 		spawn(func(r *rand.Rand) { stream(ctx, &c, liveAddr, r.Uint64()) })
 	}
@@ -120,7 +156,12 @@ func TestSoak(t *testing.T) {
 	led := newLedger()
 	spawn(func(r *rand.Rand) { faults(ctx, &c, faultAddrsGW, r) })
 	spawn(func(r *rand.Rand) { churn(ctx, &c, a, led, r, churnPort, livePort, echoes, cert) })
-	spawn(func(r *rand.Rand) { badRequests(ctx, &c, adminAddr, r) })
+	for range *fuzzWorkers {
+		spawn(func(r *rand.Rand) { badRequests(ctx, &c, adminAddr, r) })
+	}
+	spawn(func(r *rand.Rand) { udpSweep(ctx, &c, sweepAddr, *udpPorts, *udpDatagrams) })
+	spawn(func(r *rand.Rand) { diskLoop(ctx, t, &c, echoes[0]) })
+	spawn(func(r *rand.Rand) { etcdLoop(ctx, t, &c, r.Uint64(), echoes[0]) })
 	spawn(func(r *rand.Rand) {
 		reloads(ctx, &c, adminAddr, mainConfig, e2e.HostPort("127.0.0.1", extraPort), 3*time.Second)
 	})
@@ -134,8 +175,14 @@ func TestSoak(t *testing.T) {
 	for _, d := range detail {
 		t.Errorf("main gateway: %s", d)
 	}
+	// idle again, with the objects of the warm-up only (the churn's and
+	// the fuzzer's deleted) and every UDP session expired
+	removeAllBut(t, a, seeded)
+	time.Sleep(sessionsExpire)
+	endMem := memOf(adminAddr, *profiles, "heap-end")
 	endStats := statsOf(gw.PID())
-	table := c.table(*duration, *seed, startStats, endStats)
+	c.panics.Store(int64(strings.Count(gw.Output(), "panic")))
+	table := c.table(*duration, *seed, startStats, baseStats, endStats, baseMem, endMem)
 	t.Log("\n" + table)
 
 	checks := []struct {
@@ -154,6 +201,10 @@ func TestSoak(t *testing.T) {
 		{"reloaded listener still up after the reload that removed it", c.extraStillUp.Load()},
 		{"failed reloads", c.reloadFailed.Load()},
 		{"fd exhaustion rounds not recovered", c.fdRounds.Load() - c.fdRecovered.Load()},
+		{"panics in the main gateway's log", c.panics.Load()},
+		{"acknowledged writes lost on the full disk", c.diskLost.Load()},
+		{"acknowledged writes lost in etcd mode", c.etcdLost.Load()},
+		{"full-disk rounds where traffic failed", c.diskTrafficFailed.Load()},
 	}
 	for _, ck := range checks {
 		if ck.n != 0 {
@@ -162,6 +213,12 @@ func TestSoak(t *testing.T) {
 	}
 	if gw.Exited() {
 		t.Errorf("main gateway exited during the soak: %v", gw.Cmd.ProcessState)
+	}
+	if c.etcdKills.Load() == 0 || c.etcdAcked.Load() == 0 || c.etcdConnOK.Load() == 0 {
+		t.Errorf("the etcd part did not run: %d member kills, %d acknowledged writes, %d connections", c.etcdKills.Load(), c.etcdAcked.Load(), c.etcdConnOK.Load())
+	}
+	if c.diskAcked.Load() > 0 && c.disk503.Load() == 0 {
+		t.Errorf("the disk gateway's tmpfs never filled up (%d acknowledged writes)", c.diskAcked.Load())
 	}
 	if c.streams.Load() != nStreams || c.kills.Load() == 0 || c.reloads.Load() == 0 || c.adminAcked.Load() == 0 {
 		t.Errorf("the soak did not run: %d streams, %d kills, %d reloads, %d acknowledged writes", c.streams.Load(), c.kills.Load(), c.reloads.Load(), c.adminAcked.Load())
