@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/caddy-apisix/stream/integration/internal/e2e"
@@ -144,6 +146,18 @@ func (l *ledger) verify(a admin) (checked, lost int, detail []string) {
 		delete(l.pending, path)
 	}
 	return checked, lost, detail
+}
+
+// check verifies l against a (as verify), adds the paths checked and
+// lost to verified and lost, and reports each loss as an error of t
+// prefixed with what.
+func (l *ledger) check(t *testing.T, a admin, verified, lost *atomic.Int64, what string) {
+	checked, n, detail := l.verify(a)
+	verified.Add(int64(checked))
+	lost.Add(int64(n))
+	for _, d := range detail {
+		t.Errorf("%s: %s", what, d)
+	}
 }
 
 // kinds of objects the churn writes, in counters.changes order.

@@ -50,12 +50,7 @@ func crashLoop(ctx context.Context, t *testing.T, c *counters, rng *rand.Rand, e
 	led := newLedger()
 	for round := 0; ctx.Err() == nil; round++ {
 		p := startGateway(t, dir, "crash-gateway", adminAddr, config, 0)
-		checked, lost, detail := led.verify(a)
-		c.crashVerified.Add(int64(checked))
-		c.crashLost.Add(int64(lost))
-		for _, d := range detail {
-			t.Errorf("after kill -9 #%d: %s", round, d)
-		}
+		led.check(t, a, &c.crashVerified, &c.crashLost, fmt.Sprintf("after kill -9 #%d", round))
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for w := range 4 {
@@ -77,12 +72,7 @@ func crashLoop(ctx context.Context, t *testing.T, c *counters, rng *rand.Rand, e
 	}
 	// the last round's writes, after one more restart
 	p := startGateway(t, dir, "crash-gateway", adminAddr, config, 0)
-	checked, lost, detail := led.verify(a)
-	c.crashVerified.Add(int64(checked))
-	c.crashLost.Add(int64(lost))
-	for _, d := range detail {
-		t.Errorf("after the last kill -9: %s", d)
-	}
+	led.check(t, a, &c.crashVerified, &c.crashLost, "after the last kill -9")
 	p.Stop()
 }
 

@@ -198,14 +198,7 @@ func diskLoop(ctx context.Context, t *testing.T, c *counters, echo string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	check := func(when string) {
-		checked, lost, detail := led.verify(a)
-		c.diskVerified.Add(int64(checked))
-		c.diskLost.Add(int64(lost))
-		for _, d := range detail {
-			t.Errorf("disk gateway %s: %s", when, d)
-		}
-	}
+	check := func(when string) { led.check(t, a, &c.diskVerified, &c.diskLost, "disk gateway "+when) }
 	// room for the restart (Caddy writes to its storage as it starts)
 	for i := range 2 {
 		_, _, _ = led.write(a, http.MethodDelete, fmt.Sprintf("upstreams/disk-%d", i), "", nil)
@@ -304,12 +297,7 @@ func etcdLoop(ctx context.Context, t *testing.T, c *counters, rngSeed uint64, ec
 	ec.WaitHealthy()
 	// the gateway applies the watch events of the last writes
 	time.Sleep(2 * time.Second)
-	checked, lost, detail := led.verify(a)
-	c.etcdVerified.Add(int64(checked))
-	c.etcdLost.Add(int64(lost))
-	for _, d := range detail {
-		t.Errorf("etcd gateway: %s", d)
-	}
+	led.check(t, a, &c.etcdVerified, &c.etcdLost, "etcd gateway")
 	p.Stop()
 }
 
