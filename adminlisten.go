@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
@@ -44,7 +46,10 @@ func parseAdminListen(s string) (*caddy.NetworkAddress, error) {
 
 // adminServer serves the routes of the admin.api.apisix module (the
 // APISIX Admin API, the control API, the dashboard) on admin_listen, and
-// nothing else: Caddy's /config/, /load and /debug/ answer 404 there.
+// the config's metrics at /metrics (as APISIX's prometheus export server
+// does on its own port: without the admin key, to allow_admin clients),
+// and nothing else: Caddy's
+// /config/, /load and /debug/ answer 404 there.
 type adminServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -53,7 +58,7 @@ type adminServer struct {
 // startAdminServer listens on na and serves the module's routes. The
 // listener comes from Caddy's listener pool, so a reload that keeps the
 // address hands it over without a gap.
-func startAdminServer(na caddy.NetworkAddress, logger *zap.Logger) (*adminServer, error) {
+func startAdminServer(na caddy.NetworkAddress, logger *zap.Logger, metrics *prometheus.Registry) (*adminServer, error) {
 	l, err := na.Listen(context.Background(), 0, net.ListenConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %v", na, err)
@@ -72,6 +77,16 @@ func startAdminServer(na caddy.NetworkAddress, logger *zap.Logger) (*adminServer
 				// the module writes its own answers; this is a bug guard
 				logger.Error("admin request failed", zap.String("path", r.URL.Path), zap.Error(err))
 				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}))
+	}
+	if metrics != nil {
+		// keyless, as a scraper sends no X-API-KEY, but for allow_admin
+		// clients only, as the control API
+		mh := promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(logger)})
+		mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if controlRequest(w, r) {
+				mh.ServeHTTP(w, r)
 			}
 		}))
 	}
