@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
@@ -176,11 +178,16 @@ type adminListenOptions struct {
 	// tls, when not nil, serves HTTPS
 	tls     *tls.Config
 	origins originCheck
+	// metrics, when not nil, is served at /metrics
+	metrics *prometheus.Registry
 }
 
 // adminServer serves the routes of the admin.api.apisix module (the
 // APISIX Admin API, the control API, the dashboard) on admin_listen, and
-// nothing else: Caddy's /config/, /load and /debug/ answer 404 there.
+// the config's metrics at /metrics (as APISIX's prometheus export server
+// does on its own port: without the admin key, to allow_admin clients),
+// and nothing else: Caddy's
+// /config/, /load and /debug/ answer 404 there.
 type adminServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -211,6 +218,16 @@ func startAdminServer(na caddy.NetworkAddress, opts adminListenOptions, logger *
 				// the module writes its own answers; this is a bug guard
 				logger.Error("admin request failed", zap.String("path", r.URL.Path), zap.Error(err))
 				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}))
+	}
+	if metrics := opts.metrics; metrics != nil {
+		// keyless, as a scraper sends no X-API-KEY, but for allow_admin
+		// clients only, as the control API
+		mh := promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(logger)})
+		mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if controlRequest(w, r) {
+				mh.ServeHTTP(w, r)
 			}
 		}))
 	}

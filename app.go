@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/caddy-apisix/stream/adminapi"
@@ -130,6 +131,9 @@ type App struct {
 	udp      []*net.UDPConn
 	udpSrv   []*proxy.UDPServer
 	adminSrv *adminServer
+	// metrics is the config's metrics registry, also served by
+	// admin_listen at /metrics
+	metrics *prometheus.Registry
 }
 
 // StreamProxy is the stream_proxy block.
@@ -260,8 +264,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.static = static
 	a.storage = storageRef{ctx.Storage(), caddy.AppDataDir()}
-	// served by Caddy's admin endpoint at /metrics
-	if err := proxy.Collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+	// served by Caddy's admin endpoint and admin_listen at /metrics
+	a.metrics = ctx.GetMetricsRegistry()
+	if err := liveRuntime().RegisterMetrics(a.metrics); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
 	}
 	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -399,7 +404,9 @@ func (a *App) Start() error {
 		return err
 	}
 	if a.adminListen != nil {
-		srv, err := startAdminServer(*a.adminListen, a.adminOpts, a.logger.Named("admin_listen"))
+		opts := a.adminOpts
+		opts.metrics = a.metrics
+		srv, err := startAdminServer(*a.adminListen, opts, a.logger.Named("admin_listen"))
 		if err != nil {
 			a.closeListeners()
 			return err

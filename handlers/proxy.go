@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,6 +29,15 @@ type Proxy struct {
 	// timeout, scheme, tls, checks ...), validated as /apisix/admin/upstreams
 	// validates it.
 	Upstream json.RawMessage `json:"upstream"`
+
+	// Name labels the handler's sessions as a stream route id would: the
+	// route label of the apisix_stream_* metrics, the route field of the
+	// access log and of the logs of failed nodes, and the upstream id of
+	// its health-check logs. Default: "apisix_proxy/" followed by the
+	// upstream's node addresses, sorted and comma-separated
+	// (apisix_proxy/127.0.0.1:6379,127.0.0.1:6380), so that handlers with
+	// different nodes never share series.
+	Name string `json:"name,omitempty"`
 
 	upstream *proxy.Upstream
 }
@@ -56,7 +66,16 @@ func (h *Proxy) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("apisix_proxy: upstream: %v", err)
 	}
-	h.upstream, err = proxy.NewStaticUpstream(u, h.Upstream, ctx.Logger())
+	name := h.Name
+	if name == "" {
+		addrs := make([]string, len(u.Nodes))
+		for i, n := range u.Nodes {
+			addrs[i] = n.Addr()
+		}
+		slices.Sort(addrs)
+		name = "apisix_proxy/" + strings.Join(addrs, ",")
+	}
+	h.upstream, err = live.Runtime().NewStaticUpstream(u, h.Upstream, name, ctx.Logger())
 	if err != nil {
 		return fmt.Errorf("apisix_proxy: %v", err)
 	}
@@ -87,6 +106,7 @@ func (h *Proxy) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	apisix_proxy <host:port[=weight]>... [<option>=<value>...] {
+//		name     <name>
 //		type     roundrobin|chash|least_conn|ewma
 //		key      <variable>
 //		hash_on  vars|...
@@ -107,6 +127,10 @@ func (h *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	up := map[string]any{}
 	nodes := map[string]int{}
 	for d.NextArg() {
+		if name, ok := strings.CutPrefix(d.Val(), "name="); ok {
+			h.Name = name
+			continue
+		}
 		if key, val, isOpt := inlineOption(d.Val()); isOpt {
 			args := []string{val}
 			if key == "timeout" {
@@ -129,6 +153,16 @@ func (h *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		key := d.Val()
+		if key == "name" {
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Name = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			continue
+		}
 		if err := setProxyOption(d, up, key, d.RemainingArgs()); err != nil {
 			return err
 		}

@@ -59,3 +59,23 @@ func FuzzProxyUnmarshalCaddyfile(f *testing.F) {
 		_ = h.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens))
 	})
 }
+
+// TestProxyCaddyfileName: name labels the handler, inline or in the block.
+func TestProxyCaddyfileName(t *testing.T) {
+	for _, in := range []string{
+		"apisix_proxy 127.0.0.1:6379 name=redis",
+		"apisix_proxy 127.0.0.1:6379 {\n name redis\n}",
+	} {
+		var h Proxy
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if h.Name != "redis" || string(h.Upstream) != `{"nodes":{"127.0.0.1:6379":1}}` {
+			t.Errorf("%q: name %q, upstream %s", in, h.Name, h.Upstream)
+		}
+	}
+	var h Proxy
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("apisix_proxy 127.0.0.1:6379 {\n name a b\n}")); err == nil {
+		t.Error("name with two arguments accepted")
+	}
+}

@@ -21,7 +21,7 @@ func BenchmarkPickWithChecker(b *testing.B) {
 		addrs = append(addrs, a)
 		nodes = append(nodes, balancer.Node{Addr: a, Weight: 1 + i%3})
 	}
-	c, err := NewChecker(checks(b, `{"active":{"type":"tcp"},"passive":{}}`), addrs, nil)
+	c, err := NewChecker(checks(b, `{"active":{"type":"tcp"},"passive":{}}`), addrs, "1", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

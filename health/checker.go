@@ -26,6 +26,7 @@ import (
 // a nil *Checker reports every node healthy.
 type Checker struct {
 	cfg     Config
+	name    string // the upstream's id, for the log
 	log     *zap.Logger
 	targets []*target
 	byAddr  map[string]*target
@@ -70,8 +71,9 @@ type NodeStatus struct {
 }
 
 // NewChecker validates checks and prepares the checks of the nodes at
-// addrs (host:port, IPv6 bracketed). Nodes start healthy. logger may be nil.
-func NewChecker(checks *model.HealthChecks, addrs []string, logger *zap.Logger) (*Checker, error) {
+// addrs (host:port, IPv6 bracketed) of the upstream name (its id, as the
+// log lines name it). Nodes start healthy. logger may be nil.
+func NewChecker(checks *model.HealthChecks, addrs []string, name string, logger *zap.Logger) (*Checker, error) {
 	cfg, err := NewConfig(checks)
 	if err != nil {
 		return nil, err
@@ -81,6 +83,7 @@ func NewChecker(checks *model.HealthChecks, addrs []string, logger *zap.Logger) 
 	}
 	c := &Checker{
 		cfg:    cfg,
+		name:   name,
 		log:    logger,
 		byAddr: make(map[string]*target, len(addrs)),
 		sem:    make(chan struct{}, cfg.Concurrency),
@@ -172,8 +175,8 @@ func (c *Checker) round(up bool) {
 				<-c.sem
 				t.probing.Store(false)
 			}()
-			ev := c.probe(c.ctx, t)
-			c.record(t, ev, c.activeLimit(ev), "active")
+			ev, why := c.probe(c.ctx, t)
+			c.record(t, ev, c.activeLimit(ev), "active", why)
 		})
 	}
 }
@@ -190,18 +193,21 @@ func (c *Checker) activeLimit(ev event) int {
 	return c.cfg.UnhealthyHTTPFailures
 }
 
-// record feeds ev into t's state machine and logs a change of health.
-func (c *Checker) record(t *target, ev event, limit int, source string) {
+// record feeds ev into t's state machine and logs a change of health,
+// why being what the event was: "upstream 3 node 127.0.0.1:5432
+// unhealthy: connect refused" at WARN, "... healthy: connect succeeded"
+// at INFO.
+func (c *Checker) record(t *target, ev event, limit int, source, why string) {
 	if ev == evNone {
 		return
 	}
 	cur, next := t.ctr.record(&t.state, ev, limit)
 	if next.up() != cur.up() {
-		fields := []zap.Field{zapAddr(t), zap.String("status", next.String()), zap.String("by", source)}
+		fields := []zap.Field{zapAddr(t), zap.String("status", next.String()), zap.String("by", source), zap.String("reason", why)}
 		if next.up() {
-			c.log.Info("health check: node is healthy", fields...)
+			c.log.Info(fmt.Sprintf("upstream %s node %s healthy: %s", c.name, t.addr, why), fields...)
 		} else {
-			c.log.Warn("health check: node is unhealthy", fields...)
+			c.log.Warn(fmt.Sprintf("upstream %s node %s unhealthy: %s", c.name, t.addr, why), fields...)
 		}
 	}
 }
@@ -224,9 +230,9 @@ func (c *Checker) ReportFailure(addr string, timeout bool) {
 	}
 	if t := c.byAddr[addr]; t != nil {
 		if timeout {
-			c.record(t, evTimeout, c.cfg.PassiveTimeouts, "passive")
+			c.record(t, evTimeout, c.cfg.PassiveTimeouts, "passive", "proxied connect timeout")
 		} else {
-			c.record(t, evTCPFailure, c.cfg.PassiveTCPFailures, "passive")
+			c.record(t, evTCPFailure, c.cfg.PassiveTCPFailures, "passive", "proxied connect failed")
 		}
 	}
 }
@@ -238,7 +244,7 @@ func (c *Checker) ReportSuccess(addr string) {
 		return
 	}
 	if t := c.byAddr[addr]; t != nil {
-		c.record(t, evSuccess, c.cfg.PassiveSuccesses, "passive")
+		c.record(t, evSuccess, c.cfg.PassiveSuccesses, "passive", "proxied session succeeded")
 	}
 }
 

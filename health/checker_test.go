@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/caddy-apisix/stream/balancer"
 )
 
@@ -72,7 +76,7 @@ func closedAddr(t *testing.T) string {
 
 func newChecker(t *testing.T, js string, addrs ...string) *Checker {
 	t.Helper()
-	c, err := NewChecker(checks(t, js), addrs, nil)
+	c, err := NewChecker(checks(t, js), addrs, "1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +420,7 @@ func TestStopCutsProbesShort(t *testing.T) {
 		accepted.Add(1)
 		_, _ = io.Copy(io.Discard, c)
 	}).Addr().String()
-	c, err := NewChecker(checks(t, `{"active":{"type":"http","timeout":60}}`), []string{silent}, nil)
+	c, err := NewChecker(checks(t, `{"active":{"type":"http","timeout":60}}`), []string{silent}, "1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,4 +444,32 @@ func TestStopCutsProbesShort(t *testing.T) {
 	c.Stop()
 	c.Start()
 	c.Stop()
+}
+
+// TestTransitionLog: a change of health is logged as "upstream <id> node
+// <addr> unhealthy: <why>" at WARN and "... healthy: <why>" at INFO, with
+// what the probe saw.
+func TestTransitionLog(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	srv := &httpServer{}
+	srv.status.Store("HTTP/1.1 500 Oops")
+	httpAddr := listen(t, "tcp", "127.0.0.1:0", srv.handle).Addr().String()
+	down := closedAddr(t)
+	c, err := NewChecker(checks(t, `{"active":`+withFastIntervals(t, `{}`)+`}`), []string{httpAddr, down}, "7", zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	c.Start()
+	logged := func(level zapcore.Level, msg string) bool {
+		return logs.FilterLevelExact(level).FilterMessage(msg).Len() > 0
+	}
+	waitFor(t, "both unhealthy", func() bool {
+		return logged(zap.WarnLevel, "upstream 7 node "+down+" unhealthy: connect refused") &&
+			logged(zap.WarnLevel, "upstream 7 node "+httpAddr+" unhealthy: http status 500")
+	})
+	srv.status.Store("HTTP/1.1 200 OK")
+	waitFor(t, "healthy again", func() bool {
+		return logged(zap.InfoLevel, "upstream 7 node "+httpAddr+" healthy: http status 200")
+	})
 }

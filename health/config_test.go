@@ -88,7 +88,7 @@ func TestNewConfigErrors(t *testing.T) {
 
 func TestNewCheckerBadAddress(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1", "127.0.0.1:x", "127.0.0.1:70000", "::1:80"} {
-		if _, err := NewChecker(checks(t, `{"active":{"type":"tcp"}}`), []string{addr}, nil); err == nil {
+		if _, err := NewChecker(checks(t, `{"active":{"type":"tcp"}}`), []string{addr}, "1", nil); err == nil {
 			t.Errorf("%q: no error", addr)
 		}
 	}

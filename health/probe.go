@@ -9,25 +9,28 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
-// probe runs one active check of t and returns what it observed. It
-// returns evNone when the checker is stopping.
-func (c *Checker) probe(ctx context.Context, t *target) event {
+// probe runs one active check of t and returns what it observed, and
+// why in a few words for the log ("connect refused", "http status
+// 500"). It returns evNone when the checker is stopping.
+func (c *Checker) probe(ctx context.Context, t *target) (event, string) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	conn, err := c.dialer.DialContext(ctx, "tcp", t.probeAddr)
 	if err != nil {
-		return c.failure(err)
+		return c.failure("connect", err)
 	}
 	defer conn.Close()
 	if ip, _, err := net.SplitHostPort(conn.RemoteAddr().String()); err == nil {
 		t.ip.Store(&ip)
 	}
 	if c.cfg.Type == "tcp" {
-		return evSuccess
+		return evSuccess, "connect succeeded"
 	}
 	// The deadline bounds the exchange; cancellation (Stop) cuts it short.
 	deadline, _ := ctx.Deadline()
@@ -40,36 +43,43 @@ func (c *Checker) probe(ctx context.Context, t *target) event {
 			InsecureSkipVerify: !c.cfg.VerifyCertificate, // #nosec G402 -- https_verify_certificate: false
 		})
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return c.failure(err)
+			return c.failure("tls handshake", err)
 		}
 		conn = tc
 	}
 	if _, err := conn.Write(c.request(t)); err != nil {
-		return c.failure(err)
+		return c.failure("send", err)
 	}
 	line, err := bufio.NewReaderSize(conn, 512).ReadSlice('\n')
 	if err != nil {
-		return c.failure(err)
+		return c.failure("receive", err)
 	}
 	status, err := parseStatusLine(string(line))
 	if err != nil {
 		c.log.Debug("health check: bad response", zapAddr(t), zapErr(err))
-		return evTCPFailure
+		return evTCPFailure, "bad response"
 	}
-	return c.cfg.classify(status)
+	return c.cfg.classify(status), "http status " + strconv.Itoa(status)
 }
 
-// failure classifies a probe error; nothing is counted while stopping.
-func (c *Checker) failure(err error) event {
+// failure classifies the error of a probe's step op ("connect", "send"
+// ...) and names it: "connect refused", "receive timeout", "tls handshake
+// failed: <error>". Nothing is counted while stopping.
+func (c *Checker) failure(op string, err error) (event, string) {
 	if c.ctx.Err() != nil {
-		return evNone
+		return evNone, ""
 	}
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout()) {
-		return evTimeout
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()):
+		return evTimeout, op + " timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return evTCPFailure, op + " refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return evTCPFailure, op + " reset"
 	}
-	return evTCPFailure
+	return evTCPFailure, op + " failed: " + err.Error()
 }
 
 // hostHeader is the Host of http(s) probes: active.host, else the node's

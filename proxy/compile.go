@@ -93,6 +93,7 @@ type compiler struct {
 	started []*Upstream
 	view    registry.View
 	logger  *zap.Logger
+	metrics *streamMetrics
 	ssl     map[string]*model.SSL
 	sslRev  map[string]int64
 
@@ -115,7 +116,6 @@ type parsedRoute struct {
 	// inline is the compiled inline upstream last built for this object;
 	// valid while the runtime still holds it under upstreamKey.
 	inline      *Upstream
-	metrics     *routeMetrics
 	filters     router.Route
 	subordinate bool
 	// route and entry are the route last compiled from this object and
@@ -133,7 +133,7 @@ func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 	}
-	pr := &parsedRoute{sr: sr, filters: router.Route{ID: o.ID}, metrics: Collectors.route(o.ID)}
+	pr := &parsedRoute{sr: sr, filters: router.Route{ID: o.ID}}
 	if len(sr.Protocol) > 0 && !bytes.Equal(sr.Protocol, []byte("null")) {
 		var p struct {
 			SuperiorID json.RawMessage `json:"superior_id"`
@@ -264,11 +264,17 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 			snap.routes = append(snap.routes, pr.route)
 			continue
 		}
-		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, metrics: pr.metrics, Upstream: up}
+		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, Upstream: up}
 		if len(plugins) > 0 {
 			if err := c.buildPlugins(rt, sr.Name, snap, plugins); err != nil {
 				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
 			}
+		}
+		if rt.metrics == nil {
+			// labelled by the id unless prefer_name chose the name; looked
+			// up on every build, as a label no route used had its series
+			// dropped
+			rt.metrics = c.metrics.route(o.ID)
 		}
 		rr := pr.filters
 		rr.Target = rt

@@ -8,6 +8,8 @@ import (
 	"net"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-apisix/stream/balancer"
 	"github.com/caddy-apisix/stream/tlsx"
 
@@ -43,7 +45,13 @@ type dialed struct {
 // written before any TLS (a PROXY protocol header). sni is the name sent
 // to a TLS upstream. On failure the result names the last node tried
 // (already released), for the status metric's node label.
-func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, sni string) (dialed, error) {
+//
+// Each failed node is logged at WARN with the session's route, the
+// upstream and the error, as nginx logs every failed upstream connect
+// ("connect() failed ... while connecting to upstream"): a node that
+// retries hide from the client is still visible.
+func (u *Upstream) dial(kind dialKind, s *session, preface []byte, sni string) (dialed, error) {
+	bctx := &s.bctx
 	start := time.Now()
 	var lastErr error
 	var last *balancer.Node
@@ -71,6 +79,8 @@ func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, s
 			return d, nil
 		}
 		lastErr, last = err, node
+		s.rt.Logger().Warn("upstream node failed", zap.String("route", s.RouteID), zap.String("upstream", u.ID()),
+			zap.String("node", node.Addr), zap.Int("attempt", attempt+1), zap.Bool("retrying", attempt < u.retries), zap.Error(err))
 		u.balancer.Done(node, 0, true)
 		if u.checker != nil {
 			u.checker.ReportFailure(node.Addr, isTimeout(err))

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -154,7 +155,7 @@ func (rt *Runtime) fdAllowed(fd int) bool {
 // refused counts a refusal and warns, at most once per warnEvery for each
 // reason, with the number refused since the last warning.
 func (rt *Runtime) refused(reason string, limit int64) {
-	Collectors.refused(reason).Inc()
+	rt.metrics.refused(reason).Inc()
 	i := 0
 	switch reason {
 	case refusedUDPTotal:
@@ -167,6 +168,22 @@ func (rt *Runtime) refused(reason string, limit int64) {
 	if n, ok := rt.limits.warns[i].allow(time.Now()); ok {
 		rt.Logger().Warn("session refused: limit reached",
 			zap.String("reason", reason), zap.Int64("limit", limit), zap.Int64("refused_since_last_warning", n))
+	}
+}
+
+// warnUnmatched warns, at most once per warnEvery for each network (tcp,
+// udp), that no stream route
+// matched a connection or UDP session on the listener local; nginx's
+// stream proxy would close it the same silent way.
+func (rt *Runtime) warnUnmatched(network string, remote, local netip.AddrPort, sni string) {
+	w := &rt.unmatchedWarn[0]
+	if network == "udp" {
+		w = &rt.unmatchedWarn[1]
+	}
+	if n, ok := w.allow(time.Now()); ok {
+		rt.Logger().Warn("not hit any route",
+			zap.String("network", network), zap.Stringer("listener", local), zap.Stringer("remote", remote),
+			zap.String("sni", sni), zap.Int64("unmatched_since_last_warning", n))
 	}
 }
 

@@ -68,7 +68,7 @@ func TestUDPSessionCaps(t *testing.T) {
 			rt, _ := newTestRuntime(t, map[string]string{"1": `{"upstream":{"nodes":{"` + hole + `":1}}}`}, nil)
 			rt.SetLimits(tt.limits)
 			srv, addr := testUDPServer(t, rt)
-			before := testutil.ToFloat64(Collectors.refused(tt.reason))
+			before := testutil.ToFloat64(rt.metrics.refused(tt.reason))
 			for i := range 5 {
 				c, err := net.Dial("udp", addr)
 				if err != nil {
@@ -81,7 +81,7 @@ func TestUDPSessionCaps(t *testing.T) {
 				want := min(i+1, 2)
 				waitFor(t, "the session count", func() bool { return srv.Sessions() == want })
 			}
-			waitFor(t, "the refusals", func() bool { return testutil.ToFloat64(Collectors.refused(tt.reason))-before == 3 })
+			waitFor(t, "the refusals", func() bool { return testutil.ToFloat64(rt.metrics.refused(tt.reason))-before == 3 })
 			if srv.Sessions() != 2 {
 				t.Fatalf("%d sessions, want the cap 2", srv.Sessions())
 			}
@@ -137,7 +137,7 @@ func TestTCPConnectionCap(t *testing.T) {
 	}
 	t.Cleanup(func() { ln.Close() })
 	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
-	before := testutil.ToFloat64(Collectors.refused(refusedTCP))
+	before := testutil.ToFloat64(rt.metrics.refused(refusedTCP))
 
 	first, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -161,7 +161,7 @@ func TestTCPConnectionCap(t *testing.T) {
 	if n, err := second.Read(buf); err == nil {
 		t.Fatalf("second connection over the cap read %d bytes, want it closed", n)
 	}
-	if got := testutil.ToFloat64(Collectors.refused(refusedTCP)) - before; got != 1 {
+	if got := testutil.ToFloat64(rt.metrics.refused(refusedTCP)) - before; got != 1 {
 		t.Fatalf("refused counter +%v, want +1", got)
 	}
 	first.Close()

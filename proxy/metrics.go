@@ -3,16 +3,27 @@ package proxy
 import (
 	"errors"
 	"net/netip"
+	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
-// Collectors are the stream proxy's Prometheus metrics, named as in APISIX
-// 3.18's prometheus plugin. They are process-wide, like the runtime, and
-// each Caddy config registers them in its metrics registry (served by
-// Caddy's admin endpoint at /metrics).
-var Collectors = newStreamMetrics()
+// streamMetrics are the stream proxy's Prometheus metrics, named as in
+// APISIX 3.18's prometheus plugin (apisix/plugins/prometheus/exporter.lua
+// init_stream_metrics), plus a route label. The runtime holds them (one
+// per process, in package live), and each Caddy config registers them in
+// its metrics registry (Runtime.RegisterMetrics; served at /metrics by
+// Caddy's admin endpoint and by admin_listen).
+//
+// Two of APISIX's names break Prometheus's conventions: the counters
+// apisix_stream_status and apisix_stream_bandwidth have no _total suffix
+// (and the second no unit). They are kept for APISIX's dashboards, exported
+// as untyped copies of the Prometheus-clean counters
+// apisix_stream_status_total and apisix_stream_bandwidth_bytes_total, so
+// that `promtool check metrics` passes (docs/modules/apisix.md#metrics).
 
 type streamMetrics struct {
 	connections *prometheus.CounterVec
@@ -20,12 +31,21 @@ type streamMetrics struct {
 	status      *prometheus.CounterVec
 	bandwidth   *prometheus.CounterVec
 	refusedVec  *prometheus.CounterVec
+	// apisixStatus and apisixBandwidth export status and bandwidth
+	// under APISIX's names
+	apisixStatus, apisixBandwidth *untypedCopy
 
-	routes sync.Map // route id → *routeMetrics
+	routes sync.Map // route label → *routeMetrics
+
+	mu     sync.Mutex
+	static map[string]int // route labels of layer4.handlers.apisix_proxy → handlers using them
+	// discarded are the series of the sessions of a dropped route:
+	// counted, never exported
+	discarded *endMetrics
 }
 
 func newStreamMetrics() *streamMetrics {
-	return &streamMetrics{
+	m := &streamMetrics{
 		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apisix_stream_connection_total",
 			Help: "Stream connections and UDP sessions matched by each stream route.",
@@ -35,18 +55,32 @@ func newStreamMetrics() *streamMetrics {
 			Help: "Stream connections and UDP sessions being proxied now, by route and by local address (listen_addr).",
 		}, []string{"route", "listen_addr"}),
 		status: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "apisix_stream_status",
+			Name: "apisix_stream_status_total",
 			Help: "Ended sessions by APISIX stream status (200 proxied, 502 no upstream could be reached, 503 refused by a plugin or without upstream, or a plugin's code), by route, local address and upstream node.",
 		}, []string{"code", "route", "listen_addr", "node"}),
 		bandwidth: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "apisix_stream_bandwidth",
+			Name: "apisix_stream_bandwidth_bytes_total",
 			Help: "Bytes proxied by direction (type ingress: into the proxy, egress: out of it) and side (downstream: the client, upstream: the node).",
 		}, []string{"type", "route", "listen_addr", "side"}),
 		refusedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apisix_stream_sessions_refused_total",
 			Help: "New sessions refused before any route matched, by the limit that refused them: udp_max_sessions, udp_max_sessions_total, fd_reserve, tcp_max_connections.",
 		}, []string{"reason"}),
+		static: map[string]int{},
 	}
+	c := func() prometheus.Counter { return prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"}) }
+	m.discarded = &endMetrics{active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "discarded"}),
+		ok: c(), failed: c(), deny: c(), fromClient: c(), toClient: c(), toUpstream: c(), fromUpstream: c()}
+	// every reason exported from the start, at 0: a rate over a series
+	// that appears only with the first refusal misses that refusal
+	for _, r := range []string{refusedUDPListener, refusedUDPTotal, refusedFDReserve, refusedTCP} {
+		m.refusedVec.WithLabelValues(r)
+	}
+	m.apisixStatus = newUntypedCopy(m.status, "apisix_stream_status",
+		"APISIX's name of apisix_stream_status_total (untyped: a counter without the _total suffix).", "code", "route", "listen_addr", "node")
+	m.apisixBandwidth = newUntypedCopy(m.bandwidth, "apisix_stream_bandwidth",
+		"APISIX's name of apisix_stream_bandwidth_bytes_total, in bytes (untyped: a counter without the _total suffix).", "type", "route", "listen_addr", "side")
+	return m
 }
 
 // refused is the refusal counter of reason.
@@ -56,7 +90,7 @@ func (m *streamMetrics) refused(reason string) prometheus.Counter {
 
 // Register adds the collectors to reg; registering twice is not an error.
 func (m *streamMetrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.connections, m.active, m.status, m.bandwidth, m.refusedVec} {
+	for _, c := range []prometheus.Collector{m.connections, m.active, m.status, m.bandwidth, m.refusedVec, m.apisixStatus, m.apisixBandwidth} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -71,11 +105,14 @@ func (m *streamMetrics) Register(reg prometheus.Registerer) error {
 // that a session costs atomic adds, not label lookups: the counter of
 // matched sessions, and the series of each local address and node.
 type routeMetrics struct {
+	m           *streamMetrics
 	label       string
 	connections prometheus.Counter
 
 	mu   sync.Mutex
 	ends map[endKey]*endMetrics
+	// dead is set once the series are dropped
+	dead bool
 }
 
 // endKey names the series of one local address and upstream node.
@@ -101,22 +138,93 @@ func (m *streamMetrics) route(label string) *routeMetrics {
 	if rm, ok := m.routes.Load(label); ok {
 		return rm.(*routeMetrics)
 	}
-	rm := &routeMetrics{label: label, connections: m.connections.WithLabelValues(label), ends: map[endKey]*endMetrics{}}
+	rm := &routeMetrics{m: m, label: label, connections: m.connections.WithLabelValues(label), ends: map[endKey]*endMetrics{}}
 	actual, _ := m.routes.LoadOrStore(label, rm)
 	return actual.(*routeMetrics)
+}
+
+// holdStatic returns the series of a layer4.handlers.apisix_proxy handler
+// named label, kept until releaseStatic of every handler holding it.
+func (m *streamMetrics) holdStatic(label string) *routeMetrics {
+	m.mu.Lock()
+	m.static[label]++
+	m.mu.Unlock()
+	return m.route(label)
+}
+
+// releaseStatic lets a handler's series go; the last release removes them.
+func (m *streamMetrics) releaseStatic(label string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.static[label]--; m.static[label] > 0 {
+		return
+	}
+	delete(m.static, label)
+	if rm, ok := m.routes.Load(label); ok {
+		m.drop(rm.(*routeMetrics))
+	}
+}
+
+// prune removes the series of the route labels that prev used and next
+// no longer does (unless a static handler holds them): a deleted route's
+// series go with it, as do its id's when prefer_name labels it by name.
+func (m *streamMetrics) prune(prev, next *Snapshot) {
+	live := make(map[*routeMetrics]bool, len(next.routes))
+	for _, r := range next.routes {
+		live[r.metrics] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range prev.routes {
+		if rm := r.metrics; !live[rm] && m.static[rm.label] == 0 {
+			m.drop(rm)
+		}
+	}
+}
+
+// drop removes rm's series. Sessions still holding rm count into series
+// no longer exported; a route that comes back gets new ones.
+func (m *streamMetrics) drop(rm *routeMetrics) {
+	m.routes.CompareAndDelete(rm.label, rm)
+	// under rm.mu, so that end cannot add a series back meanwhile
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead {
+		return
+	}
+	rm.dead = true
+	l := prometheus.Labels{"route": rm.label}
+	m.connections.DeleteLabelValues(rm.label)
+	m.active.DeletePartialMatch(l)
+	m.status.DeletePartialMatch(l)
+	m.bandwidth.DeletePartialMatch(l)
+}
+
+// status counts an ended session under a status other than 200, 502 and
+// 503 (a plugin's code), unless the route's series are gone.
+func (rm *routeMetrics) status(code int, em *endMetrics) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if !rm.dead && em != rm.m.discarded {
+		rm.m.status.WithLabelValues(strconv.Itoa(code), rm.label, em.listen, em.node).Inc()
+	}
 }
 
 // end returns the route's series of a local address and node.
 func (rm *routeMetrics) end(listen netip.AddrPort, node string) *endMetrics {
 	k := endKey{listen, node}
 	rm.mu.Lock()
-	em := rm.ends[k]
-	rm.mu.Unlock()
-	if em != nil {
+	defer rm.mu.Unlock()
+	if em := rm.ends[k]; em != nil {
 		return em
 	}
-	m, r, l := Collectors, rm.label, listen.String()
-	em = &endMetrics{
+	if rm.dead {
+		// the route is gone: count nowhere rather than bring its
+		// series back
+		return rm.m.discarded
+	}
+	m, r, l := rm.m, rm.label, listen.String()
+	em := &endMetrics{
 		active:       m.active.WithLabelValues(r, l),
 		ok:           m.status.WithLabelValues("200", r, l, node),
 		failed:       m.status.WithLabelValues("502", r, l, node),
@@ -127,12 +235,99 @@ func (rm *routeMetrics) end(listen netip.AddrPort, node string) *endMetrics {
 		fromUpstream: m.bandwidth.WithLabelValues("ingress", r, l, "upstream"),
 		listen:       l, node: node,
 	}
-	rm.mu.Lock()
-	if cur := rm.ends[k]; cur != nil {
-		em = cur
-	} else {
-		rm.ends[k] = em
-	}
-	rm.mu.Unlock()
+	rm.ends[k] = em
 	return em
+}
+
+// untypedCopy exports the series of a counter vector under another name,
+// untyped: APISIX's names of counters that lack the _total suffix.
+type untypedCopy struct {
+	of   *prometheus.CounterVec
+	desc *prometheus.Desc
+}
+
+// newUntypedCopy copies of as name; labels are of's label names, sorted
+// (the order in which a written metric lists them).
+func newUntypedCopy(of *prometheus.CounterVec, name, help string, labels ...string) *untypedCopy {
+	sorted := slices.Sorted(slices.Values(labels))
+	return &untypedCopy{of: of, desc: prometheus.NewDesc(name, help, sorted, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *untypedCopy) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *untypedCopy) Collect(ch chan<- prometheus.Metric) {
+	in := make(chan prometheus.Metric)
+	go func() {
+		c.of.Collect(in)
+		close(in)
+	}()
+	var pb dto.Metric
+	values := make([]string, 0, 4)
+	for m := range in {
+		pb.Reset()
+		if m.Write(&pb) != nil || pb.Counter == nil {
+			continue
+		}
+		values = values[:0]
+		for _, lp := range pb.Label {
+			values = append(values, lp.GetValue())
+		}
+		if cm, err := prometheus.NewConstMetric(c.desc, prometheus.UntypedValue, pb.Counter.GetValue(), values...); err == nil {
+			ch <- cm
+		}
+	}
+}
+
+// upstreamStatusDesc is APISIX's apisix_upstream_status
+// (apisix/plugins/prometheus/exporter.lua collect): 1 for a node the
+// health checks find healthy or mostly healthy, 0 otherwise, by the
+// object the upstream belongs to (name: /apisix/upstreams/<id>,
+// /apisix/stream_routes/<id>), the node's IP and port.
+var upstreamStatusDesc = prometheus.NewDesc("apisix_upstream_status",
+	"Upstream node status from health checks: 1 healthy (or mostly healthy), 0 unhealthy.", []string{"name", "ip", "port"}, nil)
+
+// upstreamStatus collects apisix_upstream_status from the runtime's
+// checked upstreams when scraped, so an upstream's series leave with it.
+type upstreamStatus struct{ rt *Runtime }
+
+// Describe implements prometheus.Collector.
+func (upstreamStatus) Describe(ch chan<- *prometheus.Desc) { ch <- upstreamStatusDesc }
+
+// Collect implements prometheus.Collector.
+func (c upstreamStatus) Collect(ch chan<- prometheus.Metric) {
+	type key struct{ name, ip, port string }
+	seen := map[key]bool{}
+	for _, r := range c.rt.AllHealth() {
+		for _, n := range r.Nodes {
+			// two host names of one address would be one series twice,
+			// which fails the whole scrape
+			k := key{r.Name, n.IP, strconv.Itoa(n.Port)}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			v := 0.0
+			if n.Healthy {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(upstreamStatusDesc, prometheus.GaugeValue, v, k.name, k.ip, k.port)
+		}
+	}
+}
+
+// RegisterMetrics adds the runtime's stream metrics and its
+// apisix_upstream_status to reg; registering twice is not an error.
+func (rt *Runtime) RegisterMetrics(reg prometheus.Registerer) error {
+	if err := rt.metrics.Register(reg); err != nil {
+		return err
+	}
+	if err := reg.Register(upstreamStatus{rt}); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return err
+		}
+	}
+	return nil
 }

@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/caddy-apisix/stream/router"
 )
 
@@ -26,7 +24,7 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 	q := snap.Query(remote, local, "")
 	route := snap.Match(q)
 	if route == nil {
-		rt.Logger().Debug("not hit any route", zap.Stringer("remote", remote), zap.String("network", "udp"))
+		rt.warnUnmatched("udp", remote, local, "")
 		return
 	}
 	if !rt.admitUDP() {
@@ -40,10 +38,9 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 		return
 	}
 	u := s.up
-	d, err := u.dial(dialPacket, &s.bctx, nil, "")
+	d, err := u.dial(dialPacket, s, nil, "")
 	if err != nil {
-		rt.Logger().Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
-		s.failed(d.node)
+		s.failed(d.node, err)
 		return
 	}
 	s.reached(d.node, d.connect)
@@ -66,7 +63,7 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 				return
 			}
 			last.Store(time.Now().UnixNano())
-			s.c.Received.Add(int64(n))
+			s.clientBytes(n)
 			if _, err := conn.Write(buf[:n]); err != nil {
 				return
 			}
@@ -74,7 +71,7 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 	}()
 	if len(pre) > 0 {
 		n, _ := d.conn.Write(pre)
-		s.c.Sent.Add(int64(n))
+		s.upstreamBytes(n)
 	}
 	buf := make([]byte, maxDatagram)
 	for {
@@ -84,6 +81,6 @@ func (rt *Runtime) ServePacketSession(conn net.Conn, pre []byte) {
 		}
 		last.Store(time.Now().UnixNano())
 		w, _ := d.conn.Write(buf[:n])
-		s.c.Sent.Add(int64(w))
+		s.upstreamBytes(w)
 	}
 }

@@ -77,7 +77,7 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 		c.nextPlugins[key] = bp
 		p := bp.inst
 		if pm, ok := p.(*plugin.Prometheus); ok && pm.PreferName && name != "" {
-			r.metrics = Collectors.route(name)
+			r.metrics = c.metrics.route(name)
 		}
 		if pr, ok := p.(plugin.Prereader); ok {
 			r.prereaders = append(r.prereaders, pr)

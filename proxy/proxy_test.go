@@ -208,7 +208,7 @@ func TestTCPMetrics(t *testing.T) {
 	}
 	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
 	t.Cleanup(func() { ln.Close() })
-	rm := Collectors.route("metrics-route")
+	rm := rt.metrics.route("metrics-route")
 	em := rm.end(netip.MustParseAddrPort(ln.Addr().String()), echo)
 	before := testutil.ToFloat64(em.ok)
 	c, err := net.Dial("tcp", ln.Addr().String())

@@ -28,7 +28,12 @@ type Runtime struct {
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
 	limits      limits
+	metrics     *streamMetrics
 	acceptWarn  warnLimiter
+	// tlsWarn and unmatchedWarn rate-limit the WARNs of failed TLS
+	// handshakes and of TCP and UDP sessions no route matched
+	tlsWarn       warnLimiter
+	unmatchedWarn [2]warnLimiter
 }
 
 // SetAccessLog turns the per-session access log on or off.
@@ -39,9 +44,9 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	rt := &Runtime{upstreams: map[string]*Upstream{}}
+	rt := &Runtime{upstreams: map[string]*Upstream{}, metrics: newStreamMetrics()}
 	rt.logger.Store(logger)
-	empty, _ := (&compiler{view: emptyView{}, logger: logger, next: map[string]*Upstream{}, nextPlugins: map[string]builtPlugin{}, nextParsed: map[*registry.Object]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
+	empty, _ := (&compiler{view: emptyView{}, logger: logger, metrics: rt.metrics, next: map[string]*Upstream{}, nextPlugins: map[string]builtPlugin{}, nextParsed: map[*registry.Object]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
 	rt.snap.Store(empty)
 	return rt
 }
@@ -70,7 +75,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	c := &compiler{
-		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(),
+		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(), metrics: rt.metrics,
 		prevPlugins: rt.plugins, nextPlugins: make(map[string]builtPlugin, len(rt.plugins)),
 		prevParsed: rt.parsed, nextParsed: make(map[*registry.Object]*parsedRoute, len(rt.parsed)),
 		live: rt.Snapshot, prevObjs: rt.objs, nextObjs: newObjCache(rt.objs),
@@ -97,6 +102,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	rt.objs = c.nextObjs
 	plugin.SetMetadata(snap.metadata)
 	rt.snap.Store(snap)
+	rt.metrics.prune(prev, snap)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +41,11 @@ type session struct {
 	// node is the upstream node dialled, connect how long that took.
 	node    *balancer.Node
 	connect time.Duration
+	// datagrams is true for UDP sessions, which count their bytes as
+	// they go (upstreamBytes, clientBytes)
+	datagrams bool
+	// lastTried is the node tried last when none was reached.
+	lastTried string
 	// active is whether the session counts in active connections.
 	active bool
 	status int
@@ -71,6 +75,7 @@ func (rt *Runtime) newSession(protocol string, remote, local netip.AddrPort, sni
 func (s *session) init(rt *Runtime, protocol string, remote, local netip.AddrPort, sni string, start time.Time) {
 	s.rt, s.start = rt, start
 	s.Protocol, s.Remote, s.Local, s.ServerName = protocol, remote, local, sni
+	s.datagrams = protocol == "UDP"
 	s.bctx.Vars = &s.Set
 }
 
@@ -130,13 +135,46 @@ func (s *session) reached(node *balancer.Node, connect time.Duration) {
 	s.em.active.Inc()
 }
 
-// failed records a dial that reached no node; last is the last node
-// tried, if any, for the metrics.
-func (s *session) failed(last *balancer.Node) {
+// failed records and logs a dial that reached no node; last is the last
+// node tried, if any, for the metrics and the access log.
+func (s *session) failed(last *balancer.Node, err error) {
 	s.status = http502
+	node := ""
 	if last != nil {
-		s.em = s.metrics.end(s.Local, last.Addr)
+		node = last.Addr
+		s.tried(last)
 	}
+	s.rt.Logger().Warn("failed to connect to upstream", zap.String("route", s.RouteID), zap.String("upstream", s.up.ID()),
+		zap.String("node", node), zap.Stringer("remote", s.Remote), zap.Error(err))
+}
+
+// upstreamBytes counts n bytes of a datagram sent to the upstream;
+// clientBytes n bytes of one sent back to the client. UDP sessions count
+// their bytes in the bandwidth series at once, datagram by datagram: a
+// session lasts until its idle timeout (ten minutes by default), and a
+// count at its end would show no traffic meanwhile.
+func (s *session) upstreamBytes(n int) {
+	s.c.Sent.Add(int64(n))
+	if em := s.em; em != nil && n > 0 {
+		em.fromClient.Add(float64(n))
+		em.toUpstream.Add(float64(n))
+	}
+}
+
+func (s *session) clientBytes(n int) {
+	s.c.Received.Add(int64(n))
+	if em := s.em; em != nil && n > 0 {
+		em.fromUpstream.Add(float64(n))
+		em.toClient.Add(float64(n))
+	}
+}
+
+// tried records the node the session tried last without reaching it (a
+// failed dial, a socket refused by fd_reserve), for the metrics and the
+// access log.
+func (s *session) tried(last *balancer.Node) {
+	s.lastTried = last.Addr
+	s.em = s.metrics.end(s.Local, last.Addr)
 }
 
 // finish ends the session: it is idempotent, and the last step of every
@@ -163,18 +201,21 @@ func (s *session) finish() {
 	case http503:
 		em.deny.Inc()
 	default:
-		Collectors.status.WithLabelValues(strconv.Itoa(s.status), s.metrics.label, em.listen, em.node).Inc()
+		s.metrics.status(s.status, em)
 	}
 	received, sent := s.c.Sent.Load(), s.c.Received.Load()
-	if received > 0 {
-		em.fromClient.Add(float64(received))
-		em.toUpstream.Add(float64(received))
+	if !s.datagrams {
+		// a stream's bytes count when it ends
+		if received > 0 {
+			em.fromClient.Add(float64(received))
+			em.toUpstream.Add(float64(received))
+		}
+		if sent > 0 {
+			em.toClient.Add(float64(sent))
+			em.fromUpstream.Add(float64(sent))
+		}
 	}
-	if sent > 0 {
-		em.toClient.Add(float64(sent))
-		em.fromUpstream.Add(float64(sent))
-	}
-	node := ""
+	node := s.lastTried
 	if s.node != nil {
 		node = s.node.Addr
 		s.up.balancer.Done(s.node, s.connect, false)

@@ -103,7 +103,12 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 			tc := tls.Server(prefixConn{Conn: conn, pre: &buffered}, snap.Certs().ServerConfig())
 			_ = conn.SetDeadline(time.Now().Add(prereadTimeout))
 			if err := tc.Handshake(); err != nil {
-				logger.Debug("TLS handshake", zap.Stringer("remote", remote), zap.String("sni", sni), zap.Error(err))
+				// no certificate for the SNI, a missing or bad client
+				// certificate, a protocol the SSL object refuses
+				if n, ok := rt.tlsWarn.allow(time.Now()); ok {
+					logger.Warn("TLS handshake failed", zap.Stringer("listener", local), zap.Stringer("remote", remote),
+						zap.String("sni", sni), zap.Error(err), zap.Int64("failures_since_last_warning", n))
+				}
 				drop()
 				return
 			}
@@ -118,7 +123,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 	q := snap.Query(remote, local, sni)
 	route := snap.Match(q)
 	if route == nil {
-		logger.Debug("not hit any route", zap.Stringer("remote", remote), zap.Stringer("local", local), zap.String("sni", q.SNI))
+		rt.warnUnmatched("tcp", remote, local, q.SNI)
 		drop()
 		return
 	}
@@ -150,17 +155,19 @@ func (s *session) forward(async bool) {
 		upSNI = s.ServerName
 	}
 	u := s.up
-	d, err := u.dial(dialStream, &s.bctx, preface, upSNI)
+	d, err := u.dial(dialStream, s, preface, upSNI)
 	if err != nil {
-		s.rt.Logger().Warn("failed to connect to upstream", zap.String("route", s.RouteID), zap.Stringer("remote", s.Remote), zap.Error(err))
-		s.failed(d.node)
+		s.failed(d.node, err)
 		s.endStream()
 		return
 	}
 	if logger := s.rt.Logger(); logger.Core().Enabled(zap.DebugLevel) {
 		logger.Debug("proxy request to "+d.node.Addr, zap.String("route", s.RouteID), zap.Stringer("remote", s.Remote))
 	}
-	s.upConn, s.node, s.connect = d.conn, d.node, d.connect
+	s.upConn = d.conn
+	// reached before the replayed bytes: a failed write is then a 502 of
+	// this node, released to the balancer like any other session's
+	s.reached(d.node, d.connect)
 	for _, b := range [][]byte{s.Captured(), s.replay} {
 		if len(b) == 0 {
 			continue
@@ -175,7 +182,6 @@ func (s *session) forward(async bool) {
 		}
 	}
 	s.replay = nil
-	s.reached(d.node, d.connect)
 	if async {
 		startPump(s.client, d.conn, u.idleTimeout, &s.c, s.endStream)
 		return

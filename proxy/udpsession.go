@@ -88,10 +88,9 @@ func (s *UDPServer) newSession(from netip.AddrPort, oob, first []byte) *udpSessi
 	snap := s.rt.Snapshot()
 	q := snap.Query(from, netip.AddrPortFrom(local, s.local.Port()), "")
 	route := snap.Match(q)
-	logger := s.rt.Logger()
 	if route == nil {
 		s.rt.doneUDP()
-		logger.Debug("not hit any route", zap.Stringer("remote", from), zap.String("network", "udp"))
+		s.rt.warnUnmatched("udp", from, netip.AddrPortFrom(q.Local, q.Port), "")
 		return nil
 	}
 	if route.hasPlugins() || (route.Upstream != nil && route.Upstream.hostNames) {
@@ -140,15 +139,15 @@ func (s *UDPServer) establish(from netip.AddrPort, q router.Query, route *Route,
 		return fail()
 	}
 	u := sess.up
-	d, err := u.dial(dialRawUDP, &sess.bctx, nil, "")
+	d, err := u.dial(dialRawUDP, &sess.session, nil, "")
 	if err != nil {
-		sess.failed(d.node)
-		logger.Warn("failed to connect to upstream", zap.String("route", route.ID), zap.Error(err))
+		sess.failed(d.node, err)
 		return fail()
 	}
 	if !s.rt.fdAllowed(d.fd) {
 		_ = rawsock.Close(d.fd)
 		u.balancer.Done(d.node, 0, false)
+		sess.tried(d.node)
 		sess.status = http503
 		return fail()
 	}
@@ -204,7 +203,7 @@ func (sess *udpSession) sendLocked(b []byte) bool {
 	}
 	sess.last.Store(time.Now().UnixNano())
 	n, err := rawsock.Write(sess.fd, b)
-	sess.c.Sent.Add(int64(n))
+	sess.upstreamBytes(n)
 	if err != nil && err != rawsock.EAGAIN && err != rawsock.ECONNREFUSED {
 		sess.srv.rt.Logger().Debug("udp write to upstream", zap.Error(err))
 	}
@@ -236,7 +235,7 @@ func (sess *udpSession) relay(buf []byte) bool {
 		return false
 	}
 	sess.last.Store(time.Now().UnixNano())
-	sess.c.Received.Add(int64(n))
+	sess.clientBytes(n)
 	if !sess.answered.Load() {
 		sess.answered.Store(true)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,6 +50,19 @@ type Upstream struct {
 	clientCert     *tls.Certificate
 	// static is the route of layer4.handlers.apisix_proxy's sessions.
 	static *Route
+	// staticMetrics holds static's series until Close
+	staticMetrics *streamMetrics
+	closeOnce     sync.Once
+}
+
+// ID names the upstream in logs: the upstream object's id, or the key of
+// an inline upstream (stream_routes/<id>, services/<id>, the route and
+// plugin of a traffic-split upstream, static for layer4.handlers.apisix_proxy).
+func (u *Upstream) ID() string {
+	if id, ok := strings.CutPrefix(u.key, "upstreams/"); ok {
+		return id
+	}
+	return u.key
 }
 
 // StreamUpstream marks *Upstream as a plugin.Upstream.
@@ -128,7 +142,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 		for i, n := range cu.Nodes {
 			addrs[i] = n.Addr
 		}
-		chk, err := health.NewChecker(u.Checks, addrs, c.logger.Named("health"))
+		chk, err := health.NewChecker(u.Checks, addrs, cu.ID(), c.logger.Named("health").With(zap.String("upstream", cu.ID())))
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: checks: %v", key, err)
 		}
@@ -168,24 +182,32 @@ func certID(u *model.Upstream) string {
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // NewStaticUpstream compiles an upstream outside any snapshot, for
-// layer4.handlers.apisix_proxy. Its health checks start now; Close stops
-// them.
-func NewStaticUpstream(u *model.Upstream, raw []byte, logger *zap.Logger) (*Upstream, error) {
-	c := &compiler{next: map[string]*Upstream{}, logger: logger, ssl: map[string]*model.SSL{}}
-	cu, err := c.upstream("static", u, raw)
+// layer4.handlers.apisix_proxy: name is its route id and upstream id in
+// the metrics and logs. Its health checks start now; Close stops them
+// and, once no other handler uses name, removes its series.
+func (rt *Runtime) NewStaticUpstream(u *model.Upstream, raw []byte, name string, logger *zap.Logger) (*Upstream, error) {
+	c := &compiler{next: map[string]*Upstream{}, logger: logger, metrics: rt.metrics, ssl: map[string]*model.SSL{}}
+	cu, err := c.upstream(name, u, raw)
 	if err != nil {
 		return nil, err
 	}
-	cu.static = &Route{ID: "apisix_proxy", Upstream: cu, metrics: Collectors.route("apisix_proxy")}
+	cu.static = &Route{ID: name, Upstream: cu, metrics: rt.metrics.holdStatic(name)}
+	cu.staticMetrics = rt.metrics
 	if cu.checker != nil {
 		cu.checker.Start()
 	}
 	return cu, nil
 }
 
-// Close stops the upstream's health checks.
+// Close stops the upstream's health checks and lets its series go. It is
+// safe to call more than once.
 func (u *Upstream) Close() {
-	if u.checker != nil {
-		u.checker.Stop()
-	}
+	u.closeOnce.Do(func() {
+		if u.checker != nil {
+			u.checker.Stop()
+		}
+		if u.static != nil {
+			u.staticMetrics.releaseStatic(u.static.ID)
+		}
+	})
 }

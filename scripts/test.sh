@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(systemd mariadb-server mariadb-client redis-server redis-tools dnsmasq-base dnsutils openssl curl iproute2 etcd-server mosquitto mosquitto-clients rsyslog chromium rsyslog-gnutls postgresql postgresql-client bsdutils)
+packages=(systemd mariadb-server mariadb-client redis-server redis-tools dnsmasq-base dnsutils openssl curl iproute2 etcd-server mosquitto mosquitto-clients rsyslog chromium rsyslog-gnutls postgresql postgresql-client bsdutils prometheus)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,7 +47,8 @@ func recommendedInstance(t *testing.T, fields map[string]any) (*instance, string
 // TestAdminAccessRecommendedSetup: in the recommended setup, a client
 // outside allow_admin with no key gets no key from any route of either
 // endpoint; admin_listen serves the Admin API, the control API and the
-// dashboard with keys and allow_admin, and nothing of Caddy's own API.
+// dashboard with keys and allow_admin, the metrics to allow_admin clients
+// without a key, and nothing of Caddy's own API.
 func TestAdminAccessRecommendedSetup(t *testing.T) {
 	in, adminListen := recommendedInstance(t, nil)
 	p := in.start()
@@ -79,7 +80,7 @@ func TestAdminAccessRecommendedSetup(t *testing.T) {
 		l := e2e.Admin{Addr: adminListen, From: from}
 		for _, rq := range []struct{ method, path string }{
 			{"GET", "/config/apps/apisix/admin_key"}, {"GET", "/config/"}, {"POST", "/load"},
-			{"POST", "/config/apps/apisix/allow_admin"}, {"GET", "/debug/pprof/"}, {"GET", "/metrics"},
+			{"POST", "/config/apps/apisix/allow_admin"}, {"GET", "/debug/pprof/"},
 			{"POST", "/stop"}, {"GET", "/id/x"}, {"GET", "/apisix/admin/../../config/"},
 		} {
 			st, _, body, err := l.Do(rq.method, rq.path, adminKey, []byte(`["0.0.0.0/0"]`), e2e.JSONContent)
@@ -91,6 +92,14 @@ func TestAdminAccessRecommendedSetup(t *testing.T) {
 			}
 			noSecret(rq.method+" "+rq.path, body)
 		}
+	}
+	// but the metrics, without a key, to allow_admin clients
+	if st, _, body, err := (e2e.Admin{Addr: adminListen}).Do(http.MethodGet, "/metrics", "", nil, nil); err != nil ||
+		st != http.StatusOK || !strings.Contains(string(body), "# TYPE apisix_stream_sessions_refused_total counter") {
+		t.Errorf("GET /metrics on admin_listen without a key: %d %v, want 200 with the stream metrics:\n%s", st, err, body)
+	}
+	if st, _, body, err := listen.Do(http.MethodGet, "/metrics", "", nil, nil); err != nil || st != http.StatusForbidden {
+		t.Errorf("GET /metrics on admin_listen from %s: %d %v %s, want 403", outsider, st, err, body)
 	}
 	// outside allow_admin: 403 with or without a key, on both endpoints
 	for _, a := range []e2e.Admin{caddyAdmin, listen} {
