@@ -10,7 +10,7 @@ import (
 )
 
 // Counters are the bytes a proxied connection moved, kept by the proxy
-// itself since spliced bytes never pass through a reader it could count.
+// itself since raw-copied bytes never pass through a reader it could count.
 type Counters struct {
 	// Sent is client → upstream, Received is upstream → client.
 	Sent, Received atomic.Int64
@@ -105,8 +105,8 @@ func (l *link) abort() {
 // other direction running; on an error or the idle timeout it aborts both.
 func (l *link) run(dst, src net.Conn, count *atomic.Int64) {
 	defer l.finish()
-	if s := newSplicer(dst, src, l, count); s != nil {
-		if s.copy() == io.EOF && s.closeWrite() == nil {
+	if c := newRawCopier(dst, src, l, count); c != nil {
+		if c.copy() == io.EOF && c.closeWrite() == nil {
 			return
 		}
 		l.abort()
@@ -120,8 +120,8 @@ func (l *link) run(dst, src net.Conn, count *atomic.Int64) {
 	l.abort()
 }
 
-// copyBuffered is the read/write loop for connections that cannot be
-// spliced (TLS on either side). It returns io.EOF at the end of src.
+// copyBuffered is the read/write loop for connections that are not both
+// plain TCP (TLS on either side). It returns io.EOF at the end of src.
 func (l *link) copyBuffered(dst, src net.Conn, count *atomic.Int64) error {
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
@@ -146,6 +146,11 @@ func (l *link) copyBuffered(dst, src net.Conn, count *atomic.Int64) error {
 	}
 }
 
+// bufPool holds the 32 KiB copy buffers of both loops. Of the sizes
+// measured for the raw copy (16, 32, 64, 128, 256 KiB), 16 and 32 KiB
+// cost the least per byte; 64 KiB cost the proxy 1.7x as much (likely
+// because a 64 KiB write to loopback ends in a segment of a few bytes
+// after one full 65,483-byte MSS).
 var bufPool = sync.Pool{New: func() any {
 	b := make([]byte, 32<<10)
 	return &b
