@@ -19,8 +19,10 @@ type Counters struct {
 // pump copies both ways between client and upstream until both directions
 // have ended, honouring half-close (EOF on one side becomes a FIN on the
 // other), and gives up when nothing moved in either direction for idle.
-// It closes neither connection. The caller's goroutine copies one
-// direction; see startPump for a variant that returns at once.
+// It closes neither connection; the caller closes both once it returns
+// (the last direction to end leaves its FIN to that close, see run). The
+// caller's goroutine copies one direction; see startPump for a variant
+// that returns at once.
 func pump(client, upstream net.Conn, idle time.Duration, c *Counters) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -31,9 +33,10 @@ func pump(client, upstream net.Conn, idle time.Duration, c *Counters) {
 }
 
 // startPump is pump in two goroutines of its own: it returns at once and
-// calls done when both directions have ended. A caller that hands the
-// connection over this way need not keep its own (deeper) goroutine
-// stack alive for as long as the connection is idle.
+// calls done, which closes both connections, when both directions have
+// ended. A caller that hands the connection over this way need not keep
+// its own (deeper) goroutine stack alive for as long as the connection is
+// idle.
 func startPump(client, upstream net.Conn, idle time.Duration, c *Counters, done func()) {
 	l := newLink(client, upstream, idle, done)
 	go l.run(client, upstream, &c.Received)
@@ -103,10 +106,15 @@ func (l *link) abort() {
 
 // run moves src → dst. On EOF it half-closes dst and returns, leaving the
 // other direction running; on an error or the idle timeout it aborts both.
+// When the other direction has already ended, the raw copy skips the
+// half-close: every caller closes both connections as soon as the last
+// direction ends, and that close sends the same FIN (both receive queues
+// are empty then, so it is a FIN and not a reset), one shutdown(2) less
+// per connection.
 func (l *link) run(dst, src net.Conn, count *atomic.Int64) {
 	defer l.finish()
 	if c := newRawCopier(dst, src, l, count); c != nil {
-		if c.copy() == io.EOF && c.closeWrite() == nil {
+		if c.copy() == io.EOF && (l.pending.Load() == 1 || c.closeWrite() == nil) {
 			return
 		}
 		l.abort()
