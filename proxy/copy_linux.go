@@ -57,16 +57,11 @@ func (c *rawCopier) closeWrite() error {
 }
 
 // newRawCopier returns a copier for src → dst, or nil when either side
-// is not a plain *net.TCPConn.
+// is not plain TCP (rawConnOf).
 func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
-	ts, ok1 := src.(*net.TCPConn)
-	td, ok2 := dst.(*net.TCPConn)
+	rs, ok1 := rawConnOf(src)
+	rd, ok2 := rawConnOf(dst)
 	if !ok1 || !ok2 {
-		return nil
-	}
-	rs, err1 := ts.SyscallConn()
-	rd, err2 := td.SyscallConn()
-	if err1 != nil || err2 != nil {
 		return nil
 	}
 	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1}

@@ -85,6 +85,15 @@ func (u *Upstream) dial(kind dialKind, bctx *balancer.Context, preface []byte, s
 func (u *Upstream) dialNode(kind dialKind, node *balancer.Node, preface []byte, sni string) (dialed, error) {
 	t0 := time.Now()
 	deadline := t0.Add(u.connectTimeout)
+	if kind == dialStream && !u.tls {
+		// the plain path: a raw socket when the node is an IP address
+		if conn, ok, err := dialTCP(node.Addr, deadline); ok {
+			if err != nil {
+				return dialed{}, err
+			}
+			return dialed{conn: conn, fd: -1, node: node, connect: time.Since(t0)}, nil
+		}
+	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	network := "tcp"
