@@ -11,7 +11,7 @@ import (
 )
 
 // takePrefetched drains what caddy-l4 read ahead for matching, so that the
-// raw connection underneath can be used (and spliced) directly.
+// raw connection underneath can be used (and copied with raw system calls) directly.
 func takePrefetched(cx *layer4.Connection) ([]byte, net.Conn, error) {
 	pending := cx.MatchingBytes()
 	var pre []byte

@@ -10,7 +10,7 @@ import (
 )
 
 // Counters are the bytes a proxied connection moved, kept by the proxy
-// itself since spliced bytes never pass through a reader it could count.
+// itself since raw-copied bytes never pass through a reader it could count.
 type Counters struct {
 	// Sent is client → upstream, Received is upstream → client.
 	Sent, Received atomic.Int64
@@ -19,8 +19,10 @@ type Counters struct {
 // pump copies both ways between client and upstream until both directions
 // have ended, honouring half-close (EOF on one side becomes a FIN on the
 // other), and gives up when nothing moved in either direction for idle.
-// It closes neither connection. The caller's goroutine copies one
-// direction; see startPump for a variant that returns at once.
+// It closes neither connection; the caller closes both once it returns
+// (the last direction to end leaves its FIN to that close, see run). The
+// caller's goroutine copies one direction; see startPump for a variant
+// that returns at once.
 func pump(client, upstream net.Conn, idle time.Duration, c *Counters) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -31,9 +33,10 @@ func pump(client, upstream net.Conn, idle time.Duration, c *Counters) {
 }
 
 // startPump is pump in two goroutines of its own: it returns at once and
-// calls done when both directions have ended. A caller that hands the
-// connection over this way need not keep its own (deeper) goroutine
-// stack alive for as long as the connection is idle.
+// calls done, which closes both connections, when both directions have
+// ended. A caller that hands the connection over this way need not keep
+// its own (deeper) goroutine stack alive for as long as the connection is
+// idle.
 func startPump(client, upstream net.Conn, idle time.Duration, c *Counters, done func()) {
 	l := newLink(client, upstream, idle, done)
 	go l.run(client, upstream, &c.Received)
@@ -103,10 +106,15 @@ func (l *link) abort() {
 
 // run moves src → dst. On EOF it half-closes dst and returns, leaving the
 // other direction running; on an error or the idle timeout it aborts both.
+// When the other direction has already ended, the raw copy skips the
+// half-close: every caller closes both connections as soon as the last
+// direction ends, and that close sends the same FIN (both receive queues
+// are empty then, so it is a FIN and not a reset), one shutdown(2) less
+// per connection.
 func (l *link) run(dst, src net.Conn, count *atomic.Int64) {
 	defer l.finish()
-	if s := newSplicer(dst, src, l, count); s != nil {
-		if s.copy() == io.EOF && s.closeWrite() == nil {
+	if c := newRawCopier(dst, src, l, count); c != nil {
+		if c.copy() == io.EOF && (l.pending.Load() == 1 || c.closeWrite() == nil) {
 			return
 		}
 		l.abort()
@@ -120,8 +128,8 @@ func (l *link) run(dst, src net.Conn, count *atomic.Int64) {
 	l.abort()
 }
 
-// copyBuffered is the read/write loop for connections that cannot be
-// spliced (TLS on either side). It returns io.EOF at the end of src.
+// copyBuffered is the read/write loop for connections that are not both
+// plain TCP (TLS on either side). It returns io.EOF at the end of src.
 func (l *link) copyBuffered(dst, src net.Conn, count *atomic.Int64) error {
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
@@ -146,6 +154,11 @@ func (l *link) copyBuffered(dst, src net.Conn, count *atomic.Int64) error {
 	}
 }
 
+// bufPool holds the 32 KiB copy buffers of both loops. Of the sizes
+// measured for the raw copy (16, 32, 64, 128, 256 KiB), 16 and 32 KiB
+// cost the least per byte; 64 KiB cost the proxy 1.7x as much (likely
+// because a 64 KiB write to loopback ends in a segment of a few bytes
+// after one full 65,483-byte MSS).
 var bufPool = sync.Pool{New: func() any {
 	b := make([]byte, 32<<10)
 	return &b

@@ -7,14 +7,14 @@ import (
 	"sync/atomic"
 )
 
-// splicer is Linux's splice(2) copy (splice.go). Elsewhere there is none:
-// newSplicer returns nil and link.run takes the buffered copy, a read and
-// a write through a pooled 32 KiB buffer per chunk.
-type splicer struct{}
+// rawCopier is Linux's raw read/write copy (copy_linux.go). Elsewhere
+// there is none: newRawCopier returns nil and link.run takes the buffered
+// copy, a read and a write through a pooled 32 KiB buffer per chunk.
+type rawCopier struct{}
 
-func newSplicer(net.Conn, net.Conn, *link, *atomic.Int64) *splicer { return nil }
+func newRawCopier(net.Conn, net.Conn, *link, *atomic.Int64) *rawCopier { return nil }
 
-// copy and closeWrite are never called: newSplicer never returns a
-// splicer. They exist so that link.run reads the same on every system.
-func (*splicer) copy() error       { return errNoSplice }
-func (*splicer) closeWrite() error { return errNoSplice }
+// copy and closeWrite are never called: newRawCopier never returns a
+// copier. They exist so that link.run reads the same on every system.
+func (*rawCopier) copy() error       { return errNoRawCopy }
+func (*rawCopier) closeWrite() error { return errNoRawCopy }

@@ -44,7 +44,7 @@ func tcpPair(t *testing.T) (a, b *net.TCPConn) {
 }
 
 // pumpCase is one way of running the copy: blocking pump or startPump,
-// spliced or buffered.
+// raw-copied or buffered.
 type pumpCase struct {
 	name     string
 	async    bool
@@ -52,9 +52,9 @@ type pumpCase struct {
 }
 
 var pumpCases = []pumpCase{
-	{"pump/splice", false, false},
+	{"pump/raw", false, false},
 	{"pump/buffered", false, true},
-	{"startPump/splice", true, false},
+	{"startPump/raw", true, false},
 	{"startPump/buffered", true, true},
 }
 

@@ -95,17 +95,33 @@ func (u *Upstream) dial(kind dialKind, s *session, preface []byte, sni string) (
 func (u *Upstream) dialNode(kind dialKind, node *balancer.Node, preface []byte, sni string) (dialed, error) {
 	t0 := time.Now()
 	deadline := t0.Add(u.connectTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	network := "tcp"
-	if kind == dialPacket {
-		network = "udp"
+	var conn net.Conn
+	if kind == dialStream && !u.tls {
+		// the plain path: a raw socket when the node is an IP address
+		c, ok, err := dialTCP(node.Addr, deadline)
+		if err != nil {
+			return dialed{}, err
+		}
+		if ok {
+			conn = c
+		}
 	}
-	// no TCP keepalive towards upstreams (nginx proxy_socket_keepalive off)
-	d := net.Dialer{KeepAlive: -1}
-	conn, err := d.DialContext(ctx, network, node.Addr)
-	if err != nil {
-		return dialed{}, err
+	var ctx context.Context
+	if conn == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		network := "tcp"
+		if kind == dialPacket {
+			network = "udp"
+		}
+		// no TCP keepalive towards upstreams (nginx proxy_socket_keepalive off)
+		d := net.Dialer{KeepAlive: -1}
+		c, err := d.DialContext(ctx, network, node.Addr)
+		if err != nil {
+			return dialed{}, err
+		}
+		conn = c
 	}
 	if len(preface) > 0 {
 		_ = conn.SetWriteDeadline(deadline)
@@ -116,6 +132,7 @@ func (u *Upstream) dialNode(kind dialKind, node *balancer.Node, preface []byte, 
 		_ = conn.SetWriteDeadline(time.Time{})
 	}
 	if u.tls && kind == dialStream {
+		// dialled through net above (dialTCP is for plain TCP): ctx is set
 		cfg := tlsx.UpstreamConfig(sni, u.tlsVerify, u.clientCert)
 		cfg.ClientSessionCache = u.sessions
 		tc := tls.Client(conn, cfg)

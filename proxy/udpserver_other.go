@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// errNoSplice is what the stubs of copy_other.go would return.
-var errNoSplice = errors.New("proxy: splice(2) is Linux-only")
+// errNoRawCopy is what the stubs of copy_other.go would return.
+var errNoRawCopy = errors.New("proxy: the raw socket copy is Linux-only")
 
 // maxDatagram is the largest UDP payload; datagrams are forwarded whole.
 const maxDatagram = 65536

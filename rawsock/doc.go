@@ -1,7 +1,7 @@
 // Package rawsock holds the data path's raw Linux socket calls: recvmsg
 // and sendmsg with packet info for UDP listeners, connected non-blocking
-// UDP sockets, epoll, splice(2) with a pipe pool, and the descriptor table
-// and RLIMIT_NOFILE set-up.
+// UDP sockets, epoll, read, write and shutdown for the TCP copy, and the
+// descriptor table and RLIMIT_NOFILE set-up.
 //
 // The calls are raw system calls (RawSyscall): each one never blocks, so
 // the Go runtime need not prepare for a blocking call. With the ordinary
