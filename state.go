@@ -14,12 +14,9 @@ import (
 	"github.com/caddy-apisix/stream/datacrypt"
 	"github.com/caddy-apisix/stream/etcdstore"
 	"github.com/caddy-apisix/stream/live"
-	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/store"
 )
-
-func liveRuntime() *proxy.Runtime { return live.Runtime() }
 
 // storageRef identifies the Caddy storage the embedded store lives in, so
 // that a reload with the same storage does not reopen it.
@@ -60,11 +57,11 @@ func (a *App) storeKey() string {
 
 // openStore attaches the store a's config names to reg and loads it.
 func (a *App) openStore(reg *registry.Registry) error {
-	rt := liveRuntime()
+	rt := live.Runtime()
 	if a.deploy.provider != providerEtcd {
 		st := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), a.deploy.keyring, a.logger)
 		if err := reg.Open(st, rt.Compile); err != nil {
-			return fmt.Errorf("loading stored objects: %v", err)
+			return fmt.Errorf("loading stored objects: %w", err)
 		}
 		activation.etcd = nil
 		return nil
@@ -85,7 +82,7 @@ func (a *App) openStore(reg *registry.Registry) error {
 	// keep retrying in the background
 	if err := reg.OpenShared(st, rt.Compile, min(time.Duration(a.Etcd.Timeout), 5*time.Second)); err != nil {
 		st.Close()
-		return fmt.Errorf("etcd: %v", err)
+		return fmt.Errorf("etcd: %w", err)
 	}
 	activation.etcd = st
 	return nil
@@ -96,7 +93,7 @@ func (a *App) openStore(reg *registry.Registry) error {
 func activate(a *App) error {
 	activation.mu.Lock()
 	defer activation.mu.Unlock()
-	reg, rt := globalRegistry(), liveRuntime()
+	reg, rt := live.Registry(), live.Runtime()
 	if err := useStore(a); err != nil {
 		restoreStore(activation.current)
 		return err
@@ -108,14 +105,14 @@ func activate(a *App) error {
 			rt.SetFallbackSNI(cur.FallbackSNI)
 		}
 		restoreStore(activation.current)
-		return fmt.Errorf("static objects: %v", err)
+		return fmt.Errorf("static objects: %w", err)
 	}
 	a.mu.Lock()
 	a.running = true
 	a.prev = activation.current
 	a.mu.Unlock()
 	activation.current = a
-	liveAdmin.Store(a.admin)
+	live.SetAdminConfig(a.admin)
 	return nil
 }
 
@@ -127,7 +124,7 @@ func useStore(a *App) error {
 		return activateStandalone(a)
 	}
 	if k := a.storeKey(); k != activation.storageKey {
-		if err := a.openStore(globalRegistry()); err != nil {
+		if err := a.openStore(live.Registry()); err != nil {
 			return err
 		}
 		activation.storageKey = k
@@ -166,31 +163,31 @@ func deactivate(a *App) {
 	prev := a.prev
 	a.mu.Unlock()
 	a.stopWatcher()
-	delete(watchers, a)
+	a.watcher = nil
 	if activation.current != a {
 		return
 	}
 	if prev != nil && prev.isRunning() {
 		restoreStore(prev)
 		activation.current = prev
-		liveRuntime().SetFallbackSNI(prev.FallbackSNI)
-		liveRuntime().SetAccessLog(prev.AccessLog)
-		_ = globalRegistry().SetStatic(prev.static)
-		liveAdmin.Store(prev.admin)
+		live.Runtime().SetFallbackSNI(prev.FallbackSNI)
+		live.Runtime().SetAccessLog(prev.AccessLog)
+		_ = live.Registry().SetStatic(prev.static)
+		live.SetAdminConfig(prev.admin)
 		return
 	}
 	// no apisix app is left (a reload to a config without one): its
 	// static objects and settings go too, stored objects stay
 	activation.current = nil
-	liveAdmin.Store(nil)
+	live.SetAdminConfig(nil)
 	if activation.etcd != nil {
-		globalRegistry().CloseShared()
+		live.Registry().CloseShared()
 		activation.etcd, activation.storageKey = nil, ""
 	}
-	rt := liveRuntime()
+	rt := live.Runtime()
 	rt.SetFallbackSNI("")
 	rt.SetAccessLog(false)
-	_ = globalRegistry().SetStatic(nil)
+	_ = live.Registry().SetStatic(nil)
 }
 
 func (a *App) isRunning() bool {

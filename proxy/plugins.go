@@ -55,7 +55,7 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 		if !ok {
 			var err error
 			if p, err = u.New(raw, env); err != nil {
-				return fmt.Errorf("plugin %s: %v", u.Name, err)
+				return fmt.Errorf("plugin %s: %w", u.Name, err)
 			}
 		}
 		c.nextPlugins[key] = p

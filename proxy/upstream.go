@@ -13,6 +13,7 @@ import (
 	"github.com/caddy-apisix/stream/balancer"
 	"github.com/caddy-apisix/stream/health"
 	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/plugin"
 	"github.com/caddy-apisix/stream/tlsx"
 )
 
@@ -107,7 +108,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 		case u.TLS.ClientCert != "":
 			cert, err := tlsx.ParseKeyPair(u.TLS.ClientCert, u.TLS.ClientKey)
 			if err != nil {
-				return nil, fmt.Errorf("upstream %s: client certificate: %v", key, err)
+				return nil, fmt.Errorf("upstream %s: client certificate: %w", key, err)
 			}
 			cu.clientCert = &cert
 		case u.TLS.ClientCertID != "":
@@ -117,7 +118,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 			}
 			cert, err := tlsx.ParseKeyPair(s.Cert, s.Key)
 			if err != nil {
-				return nil, fmt.Errorf("upstream %s: ssl %s: %v", key, u.TLS.ClientCertID, err)
+				return nil, fmt.Errorf("upstream %s: ssl %s: %w", key, u.TLS.ClientCertID, err)
 			}
 			cu.clientCert = &cert
 		}
@@ -130,7 +131,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 		}
 		chk, err := health.NewChecker(u.Checks, addrs, c.logger.Named("health"))
 		if err != nil {
-			return nil, fmt.Errorf("upstream %s: checks: %v", key, err)
+			return nil, fmt.Errorf("upstream %s: checks: %w", key, err)
 		}
 		cu.checker = chk
 		h = chk
@@ -138,7 +139,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 	}
 	b, err := balancer.New(u.Type, u.HashOn, u.Key, cu.Nodes, h)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %v", key, err)
+		return nil, fmt.Errorf("upstream %s: %w", key, err)
 	}
 	cu.balancer = b
 	c.next[key] = cu
@@ -189,3 +190,9 @@ func (u *Upstream) Close() {
 		u.checker.Stop()
 	}
 }
+
+// Interface guards
+var (
+	_ plugin.Upstream = (*Upstream)(nil)
+	_ balancer.Health = (*health.Checker)(nil)
+)
