@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/dashboard"
+	"github.com/caddy-apisix/stream/live"
 )
 
 func init() {
@@ -43,7 +43,7 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 // the failed load then leaves the running endpoint in place.
 func (a *AdminAPI) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	protectDefaultLog()
+	live.ProtectDefaultLog()
 	cfg, err := loadedConfig(ctx)
 	if err != nil {
 		return err
@@ -73,17 +73,17 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 // running, a client outside allow_admin, a method other than GET) and
 // reports whether the request may go on.
 func controlRequest(w http.ResponseWriter, r *http.Request) bool {
-	cfg := adminSettings()
-	w.Header().Set("Content-Type", "application/json")
+	cfg := live.AdminConfig()
 	switch {
 	case cfg == nil:
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(`{"error_msg":"apisix app is not running"}` + "\n"))
+		adminapi.WriteErrorMsg(w, http.StatusServiceUnavailable, adminapi.NotRunning)
 		return false
 	case !adminapi.ClientAllowed(r, cfg):
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
 		return false
 	case r.Method != http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return false
 	}
@@ -99,39 +99,33 @@ func (a *AdminAPI) serveHealth(w http.ResponseWriter, r *http.Request) error {
 	if !controlRequest(w, r) {
 		return nil
 	}
-	rt := liveRuntime()
+	rt := live.Runtime()
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/healthcheck"), "/")
 	if rest == "" {
-		return json.NewEncoder(w).Encode(rt.AllHealth())
+		adminapi.WriteJSON(w, http.StatusOK, rt.AllHealth())
+		return nil
 	}
 	kind, id, _ := strings.Cut(rest, "/")
 	report := rt.Health(kind, id)
 	if report == nil || (kind != "stream_routes" && kind != "upstreams") {
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"error_msg":"no health checker found"}` + "\n"))
+		adminapi.WriteErrorMsg(w, http.StatusNotFound, "no health checker found")
 		return nil
 	}
-	return json.NewEncoder(w).Encode(report)
+	adminapi.WriteJSON(w, http.StatusOK, report)
+	return nil
 }
 
-// serve answers one request. Errors are written as APISIX does, never
-// returned to Caddy, whose error log would otherwise record them.
+// serve answers one request through adminapi.Handler, which writes every
+// error as APISIX does (503 while no app runs), never returning one to
+// Caddy, whose error log would otherwise record it.
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
-	cfg := adminSettings()
-	if cfg == nil {
-		w.Header().Set("Server", adminapi.ServerHeader)
-		w.Header().Set("X-API-VERSION", "v3")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(`{"error_msg":"apisix app is not running"}` + "\n"))
-		return nil
-	}
+	// read once: the app may stop mid-request and the request must see
+	// one consistent config
+	cfg := live.AdminConfig()
 	h := adminapi.Handler{
-		Registry: globalRegistry(),
-		// The settings read above, not adminSettings: the app may stop
-		// mid-request and the request must see one consistent config.
-		Config: func() *adminapi.Config { return cfg },
-		Logger: a.logger,
+		Registry: live.Registry(),
+		Config:   func() *adminapi.Config { return cfg },
+		Logger:   a.logger,
 	}
 	h.ServeHTTP(w, r)
 	return nil

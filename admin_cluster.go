@@ -1,9 +1,9 @@
 package stream
 
 import (
-	"encoding/json"
 	"net/http"
 
+	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/etcdstore"
 )
 
@@ -36,5 +36,6 @@ func (a *AdminAPI) serveCluster(w http.ResponseWriter, r *http.Request) error {
 		s := st.Status()
 		view.Etcd = &s
 	}
-	return json.NewEncoder(w).Encode(view)
+	adminapi.WriteJSON(w, http.StatusOK, view)
+	return nil
 }

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -17,11 +18,13 @@ import (
 	"github.com/caddy-apisix/stream/datacrypt"
 	"github.com/caddy-apisix/stream/etcdstore"
 	"github.com/caddy-apisix/stream/listen"
+	"github.com/caddy-apisix/stream/live"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/rawsock"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
+	"github.com/caddy-apisix/stream/standalone"
 	"github.com/caddy-apisix/stream/store"
 )
 
@@ -123,9 +126,12 @@ type App struct {
 	storage     storageRef
 	logger      *zap.Logger
 
-	mu       sync.Mutex
-	running  bool
-	prev     *App
+	mu      sync.Mutex
+	running bool
+	prev    *App
+	// watcher is the file watcher of a file-driven data plane, guarded
+	// by activation.mu: the live app's runs, the others are stopped.
+	watcher  *standalone.Watcher
 	tcp      []net.Listener
 	tcpOpts  []proxy.ListenerOptions
 	udp      []*net.UDPConn
@@ -217,7 +223,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // no global state: it also runs for caddy validate and caddy adapt.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	protectDefaultLog()
+	live.ProtectDefaultLog()
 	if err := a.provisionDeployment(ctx); err != nil {
 		return err
 	}
@@ -241,7 +247,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		key, err := resolveKey(repl, k.Key)
 		if err != nil {
-			return fmt.Errorf("admin_key[%d] (%s): %v", i, k.Name, err)
+			return fmt.Errorf("admin_key[%d] (%s): %w", i, k.Name, err)
 		}
 		cfg.Keys = append(cfg.Keys, adminapi.Key{Name: k.Name, Key: key, Role: k.Role})
 	}
@@ -266,15 +272,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.storage = storageRef{ctx.Storage(), caddy.AppDataDir()}
 	// served by Caddy's admin endpoint and admin_listen at /metrics
 	a.metrics = ctx.GetMetricsRegistry()
-	if err := liveRuntime().RegisterMetrics(a.metrics); err != nil {
-		return fmt.Errorf("registering metrics: %v", err)
+	if err := live.Runtime().RegisterMetrics(a.metrics); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %v", err)
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if a.Etcd != nil {
 		if err := etcdstore.Metrics.Register(ctx.GetMetricsRegistry()); err != nil {
-			return fmt.Errorf("registering metrics: %v", err)
+			return fmt.Errorf("registering metrics: %w", err)
 		}
 	}
 	return nil
@@ -317,7 +323,7 @@ func resolveKey(repl *caddy.Replacer, key string) (string, error) {
 	}
 	out, err := repl.ReplaceOrErr(key, true, true)
 	if err != nil {
-		return "", fmt.Errorf("%v (an unset environment variable, or a missing or empty file)", err)
+		return "", fmt.Errorf("%w (an unset environment variable, or a missing or empty file)", err)
 	}
 	return out, nil
 }
@@ -347,7 +353,7 @@ func (a *App) provisionListeners(ctx caddy.Context) error {
 		}
 		addrs, err := e.Expand()
 		if err != nil {
-			return fmt.Errorf("invalid stream_proxy.%s entry: %v", network, err)
+			return fmt.Errorf("invalid stream_proxy.%s entry: %w", network, err)
 		}
 		for _, ad := range addrs {
 			key := network + "/" + ad.String()
@@ -355,10 +361,7 @@ func (a *App) provisionListeners(ctx caddy.Context) error {
 				return fmt.Errorf("invalid stream_proxy.%s entry: %s listed twice (%s)", network, ad, prev)
 			}
 			seen[key] = e.Addr
-			a.listeners = append(a.listeners, listenSpec{network: network, addr: ad, opts: proxy.ListenerOptions{
-				TLS: e.TLS, TLSPassthrough: e.TLSPassthrough, ProxyProtocol: e.ProxyProtocol,
-				ProxyProtocolToUpstream: e.ProxyProtocolToUpstream,
-			}})
+			a.listeners = append(a.listeners, listenSpec{network: network, addr: ad, opts: e.Options})
 		}
 		return nil
 	}
@@ -394,7 +397,7 @@ func (a *App) checkLayer4Conflicts(ctx caddy.Context) error {
 
 // Start binds the listeners, then publishes the objects and settings.
 func (a *App) Start() error {
-	rt := liveRuntime()
+	rt := live.Runtime()
 	// the descriptor limit is raised before binding; the logger and the
 	// session limits become the runtime's in activate, which puts the
 	// running config's back when this one fails or its reload is undone
@@ -424,8 +427,15 @@ func (a *App) Start() error {
 		opts := a.tcpOpts[i]
 		go func() { _ = rt.ServeTCP(ln, opts) }()
 	}
-	for _, s := range a.udpSrv {
-		go func() { _ = s.Serve() }()
+	for i, s := range a.udpSrv {
+		addr := a.udp[i].LocalAddr().String()
+		go func() {
+			// Serve returns on Stop (the socket closed) or when the
+			// socket fails for good, which must not pass silently
+			if err := s.Serve(); err != nil && !errors.Is(err, net.ErrClosed) {
+				a.logger.Error("udp listener stopped serving", zap.String("listen", addr), zap.Error(err))
+			}
+		}()
 	}
 	a.logger.Info("apisix stream proxy started", zap.Int("tcp", len(a.tcp)), zap.Int("udp", len(a.udp)),
 		zap.Strings("listen", a.boundAddrs()))
@@ -458,18 +468,23 @@ func (a *App) bind() error {
 		case "tcp":
 			ln, err := lc.Listen(context.Background(), "tcp", l.addr.String())
 			if err != nil {
-				return fmt.Errorf("stream_proxy.tcp %s: %v", l.addr, err)
+				return fmt.Errorf("stream_proxy.tcp %s: %w", l.addr, err)
 			}
 			a.tcp = append(a.tcp, ln)
 			a.tcpOpts = append(a.tcpOpts, l.opts)
 		case "udp":
 			pc, err := lc.ListenPacket(context.Background(), "udp", l.addr.String())
 			if err != nil {
-				return fmt.Errorf("stream_proxy.udp %s: %v", l.addr, err)
+				return fmt.Errorf("stream_proxy.udp %s: %w", l.addr, err)
 			}
 			uc := pc.(*net.UDPConn)
+			srv, err := live.Runtime().NewUDPServer(uc)
+			if err != nil {
+				_ = uc.Close()
+				return fmt.Errorf("stream_proxy.udp %s: %w", l.addr, err)
+			}
 			a.udp = append(a.udp, uc)
-			a.udpSrv = append(a.udpSrv, liveRuntime().NewUDPServer(uc))
+			a.udpSrv = append(a.udpSrv, srv)
 		}
 	}
 	return nil
@@ -508,7 +523,7 @@ func staticObjects(upstreams, ssls, services, routes []json.RawMessage) ([]*regi
 	add := func(kind model.Kind, i int, raw json.RawMessage) error {
 		obj, err := model.DecodeObject(raw)
 		if err != nil {
-			return fmt.Errorf("%s[%d]: invalid JSON: %v", kind, i, err)
+			return fmt.Errorf("%s[%d]: invalid JSON: %w", kind, i, err)
 		}
 		id := model.IDString(obj["id"])
 		if id == "" {
@@ -532,7 +547,7 @@ func staticObjects(upstreams, ssls, services, routes []json.RawMessage) ([]*regi
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("%s[%d] (id %s): %v", kind, i, id, err)
+			return fmt.Errorf("%s[%d] (id %s): %w", kind, i, id, err)
 		}
 		if ids[kind] == nil {
 			ids[kind] = map[string]bool{}

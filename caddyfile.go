@@ -121,29 +121,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				if len(entries) == 0 {
 					return d.ArgErr()
 				}
-				for sub := d.Nesting(); d.NextBlock(sub); {
-					if network != "tcp" {
+				var opts listen.Options
+				if network != "tcp" {
+					if d.NextBlock(d.Nesting()) {
 						return d.Errf("stream_proxy.udp entries take no options")
 					}
-					opt := d.Val()
-					if d.NextArg() {
-						return d.ArgErr()
-					}
-					for i := range entries {
-						e := &entries[i]
-						switch opt {
-						case "tls":
-							e.TLS = true
-						case "tls_passthrough":
-							e.TLSPassthrough = true
-						case "proxy_protocol":
-							e.ProxyProtocol = true
-						case "proxy_protocol_to_upstream":
-							e.ProxyProtocolToUpstream = true
-						default:
-							return d.Errf("unknown tcp option %q", opt)
-						}
-					}
+				} else if err := opts.UnmarshalCaddyfile(d, "tcp"); err != nil {
+					return err
+				}
+				for i := range entries {
+					entries[i].Options = opts
 				}
 				if network == "tcp" {
 					a.StreamProxy.TCP = append(a.StreamProxy.TCP, entries...)

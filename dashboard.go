@@ -5,13 +5,14 @@ import (
 
 	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/dashboard"
+	"github.com/caddy-apisix/stream/live"
 )
 
 // serveDashboard serves the dashboard (package dashboard) with the
 // running app's Admin API settings and overview facts.
 func (a *AdminAPI) serveDashboard(w http.ResponseWriter, r *http.Request) error {
 	// one read of the settings, as serve does: a request sees one config
-	cfg := adminSettings()
+	cfg := live.AdminConfig()
 	dashboard.Handler{
 		Config: func() *adminapi.Config { return cfg },
 		Info:   dashboardInfo,
@@ -26,7 +27,7 @@ func dashboardInfo() dashboard.Info {
 	activation.mu.Unlock()
 	info := dashboard.Info{Store: dashboard.Store{Provider: "embedded", Status: "ok"}}
 	if a == nil {
-		info.Store.Status = "apisix app is not running"
+		info.Store.Status = adminapi.NotRunning
 		return info
 	}
 	info.StreamEnabled = a.StreamProxy != nil

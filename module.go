@@ -14,26 +14,6 @@
 package stream
 
 import (
-	"sync/atomic"
-
-	"github.com/caddy-apisix/stream/adminapi"
-	"github.com/caddy-apisix/stream/live"
-	"github.com/caddy-apisix/stream/registry"
-
 	_ "github.com/caddy-apisix/stream/handlers" // layer4.handlers.apisix, layer4.handlers.apisix_proxy
 	_ "github.com/caddy-apisix/stream/matchers" // layer4.matchers.apisix
 )
-
-// The live state is process-global: it must outlive any one Caddy config
-// so that reloads (and failed reloads) never lose or re-read objects.
-var (
-	// liveAdmin holds the Admin API settings of the running apisix app;
-	// nil while no app runs.
-	liveAdmin atomic.Pointer[adminapi.Config]
-)
-
-// globalRegistry returns the process-global registry.
-func globalRegistry() *registry.Registry { return live.Registry() }
-
-// adminSettings returns the Admin API settings of the running app, or nil.
-func adminSettings() *adminapi.Config { return liveAdmin.Load() }

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-apisix/stream/adminapi"
+	"github.com/caddy-apisix/stream/live"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
 )
@@ -68,7 +69,7 @@ func (a *App) boundAddrs() []string {
 // writes for every live stream route: a route from the Caddyfile or the
 // store that is shadowed or can never match is named at start too.
 func (a *App) warnRoutes() {
-	globalRegistry().View(func(v registry.View) {
+	live.Registry().View(func(v registry.View) {
 		for _, msg := range adminapi.AllRouteWarnings(v, a.admin) {
 			a.logger.Warn(msg)
 		}

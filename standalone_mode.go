@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 
+	"github.com/caddy-apisix/stream/live"
 	"github.com/caddy-apisix/stream/standalone"
 	"github.com/caddy-apisix/stream/store"
 )
@@ -23,10 +24,6 @@ const (
 		"replace the configuration with PUT /apisix/admin/configs"
 )
 
-// watchers are the file watchers of the file-driven apps, guarded by
-// activation.mu: the live app's runs, the others are stopped.
-var watchers = map[*App]*standalone.Watcher{}
-
 func (d deployment) isStandalone() bool {
 	return d.provider == providerYAML || d.provider == providerJSON
 }
@@ -45,11 +42,11 @@ func (a *App) provisionStandalone() {
 // one of the API-driven mode (role traditional), or config_file, watched
 // from now on (role data_plane). Called under activation.mu.
 func activateStandalone(a *App) error {
-	reg, rt := globalRegistry(), liveRuntime()
+	reg, rt := live.Registry(), live.Runtime()
 	if activation.storageKey != standaloneKey {
 		// objects come from the document only: no embedded store
 		if err := reg.Open(nil, rt.Compile); err != nil {
-			return fmt.Errorf("standalone mode: %v", err)
+			return fmt.Errorf("standalone mode: %w", err)
 		}
 		if activation.etcd != nil {
 			// its watch would write into the registry
@@ -66,12 +63,12 @@ func activateStandalone(a *App) error {
 			Registry: reg, Logger: a.logger}
 		// a bad or missing file is logged and watched until it is fixed
 		_ = w.Start()
-		watchers[a] = w
+		a.watcher = w
 		return nil
 	}
 	c := standalone.NewConfigs(reg, store.New(a.storage.storage, standalonePrefix))
 	if err := c.Restore(); err != nil {
-		return fmt.Errorf("standalone mode: %v", err)
+		return fmt.Errorf("standalone mode: %w", err)
 	}
 	a.admin.Standalone = c
 	return nil
@@ -80,7 +77,7 @@ func activateStandalone(a *App) error {
 // stopWatcher stops a's file watcher, if it has one. Called under
 // activation.mu.
 func (a *App) stopWatcher() {
-	if w := watchers[a]; w != nil {
+	if w := a.watcher; w != nil {
 		w.Stop()
 	}
 }
@@ -88,7 +85,10 @@ func (a *App) stopWatcher() {
 // restartWatcher starts a's file watcher again, when a becomes the live
 // app again after a failed reload. Called under activation.mu.
 func (a *App) restartWatcher() {
-	if w := watchers[a]; w != nil {
+	if w := a.watcher; w != nil {
 		_ = w.Start()
 	}
 }
+
+// Interface guards
+var _ standalone.Persister = (*store.Store)(nil)

@@ -19,8 +19,6 @@ import (
 	"github.com/caddy-apisix/stream/store"
 )
 
-func liveRuntime() *proxy.Runtime { return live.Runtime() }
-
 // storageRef identifies the Caddy storage the embedded store lives in, so
 // that a reload with the same storage does not reopen it.
 type storageRef struct {
@@ -60,11 +58,11 @@ func (a *App) storeKey() string {
 
 // openStore attaches the store a's config names to reg and loads it.
 func (a *App) openStore(reg *registry.Registry) error {
-	rt := liveRuntime()
+	rt := live.Runtime()
 	if a.deploy.provider != providerEtcd {
 		st := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), a.deploy.keyring, a.logger)
 		if err := reg.Open(st, rt.Compile); err != nil {
-			return fmt.Errorf("loading stored objects: %v", err)
+			return fmt.Errorf("loading stored objects: %w", err)
 		}
 		activation.etcd = nil
 		return nil
@@ -85,7 +83,7 @@ func (a *App) openStore(reg *registry.Registry) error {
 	// keep retrying in the background
 	if err := reg.OpenShared(st, rt.Compile, min(time.Duration(a.Etcd.Timeout), 5*time.Second)); err != nil {
 		st.Close()
-		return fmt.Errorf("etcd: %v", err)
+		return fmt.Errorf("etcd: %w", err)
 	}
 	activation.etcd = st
 	return nil
@@ -97,7 +95,7 @@ func (a *App) openStore(reg *registry.Registry) error {
 func activate(a *App) error {
 	activation.mu.Lock()
 	defer activation.mu.Unlock()
-	reg := globalRegistry()
+	reg := live.Registry()
 	publishSettings(a)
 	if err := useStore(a); err != nil {
 		publishSettings(activation.current)
@@ -107,14 +105,14 @@ func activate(a *App) error {
 	if err := reg.SetStatic(a.static); err != nil {
 		publishSettings(activation.current)
 		restoreStore(activation.current)
-		return fmt.Errorf("static objects: %v", err)
+		return fmt.Errorf("static objects: %w", err)
 	}
 	a.mu.Lock()
 	a.running = true
 	a.prev = activation.current
 	a.mu.Unlock()
 	activation.current = a
-	liveAdmin.Store(a.admin)
+	live.SetAdminConfig(a.admin)
 	return nil
 }
 
@@ -122,7 +120,7 @@ func activate(a *App) error {
 // limits, fallback SNI and access log; nil (no apisix app left) resets
 // them, keeping the logger. Called under activation.mu.
 func publishSettings(a *App) {
-	rt := liveRuntime()
+	rt := live.Runtime()
 	if a == nil {
 		rt.SetLimits(proxy.Limits{})
 		rt.SetFallbackSNI("")
@@ -143,7 +141,7 @@ func useStore(a *App) error {
 		return activateStandalone(a)
 	}
 	if k := a.storeKey(); k != activation.storageKey {
-		if err := a.openStore(globalRegistry()); err != nil {
+		if err := a.openStore(live.Registry()); err != nil {
 			return err
 		}
 		activation.storageKey = k
@@ -186,7 +184,7 @@ func deactivate(a *App) {
 	a.prev = nil
 	a.mu.Unlock()
 	a.stopWatcher()
-	delete(watchers, a)
+	a.watcher = nil
 	if cur := activation.current; cur != a {
 		if cur != nil {
 			cur.mu.Lock()
@@ -201,20 +199,20 @@ func deactivate(a *App) {
 		restoreStore(prev)
 		activation.current = prev
 		publishSettings(prev)
-		_ = globalRegistry().SetStatic(prev.static)
-		liveAdmin.Store(prev.admin)
+		_ = live.Registry().SetStatic(prev.static)
+		live.SetAdminConfig(prev.admin)
 		return
 	}
 	// no apisix app is left (a reload to a config without one): its
 	// static objects and settings go too, stored objects stay
 	activation.current = nil
-	liveAdmin.Store(nil)
+	live.SetAdminConfig(nil)
 	if activation.etcd != nil {
-		globalRegistry().CloseShared()
+		live.Registry().CloseShared()
 		activation.etcd, activation.storageKey = nil, ""
 	}
 	publishSettings(nil)
-	_ = globalRegistry().SetStatic(nil)
+	_ = live.Registry().SetStatic(nil)
 }
 
 func (a *App) isRunning() bool {

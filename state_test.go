@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/datacrypt"
+	"github.com/caddy-apisix/stream/live"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/store"
@@ -54,7 +55,7 @@ func newTestApp(st certmagic.Storage, d deployment) *App {
 
 func putRoute(t *testing.T, id string) error {
 	t.Helper()
-	return globalRegistry().Update(func(tx *registry.Tx) error {
+	return live.Registry().Update(func(tx *registry.Tx) error {
 		_, _, err := tx.Put(model.StreamRoutes, id, []byte(`{"server_port":9,"upstream":{"nodes":{"127.0.0.1:1":1}}}`))
 		return err
 	})
@@ -108,7 +109,7 @@ func TestSwitchToFileStandaloneDropsStoredRoutes(t *testing.T) {
 	deactivate(embedded)
 	defer deactivate(file)
 	n := 0
-	globalRegistry().View(func(v registry.View) { n = len(v.List(model.StreamRoutes)) })
+	live.Registry().View(func(v registry.View) { n = len(v.List(model.StreamRoutes)) })
 	if n != 0 {
 		t.Errorf("%d stored route(s) still served in file-driven standalone mode", n)
 	}
@@ -126,7 +127,7 @@ func TestFailedReloadKeepsRuntimeSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = running.Stop() }()
-	rt := liveRuntime()
+	rt := live.Runtime()
 	check := func(when string) {
 		t.Helper()
 		if rt.Logger() != running.logger {

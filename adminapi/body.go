@@ -1,11 +1,11 @@
 package adminapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // MaxBodySize is APISIX's Admin API body limit, 1.5 MiB.
@@ -49,36 +49,11 @@ func tooLarge(n, limit int64) *apiError {
 // decodeBody decodes raw JSON with exact numbers, answering invalid JSON
 // as APISIX does: the cjson error and the raw body.
 func decodeBody(raw []byte) (any, *apiError) {
-	clean, msg := cjsonCheck(raw)
+	v, msg := lua.Decode(raw)
 	if msg == "" {
-		dec := json.NewDecoder(bytes.NewReader(clean))
-		dec.UseNumber()
-		var v any
-		err := dec.Decode(&v)
-		if err == nil {
-			return v, nil
-		}
-		// The scanner accepts only what encoding/json accepts, so this
-		// is a safety net, not a path clients should see.
-		msg = err.Error()
+		return v, nil
 	}
 	s := string(raw)
 	return nil, &apiError{status: http.StatusBadRequest,
 		body: errorBody{ErrorMsg: "invalid request body: " + msg, ReqBody: &s}}
-}
-
-// luaType names a decoded JSON value's Lua type, for jsonschema-style
-// "wrong type" messages.
-func luaType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "string"
-	case json.Number:
-		return "number"
-	case bool:
-		return "boolean"
-	}
-	return "table"
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // PathPrefix is where the Admin API lives.
@@ -75,7 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cfg = h.Config()
 	}
 	if cfg == nil || h.Registry == nil {
-		writeError(w, errMsg(http.StatusServiceUnavailable, "admin api is not configured"))
+		writeError(w, errMsg(http.StatusServiceUnavailable, NotRunning))
 		return
 	}
 	if !ClientAllowed(r, cfg) {
@@ -176,7 +178,7 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 	if ttl, ok := query["ttl"]; ok {
 		// ttl puts an etcd lease on the object (the embedded store has
 		// no leases: there objects never expire).
-		if _, num := luaToNumber(ttl[0]); !num {
+		if _, num := lua.ToNumber(ttl[0]); !num {
 			return reply{}, errMsg(http.StatusBadRequest, "invalid argument ttl: should be a number")
 		}
 	}

@@ -149,7 +149,7 @@ func TestAllowAdmin(t *testing.T) {
 func TestNoConfigFailsClosed(t *testing.T) {
 	e := newEnv(t, nil)
 	r := e.must(http.StatusServiceUnavailable, "GET", "/apisix/admin/upstreams", "")
-	if r.body != `{"error_msg":"admin api is not configured"}`+"\n" {
+	if r.body != `{"error_msg":"apisix app is not running"}`+"\n" {
 		t.Fatalf("body %q", r.body)
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // listBody is the GET-collection answer.
@@ -119,7 +121,7 @@ func matchFilters(q *request) func(obj map[string]any) bool {
 		if nameRE != nil {
 			name := "nil"
 			if v, present := obj["name"]; present {
-				name, _ = luaToString(v)
+				name, _ = lua.ToString(v)
 			}
 			if !nameRE.MatchString(name) {
 				return false
@@ -148,8 +150,8 @@ func matchFilters(q *request) func(obj map[string]any) bool {
 // page_size must be within [10, 500] (a plain-text 400 otherwise), page
 // below 1 is 1, and paged lists are in creation order.
 func paginate(query url.Values, entries []listEntry) ([]listEntry, *apiError) {
-	page, ok1 := luaToNumber(query.Get("page"))
-	size, ok2 := luaToNumber(query.Get("page_size"))
+	page, ok1 := lua.ToNumber(query.Get("page"))
+	size, ok2 := lua.ToNumber(query.Get("page_size"))
 	if !ok1 || !ok2 {
 		return entries, nil
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // patch updates part of an upstream or SSL (APISIX resource.lua patch):
@@ -54,7 +56,7 @@ func (h *Handler) patch(q *request) (reply, error) {
 		}
 		// check_conf with the URL id and timestamps allowed.
 		if bodyID, ok := node["id"]; ok {
-			if s, _ := luaToString(bodyID); s != q.id {
+			if s, _ := lua.ToString(bodyID); s != q.id {
 				return errMsg(http.StatusBadRequest, "wrong "+noun+" id")
 			}
 		}

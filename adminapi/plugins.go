@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/caddy-apisix/stream/model"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // pluginsList answers GET /apisix/admin/plugins/list: the plugin names of
@@ -89,8 +91,12 @@ func schemaValidate(r *http.Request, res string) (reply, error) {
 		return reply{}, aerr
 	}
 	obj, isObj := body.(map[string]any)
-	if !hasBody || !isObj {
-		return reply{}, errMsg(http.StatusBadRequest, "wrong type: expected object, got "+luaType(body))
+	if !hasBody {
+		// no body: jsonschema checks Lua nil
+		return reply{}, errMsg(http.StatusBadRequest, "wrong type: expected object, got nil")
+	}
+	if !isObj {
+		return reply{}, errMsg(http.StatusBadRequest, "wrong type: expected object, got "+lua.Type(body))
 	}
 	refs := model.Refs{
 		UpstreamExists: func(string) bool { return true },

@@ -88,7 +88,8 @@ func TestSchemaValidate(t *testing.T) {
 			`property "hosts" validation failed: wrong type: expected array, got string`},
 		{"plugin_metadata", `{}`, 404, "Unsupported resource type: plugin_metadata"},
 		{"upstreams", `[]`, 400, "wrong type: expected object, got table"},
-		{"upstreams", ``, 400, "wrong type: expected object, got null"},
+		{"upstreams", ``, 400, "wrong type: expected object, got nil"},
+		{"upstreams", `null`, 400, "wrong type: expected object, got userdata"},
 	}
 	for _, tc := range tests {
 		r := e.must(tc.status, "POST", "/apisix/admin/schema/validate/"+tc.res, tc.body)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // refsFor resolves model references inside a transaction, so a check and
@@ -57,7 +59,7 @@ func refers(v any, id string) bool {
 	if v == nil {
 		return false
 	}
-	s, ok := luaToString(v)
+	s, ok := lua.ToString(v)
 	return ok && s == id
 }
 

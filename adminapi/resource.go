@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // valueBody is the PUT/POST/PATCH answer (docs/apisix/admin-api.md#success-responses).
@@ -73,7 +75,7 @@ func checkConf(q *request, needID bool) (map[string]any, string, *apiError) {
 	obj, ok := q.body.(map[string]any)
 	if !ok {
 		return nil, "", errMsg(http.StatusBadRequest,
-			"invalid configuration: wrong type: expected object, got "+luaType(q.body))
+			"invalid configuration: wrong type: expected object, got "+lua.Type(q.body))
 	}
 	bodyID, hasBodyID := obj["id"]
 	id := q.id
@@ -86,7 +88,7 @@ func checkConf(q *request, needID bool) (map[string]any, string, *apiError) {
 			return nil, "", errMsg(http.StatusBadRequest, "missing "+noun+" id")
 		}
 		if hasBodyID {
-			s, _ := luaToString(bodyID)
+			s, _ := lua.ToString(bodyID)
 			if id != "" && s != id {
 				return nil, "", errMsg(http.StatusBadRequest, "wrong "+noun+" id")
 			}
@@ -211,7 +213,7 @@ func ttlOf(q *request) int64 {
 	if !ok {
 		return 0
 	}
-	n, _ := luaToNumber(v[0])
+	n, _ := lua.ToNumber(v[0])
 	return int64(n)
 }
 

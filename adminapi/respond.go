@@ -58,10 +58,17 @@ func setCommonHeaders(w http.ResponseWriter) {
 	h.Set("X-API-VERSION", "v3")
 }
 
-// writeJSON writes v as JSON followed by "\n", as APISIX's core.response
-// does for tables. HTML escaping is off so PEM text and regexes read as
-// sent.
+// writeJSON writes an Admin API answer: APISIX's headers and v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	setCommonHeaders(w)
+	WriteJSON(w, status, v)
+}
+
+// WriteJSON writes v as JSON followed by "\n", as APISIX's core.response
+// does for tables. HTML escaping is off so PEM text and regexes read as
+// sent. It sets no Admin API headers: the control API (/v1/healthcheck,
+// /v1/cluster) answers with it too.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -72,11 +79,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		buf.WriteString(`{"error_msg":"failed to encode response"}` + "\n")
 		status = http.StatusInternalServerError
 	}
-	setCommonHeaders(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
+
+// WriteErrorMsg writes APISIX's {"error_msg": msg} body, for the control
+// API's refusals.
+func WriteErrorMsg(w http.ResponseWriter, status int, msg string) {
+	WriteJSON(w, status, errorBody{ErrorMsg: msg})
+}
+
+// NotRunning is the answer of every Admin and control API request while
+// no apisix app runs.
+const NotRunning = "apisix app is not running"
 
 // writeText writes a plain body, used where APISIX (or nginx in front of
 // it) answers with a string rather than a table.

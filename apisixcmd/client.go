@@ -38,12 +38,12 @@ func (c *client) do(method, path string, body io.Reader) (http.Header, []byte, e
 	}
 	resp, err := caddycmd.AdminAPIRequest(c.addr, method, path, h, body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %v", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %v", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return resp.Header, b, nil
 }
@@ -66,7 +66,7 @@ func (c *client) list(kind string) (items []item, hdr http.Header, found bool, e
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber() // ids and times stay exact
 	if err := dec.Decode(&l); err != nil {
-		return nil, nil, false, fmt.Errorf("GET /apisix/admin/%s: %v", kind, err)
+		return nil, nil, false, fmt.Errorf("GET /apisix/admin/%s: %w", kind, err)
 	}
 	return l.List, hdr, true, nil
 }

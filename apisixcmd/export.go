@@ -74,7 +74,7 @@ func importCommand() *cobra.Command {
 			}
 			doc, err := standalone.Parse(data, standalone.Format(format), os.LookupEnv)
 			if err != nil {
-				return fmt.Errorf("%s: %v", args[0], err)
+				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			n, err := importDocument(c, doc, func(s string) { fmt.Fprintln(os.Stderr, s) })
 			fmt.Fprintf(os.Stderr, "imported %d objects\n", n)

@@ -319,3 +319,6 @@ func (s *selector) weight(i int) int64 {
 	}
 	return int64(s.b.nodes[i].Weight)
 }
+
+// Interface guards
+var _ Balancer = (*balancer)(nil)

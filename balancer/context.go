@@ -22,9 +22,6 @@ func (c *Context) Reset() {
 	c.tried.clear()
 }
 
-// Tries is the number of nodes picked with this Context so far.
-func (c *Context) Tries() int { return c.tried.n }
-
 func (c *Context) claim(b *balancer) {
 	if c.owner != b {
 		c.owner = b

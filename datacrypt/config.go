@@ -24,7 +24,7 @@ func (c *Config) Build() (*Keyring, error) {
 	}
 	kr, err := NewKeyring(keys)
 	if err != nil {
-		return nil, fmt.Errorf("data_encryption.%v", err)
+		return nil, fmt.Errorf("data_encryption.%w", err)
 	}
 	return kr, nil
 }

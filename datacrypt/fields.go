@@ -42,7 +42,7 @@ func (kr *Keyring) transform(kind model.Kind, value []byte, fn func(string) (str
 		}
 		out, err := fn(s)
 		if err != nil {
-			return fmt.Errorf("%s: %v", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		if out != s {
 			m[field] = out
@@ -71,7 +71,7 @@ func (kr *Keyring) transform(kind model.Kind, value []byte, fn func(string) (str
 				}
 				out, err := fn(s)
 				if err != nil {
-					return nil, fmt.Errorf("keys[%d]: %v", i, err)
+					return nil, fmt.Errorf("keys[%d]: %w", i, err)
 				}
 				if out != s {
 					keys[i], changed = out, true

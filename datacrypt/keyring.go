@@ -43,11 +43,11 @@ func NewKeyring(keys []string) (*Keyring, error) {
 	kr := &Keyring{}
 	for i, k := range keys {
 		if err := CheckKey(k); err != nil {
-			return nil, fmt.Errorf("keyring[%d]: %v", i, err)
+			return nil, fmt.Errorf("keyring[%d]: %w", i, err)
 		}
 		b, err := aes.NewCipher([]byte(k))
 		if err != nil {
-			return nil, fmt.Errorf("keyring[%d]: %v", i, err)
+			return nil, fmt.Errorf("keyring[%d]: %w", i, err)
 		}
 		kr.blocks = append(kr.blocks, b)
 		kr.ivs = append(kr.ivs, []byte(k)[:aes.BlockSize])

@@ -58,3 +58,6 @@ func (s *atRest) Put(obj *registry.Object) error {
 func (s *atRest) Delete(kind model.Kind, id string) error { return s.inner.Delete(kind, id) }
 
 func (s *atRest) SaveCounter(n int64) error { return s.inner.SaveCounter(n) }
+
+// Interface guards
+var _ registry.Store = (*atRest)(nil)

@@ -5,8 +5,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/mholt/caddy-l4/layer4"
 
+	"github.com/caddy-apisix/stream/listen"
 	"github.com/caddy-apisix/stream/live"
-	"github.com/caddy-apisix/stream/proxy"
 )
 
 func init() {
@@ -19,15 +19,9 @@ func init() {
 // layer4 server it serves TCP and UDP; TLS options work as on a
 // stream_proxy listener.
 type Dispatch struct {
-	// TLS terminates TLS with the certificates of the SSL objects.
-	TLS bool `json:"tls,omitempty"`
-	// TLSPassthrough routes by the ClientHello's SNI without
-	// terminating; with tls too, the matched route's tls_passthrough decides.
-	TLSPassthrough bool `json:"tls_passthrough,omitempty"`
-	// ProxyProtocol expects a PROXY v1/v2 header from the client.
-	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
-	// ProxyProtocolToUpstream sends a PROXY v1 header to the upstream.
-	ProxyProtocolToUpstream bool `json:"proxy_protocol_to_upstream,omitempty"`
+	// Options are the listener options of a stream_proxy.tcp entry: tls,
+	// tls_passthrough, proxy_protocol, proxy_protocol_to_upstream.
+	listen.Options
 }
 
 // CaddyModule returns the Caddy module information.
@@ -49,10 +43,7 @@ func (h *Dispatch) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 		rt.ServePacketSession(cx, pre)
 		return nil
 	}
-	rt.ServeStream(conn, pre, proxy.ListenerOptions{
-		TLS: h.TLS, TLSPassthrough: h.TLSPassthrough,
-		ProxyProtocol: h.ProxyProtocol, ProxyProtocolToUpstream: h.ProxyProtocolToUpstream,
-	})
+	rt.ServeStream(conn, pre, h.Options)
 	return nil
 }
 
@@ -69,25 +60,7 @@ func (h *Dispatch) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		switch opt {
-		case "tls":
-			h.TLS = true
-		case "tls_passthrough":
-			h.TLSPassthrough = true
-		case "proxy_protocol":
-			h.ProxyProtocol = true
-		case "proxy_protocol_to_upstream":
-			h.ProxyProtocolToUpstream = true
-		default:
-			return d.Errf("unknown apisix handler option %q", opt)
-		}
-	}
-	return nil
+	return h.Options.UnmarshalCaddyfile(d, "apisix handler")
 }
 
 // Interface guards

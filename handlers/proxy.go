@@ -57,14 +57,14 @@ func (h *Proxy) Provision(ctx caddy.Context) error {
 	}
 	obj, err := model.DecodeObject(h.Upstream)
 	if err != nil {
-		return fmt.Errorf("apisix_proxy: upstream: invalid JSON: %v", err)
+		return fmt.Errorf("apisix_proxy: upstream: invalid JSON: %w", err)
 	}
 	if err := model.CheckUpstream(obj, model.Refs{}); err != nil {
-		return fmt.Errorf("apisix_proxy: upstream: %v", err)
+		return fmt.Errorf("apisix_proxy: upstream: %w", err)
 	}
 	u, err := model.ParseUpstream(h.Upstream)
 	if err != nil {
-		return fmt.Errorf("apisix_proxy: upstream: %v", err)
+		return fmt.Errorf("apisix_proxy: upstream: %w", err)
 	}
 	name := h.Name
 	if name == "" {
@@ -77,7 +77,7 @@ func (h *Proxy) Provision(ctx caddy.Context) error {
 	}
 	h.upstream, err = live.Runtime().NewStaticUpstream(u, h.Upstream, name, ctx.Logger())
 	if err != nil {
-		return fmt.Errorf("apisix_proxy: %v", err)
+		return fmt.Errorf("apisix_proxy: %w", err)
 	}
 	return nil
 }

@@ -22,16 +22,8 @@ type Entry struct {
 	// port range in either form. A bare port listens on all IPv4 and IPv6
 	// interfaces.
 	Addr string `json:"addr"`
-	// TLS terminates TLS with the certificates of the SSL objects.
-	TLS bool `json:"tls,omitempty"`
-	// TLSPassthrough routes by the ClientHello's SNI and forwards TLS
-	// untouched; with tls too, the matched route's tls_passthrough decides.
-	TLSPassthrough bool `json:"tls_passthrough,omitempty"`
-	// ProxyProtocol requires a PROXY protocol v1/v2 header from clients;
-	// its source address becomes remote_addr.
-	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
-	// ProxyProtocolToUpstream sends a PROXY protocol v1 header upstream.
-	ProxyProtocolToUpstream bool `json:"proxy_protocol_to_upstream,omitempty"`
+	// Options are the listener's options (tcp only).
+	Options
 
 	// short records that the entry was written as a bare port or string,
 	// so it marshals back the same way.
@@ -41,7 +33,7 @@ type Entry struct {
 
 // HasOptions reports whether any option beyond the address is set.
 func (e Entry) HasOptions() bool {
-	return e.TLS || e.TLSPassthrough || e.ProxyProtocol || e.ProxyProtocolToUpstream
+	return !e.Options.IsZero()
 }
 
 // UnmarshalJSON accepts an integer, a string or an object.

@@ -1,14 +1,17 @@
 // Package live holds the process-global state that outlives any one Caddy
-// config: the object registry and the data-path runtime. Every module of
-// the plugin (the app, the Admin API, the layer4 handlers) reaches the
-// same instances through it.
+// config: the object registry, the data-path runtime and the Admin API
+// settings of the running apisix app. Every module of the plugin (the app,
+// the Admin API, the layer4 handlers) reaches the same instances through
+// it, so reloads (and failed reloads) never lose or re-read objects.
 package live
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/registry"
 )
@@ -17,6 +20,7 @@ var (
 	reg     = registry.New()
 	once    sync.Once
 	runtime *proxy.Runtime
+	admin   atomic.Pointer[adminapi.Config]
 )
 
 // Registry is the process-global object registry.
@@ -31,3 +35,11 @@ func Runtime() *proxy.Runtime {
 	})
 	return runtime
 }
+
+// AdminConfig returns the Admin API settings of the running apisix app,
+// nil while none runs.
+func AdminConfig() *adminapi.Config { return admin.Load() }
+
+// SetAdminConfig publishes the running app's Admin API settings; nil when
+// no apisix app is left.
+func SetAdminConfig(c *adminapi.Config) { admin.Store(c) }

@@ -1,81 +1,68 @@
 package model
 
 import (
+	"fmt"
+	"math"
 	"net/netip"
-	"strconv"
 	"strings"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // parseIPv4 is inet_pton(AF_INET): dotted quad, no leading zeros.
-func parseIPv4(s string) bool {
+func parseIPv4(s string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(s)
-	return err == nil && a.Is4()
+	return a, err == nil && a.Is4()
 }
 
 // parseIPv6 is inet_pton(AF_INET6): no zone, IPv4 tail allowed. Like
 // resty.ipmatcher it accepts the address inside brackets too.
-func parseIPv6(s string) bool {
+func parseIPv6(s string) (netip.Addr, bool) {
 	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' {
 		s = s[1 : len(s)-1]
 	}
 	if !strings.Contains(s, ":") || strings.Contains(s, "%") {
-		return false
+		return netip.Addr{}, false
 	}
 	a, err := netip.ParseAddr(s)
-	return err == nil && a.Is6()
+	return a, err == nil && a.Is6()
 }
 
-// LuaToNumber is Lua's tonumber on a string: decimal or hex, surrounding
-// spaces allowed, no inf/nan words.
-func LuaToNumber(s string) (float64, bool) { return luaToNumber(s) }
-
-// luaToNumber is LuaToNumber.
-func luaToNumber(s string) (float64, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" || strings.ContainsAny(s, "_iInN") {
-		return 0, false
-	}
-	neg := false
-	body := s
-	if body[0] == '-' || body[0] == '+' {
-		neg = body[0] == '-'
-		body = body[1:]
-	}
-	if strings.HasPrefix(body, "0x") || strings.HasPrefix(body, "0X") {
-		u, err := strconv.ParseUint(body[2:], 16, 64)
-		if err != nil {
-			return 0, false
-		}
-		f := float64(u)
-		if neg {
-			f = -f
-		}
-		return f, true
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, false
-	}
-	return f, true
-}
-
-// validCIDROrIP is APISIX's core.ip.validate_cidr_or_ip: an IPv4 or IPv6
-// address with an optional "/mask" (≤32 for v4, ≤128 for v6).
-func validCIDROrIP(s string) bool {
-	mask := 0.0
+// ParseCIDROrIP parses an IP or a CIDR, v4 or v6, as APISIX reads one: the
+// Admin API checks it with core.ip.validate_cidr_or_ip (apisix/core/ip.lua)
+// and matches it with resty.ipmatcher (lua-resty-ipmatcher), which read the
+// text the same way: inet_pton for the address (a v6 one may be in
+// brackets, never with a zone) and Lua's tonumber for the mask, so
+// "::1/064", "::1/0x40" and "::1/ 64" are all ::1/64; at most 32 for v4 and
+// 128 for v6. Both the checks and the compiled filters (remote_addr,
+// server_addr, ip-restriction, allow_admin) use this one function.
+//
+// A mask that is not a whole number never passes the schemas' ip_def
+// patterns (apisix/schema_def.lua); it is refused here too.
+func ParseCIDROrIP(s string) (netip.Prefix, error) {
+	addr, bits := s, -1
 	if i := strings.IndexByte(s, '/'); i >= 0 {
-		m, ok := luaToNumber(s[i+1:])
-		if !ok {
-			return false
+		m, ok := lua.ToNumber(s[i+1:])
+		if !ok || m != math.Trunc(m) || m < 0 || m > 128 {
+			return netip.Prefix{}, fmt.Errorf("invalid ip address: %s", s)
 		}
-		mask = m
-		s = s[:i]
+		addr, bits = s[:i], int(m)
 	}
-	if parseIPv4(s) {
-		return mask >= 0 && mask <= 32
+	a, ok := parseIPv4(addr)
+	if !ok {
+		a, ok = parseIPv6(addr)
 	}
-	if mask < 0 || mask > 128 {
-		return false
+	if !ok || bits > a.BitLen() {
+		return netip.Prefix{}, fmt.Errorf("invalid ip address: %s", s)
 	}
-	return parseIPv6(s)
+	if bits < 0 {
+		bits = a.BitLen()
+	}
+	return netip.PrefixFrom(a, bits).Masked(), nil
+}
+
+// validCIDROrIP is APISIX's core.ip.validate_cidr_or_ip.
+func validCIDROrIP(s string) bool {
+	_, err := ParseCIDROrIP(s)
+	return err == nil
 }

@@ -6,9 +6,10 @@ import (
 	"math"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // This file is a small JSON-schema validator that reproduces the behaviour
@@ -120,28 +121,6 @@ func (r *luaRe) match(s string) bool { return r.re.MatchString(s) }
 // num returns a pointer for the numeric keywords.
 func num(f float64) *float64 { return &f }
 
-// LuaType is Lua's type() of a decoded JSON value, as APISIX's texts
-// name types ("userdata" for JSON null, which cjson decodes to a
-// sentinel).
-func LuaType(v any) string { return luaType(v) }
-
-// luaType is LuaType.
-func luaType(v any) string {
-	switch v.(type) {
-	case map[string]any, []any:
-		return "table"
-	case string:
-		return "string"
-	case json.Number, float64, int:
-		return "number"
-	case bool:
-		return "boolean"
-	case nil:
-		return "userdata"
-	}
-	return "userdata"
-}
-
 // tableKind mirrors validatorlib.tablekind: 0 object, 1 empty, 2 array.
 func tableKind(v any) int {
 	switch t := v.(type) {
@@ -157,65 +136,6 @@ func tableKind(v any) int {
 		return 2
 	}
 	return -1
-}
-
-// toFloat converts a decoded number to the double Lua would hold.
-func toFloat(v any) (float64, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(string(n), 64)
-		if err != nil && !math.IsInf(f, 0) {
-			return 0, false
-		}
-		return f, true
-	case float64:
-		return n, true
-	case int:
-		return float64(n), true
-	}
-	return 0, false
-}
-
-// luaNum formats a number as Lua's tostring does (LuaJIT: "%.14g").
-func luaNum(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	return fmt.Sprintf("%.14g", f)
-}
-
-// luaQuote is string.format("%q", s) as LuaJIT writes it.
-func luaQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\' || c == '\n':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c == 0x7f:
-			b.WriteByte('\\')
-			next := byte(0)
-			if i+1 < len(s) {
-				next = s[i+1]
-			}
-			if next >= '0' && next <= '9' {
-				fmt.Fprintf(&b, "%03d", c)
-			} else {
-				fmt.Fprintf(&b, "%d", c)
-			}
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // sortedKeys returns the keys of m in a stable order (see file comment).
@@ -237,13 +157,13 @@ func typeOK(t string, v any) bool {
 	case "array":
 		return tableKind(v) >= 1
 	case "integer":
-		f, ok := toFloat(v)
+		f, ok := lua.Number(v)
 		return ok && math.Mod(f, 1) == 0
 	case "string":
 		_, ok := v.(string)
 		return ok
 	case "number":
-		_, ok := toFloat(v)
+		_, ok := lua.Number(v)
 		return ok
 	case "boolean":
 		_, ok := v.(bool)
@@ -256,7 +176,7 @@ func typeOK(t string, v any) bool {
 // Lua library does. The returned string is the library's error text.
 func (s *schema) validate(v any) (bool, string) {
 	if s.typ != "" && !typeOK(s.typ, v) {
-		return false, "wrong type: expected " + s.typ + ", got " + luaType(v)
+		return false, "wrong type: expected " + s.typ + ", got " + lua.Type(v)
 	}
 	if len(s.types) > 0 {
 		ok := false
@@ -267,7 +187,7 @@ func (s *schema) validate(v any) (bool, string) {
 			}
 		}
 		if !ok {
-			return false, "wrong type: expected one of " + strings.Join(s.types, ", ") + ", got " + luaType(v)
+			return false, "wrong type: expected one of " + strings.Join(s.types, ", ") + ", got " + lua.Type(v)
 		}
 	}
 	if obj, isObj := v.(map[string]any); isObj || (tableKind(v) == 1) {
@@ -293,18 +213,18 @@ func (s *schema) validate(v any) (bool, string) {
 			}
 		}
 		if s.pattern != nil && !s.pattern.match(str) {
-			return false, "failed to match pattern " + luaQuote(s.pattern.src) + " with " + luaQuote(str)
+			return false, "failed to match pattern " + lua.Quote(s.pattern.src) + " with " + lua.Quote(str)
 		}
 	}
-	if f, ok := toFloat(v); ok {
+	if f, ok := lua.Number(v); ok {
 		if s.minimum != nil && f < *s.minimum {
-			return false, "expected " + luaNum(f) + " to be at least " + luaNum(*s.minimum)
+			return false, "expected " + lua.FormatNumber(f) + " to be at least " + lua.FormatNumber(*s.minimum)
 		}
 		if s.exclMin != nil && f <= *s.exclMin {
-			return false, "expected " + luaNum(f) + " to be greater than " + luaNum(*s.exclMin)
+			return false, "expected " + lua.FormatNumber(f) + " to be greater than " + lua.FormatNumber(*s.exclMin)
 		}
 		if s.maximum != nil && f > *s.maximum {
-			return false, "expected " + luaNum(f) + " to be at most " + luaNum(*s.maximum)
+			return false, "expected " + lua.FormatNumber(f) + " to be at most " + lua.FormatNumber(*s.maximum)
 		}
 	}
 	if s.enum != nil {
@@ -382,11 +302,11 @@ func (s *schema) validate(v any) (bool, string) {
 	if str, ok := v.(string); ok {
 		switch s.format {
 		case "ipv4":
-			if !parseIPv4(str) {
+			if _, ok := parseIPv4(str); !ok {
 				return false, "expect valid ipv4 address but got: " + str
 			}
 		case "ipv6":
-			if !parseIPv6(str) {
+			if _, ok := parseIPv6(str); !ok {
 				return false, "expect valid ipv6 address but got: " + str
 			}
 		}
@@ -418,7 +338,7 @@ func (s *schema) validateObject(obj map[string]any) (bool, string) {
 		val, present := obj[p.name]
 		if present {
 			if ok, msg := p.s.validate(val); !ok {
-				return false, "property " + luaQuote(p.name) + " validation failed: " + msg
+				return false, "property " + lua.Quote(p.name) + " validation failed: " + msg
 			}
 			if d, ok := depOf[p.name]; ok {
 				if ok, msg := d.check(obj); !ok {
@@ -426,7 +346,7 @@ func (s *schema) validateObject(obj map[string]any) (bool, string) {
 				}
 			}
 		} else if required[p.name] {
-			return false, "property " + luaQuote(p.name) + " is required"
+			return false, "property " + lua.Quote(p.name) + " is required"
 		}
 		delete(required, p.name)
 		if !present && p.s.def != nil && obj != nil {
@@ -438,7 +358,7 @@ func (s *schema) validateObject(obj map[string]any) (bool, string) {
 			continue
 		}
 		if _, ok := obj[r]; !ok {
-			return false, "property " + luaQuote(r) + " is required"
+			return false, "property " + lua.Quote(r) + " is required"
 		}
 	}
 	for _, d := range s.deps {
@@ -457,7 +377,7 @@ func (s *schema) validateObject(obj map[string]any) (bool, string) {
 			for _, pp := range s.patProps {
 				if pp.re.match(k) {
 					if ok, msg := pp.s.validate(obj[k]); !ok {
-						return false, "failed to validate " + k + " (matching " + luaQuote(pp.re.src) + "): " + msg
+						return false, "failed to validate " + k + " (matching " + lua.Quote(pp.re.src) + "): " + msg
 					}
 					matched = true
 				}
@@ -481,13 +401,13 @@ func (d dep) check(obj map[string]any) (bool, string) {
 	if d.s == nil {
 		for _, n := range d.names {
 			if _, ok := obj[n]; !ok {
-				return false, "property " + luaQuote(n) + " is required when " + luaQuote(d.name) + " is set"
+				return false, "property " + lua.Quote(n) + " is required when " + lua.Quote(d.name) + " is set"
 			}
 		}
 		return true, ""
 	}
 	if ok, msg := d.s.validate(obj); !ok {
-		return false, "failed to validate dependent schema for " + luaQuote(d.name) + ": " + msg
+		return false, "failed to validate dependent schema for " + lua.Quote(d.name) + ": " + msg
 	}
 	return true, ""
 }
@@ -556,8 +476,8 @@ func firstDuplicate(arr []any) (int, int, bool) {
 
 // luaEqual is the library's deepeq on decoded JSON values.
 func luaEqual(a, b any) bool {
-	if fa, ok := toFloat(a); ok {
-		fb, ok := toFloat(b)
+	if fa, ok := lua.Number(a); ok {
+		fb, ok := lua.Number(b)
 		return ok && fa == fb
 	}
 	switch x := a.(type) {

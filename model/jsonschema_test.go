@@ -2,75 +2,93 @@ package model
 
 import (
 	"encoding/json"
-	"math"
 	"testing"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
-func TestLuaQuote(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{`abc`, `"abc"`},
-		{`a"b`, `"a\"b"`},
-		{`a\b`, `"a\\b"`},
-		{"a\nb", "\"a\\\nb\""},
-		{"a\rb", `"a\13b"`},
-		{"a\r1", `"a\0131"`},
-		{"\x00", `"\0"`},
-		{"\x7f", `"\127"`},
-		{"é", `"é"`},
-	}
-	for _, c := range cases {
-		if got := luaQuote(c.in); got != c.want {
-			t.Errorf("luaQuote(%q) = %s, want %s", c.in, got, c.want)
-		}
-	}
-}
-
-func TestLuaNum(t *testing.T) {
-	cases := []struct {
-		in   float64
-		want string
-	}{
-		{70000, "70000"}, {0, "0"}, {-1, "-1"}, {0.5, "0.5"}, {1e20, "1e+20"},
-		{123456789012345678, "1.2345678901235e+17"}, {1e-5, "1e-05"},
-		{math.Inf(1), "inf"}, {math.Inf(-1), "-inf"}, {math.NaN(), "nan"},
-	}
-	for _, c := range cases {
-		if got := luaNum(c.in); got != c.want {
-			t.Errorf("luaNum(%v) = %s, want %s", c.in, got, c.want)
-		}
-	}
-}
-
-func TestValidCIDROrIP(t *testing.T) {
+func TestParseCIDROrIP(t *testing.T) {
 	cases := []struct {
 		in   string
-		want bool
+		want string // the prefix, "" when refused
 	}{
-		{"127.0.0.1", true}, {"10.0.0.0/8", true}, {"1.2.3.4/32", true}, {"1.2.3.4/33", false},
-		{"::1", true}, {"[::1]", true}, {"fe80::/10", true}, {"::1/128", true}, {"::1/129", false},
-		{":/8", false}, {"01.2.3.4", false}, {"fe80::1%eth0", false}, {"1.2.3.4/x", false},
-		{"1.2.3.4/ 8", true}, {"::ffff:1.2.3.4", true}, {"", false}, {"host", false},
+		{"127.0.0.1", "127.0.0.1/32"}, {"10.1.0.0/8", "10.0.0.0/8"}, {"1.2.3.4/32", "1.2.3.4/32"}, {"1.2.3.4/33", ""},
+		{"::1", "::1/128"}, {"[::1]", "::1/128"}, {"fe80::/10", "fe80::/10"}, {"::1/128", "::1/128"}, {"::1/129", ""},
+		{":/8", ""}, {"01.2.3.4", ""}, {"fe80::1%eth0", ""}, {"1.2.3.4/x", ""}, {"1.2.3.4/", ""},
+		{"1.2.3.4/ 8", "1.0.0.0/8"}, {"::ffff:1.2.3.4", "::ffff:1.2.3.4/128"}, {"", ""}, {"host", ""},
+		// the mask is read with tonumber, as validate_cidr_or_ip and
+		// resty.ipmatcher both read it
+		{"::1/064", "::/64"}, {"2001:db8::1/0x20", "2001:db8::/32"}, {`10.0.0.1/8\n`, ""}, {"10.0.0.1/8\n", "10.0.0.0/8"},
+		{"1.2.3.4/8.5", ""}, {"1.2.3.4/-1", ""}, {"1.2.3.4/0", "0.0.0.0/0"},
 	}
 	for _, c := range cases {
-		if got := validCIDROrIP(c.in); got != c.want {
-			t.Errorf("validCIDROrIP(%q) = %v, want %v", c.in, got, c.want)
+		p, err := ParseCIDROrIP(c.in)
+		got := ""
+		if err == nil {
+			got = p.String()
+		}
+		if got != c.want {
+			t.Errorf("ParseCIDROrIP(%q) = %q (%v), want %q", c.in, got, err, c.want)
 		}
 	}
 }
 
-func TestAddrPort(t *testing.T) {
+func TestParseNodeKey(t *testing.T) {
 	cases := []struct {
-		in   string
-		port float64
-		ok   bool
+		in, host string
+		port     float64
+		ok       bool
 	}{
-		{"127.0.0.1:80", 80, true}, {"127.0.0.1", 0, false}, {"a:", 0, false}, {"[::1]:443", 443, true},
-		{"[::1]", 0, false}, {"[::1]x:1", 0, false}, {"h:abc", 0, false}, {"h:0x10", 16, true}, {"", 0, false},
+		{"127.0.0.1:80", "127.0.0.1", 80, true}, {"127.0.0.1", "127.0.0.1", 0, false}, {"a:", "a:", 0, false},
+		{"[::1]:443", "[::1]", 443, true}, {"[::1]", "[::1]", 0, false}, {"[::1]x:1", "[::1]x:1", 0, false},
+		{"h:abc", "h", 0, false}, {"h:0x10", "h", 16, true}, {"", "", 0, false}, {"h: 80 ", "h", 80, true},
+		{"2001:db8::1", "2001:db8::1", 0, false}, {"2001:db8::99999", "2001:db8::99999", 0, false},
+		{"a.b:c:99", "a.b:c", 99, true},
 	}
 	for _, c := range cases {
-		port, ok := addrPort(c.in)
-		if ok != c.ok || port != c.port {
-			t.Errorf("addrPort(%q) = %v,%v want %v,%v", c.in, port, ok, c.port, c.ok)
+		host, port, ok := ParseNodeKey(c.in)
+		if host != c.host || ok != c.ok || port != c.port {
+			t.Errorf("ParseNodeKey(%q) = %q,%v,%v want %q,%v,%v", c.in, host, port, ok, c.host, c.port, c.ok)
+		}
+	}
+}
+
+// An object-form node key is read once: what the check accepts compiles
+// to the node it names.
+func TestNodeKeysCheckAndParse(t *testing.T) {
+	cases := []struct {
+		key  string
+		node Node // Weight 1
+		msg  string
+	}{
+		{"127.0.0.1:80", Node{Host: "127.0.0.1", Port: 80}, ""},
+		{"[::1]:0x50", Node{Host: "::1", Port: 80}, ""},
+		{"h:abc", Node{Host: "h"}, ""}, // kept, with no port
+		{"fe80::1", Node{Host: "fe80::1"}, ""},
+		{"h:70000", Node{}, "invalid port 70000"},
+		{"h:0", Node{}, "invalid port 0"},
+	}
+	for _, c := range cases {
+		body := `{"nodes":{` + lua.EncodeScalar(c.key) + `:1}}`
+		obj, err := DecodeObject([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckUpstream(obj, Refs{}); c.msg != "" {
+			if err == nil || err.Error() != c.msg {
+				t.Errorf("%s: check = %v, want %q", c.key, err, c.msg)
+			}
+			continue
+		} else if err != nil {
+			t.Errorf("%s: check = %v", c.key, err)
+			continue
+		}
+		up, err := ParseUpstream([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: accepted but does not parse: %v", c.key, err)
+		}
+		if n := up.Nodes; len(n) != 1 || n[0].Host != c.node.Host || n[0].Port != c.node.Port || n[0].Weight != 1 {
+			t.Errorf("%s: nodes %+v, want %+v", c.key, up.Nodes, c.node)
 		}
 	}
 }

@@ -1,10 +1,9 @@
 package model
 
 import (
-	"encoding/json"
-	"fmt"
 	"sort"
-	"strings"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // KnownStreamPlugins is the set of stream plugins this build knows, by name,
@@ -47,10 +46,6 @@ func CheckPluginConf(name string, conf any) error {
 	return nil
 }
 
-// ValidCIDROrIP reports whether s is an IP or a CIDR as APISIX's
-// core.ip parse_ipv4/parse_ipv6 accept them (ip-restriction's check).
-func ValidCIDROrIP(s string) bool { return validCIDROrIP(s) }
-
 // pluginTable is a set of plugins as apisix/plugin.lua checks a plugins
 // object against it: stream_check_schema against the stream plugins,
 // check_schema against the HTTP ones.
@@ -81,7 +76,7 @@ func (pt pluginTable) check(plugins map[string]any) error {
 		m, isTable := conf.(map[string]any)
 		if !isTable {
 			if _, isArr := conf.([]any); !isArr {
-				return &Error{Msg: "invalid plugin conf " + cjsonEncode(conf) + " for plugin [" + name + "]"}
+				return &Error{Msg: "invalid plugin conf " + lua.EncodeScalar(conf) + " for plugin [" + name + "]"}
 			}
 		}
 		if !pt.known(name) {
@@ -110,54 +105,4 @@ func disabled(conf map[string]any) bool {
 	}
 	b, isBool := v.(bool)
 	return !isBool || b
-}
-
-// cjsonEncode encodes a scalar as lua-cjson does (numbers with %.14g,
-// "/" escaped). Tables never reach it.
-func cjsonEncode(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		if t {
-			return "true"
-		}
-		return "false"
-	case string:
-		var b strings.Builder
-		b.WriteByte('"')
-		for _, r := range t {
-			switch r {
-			case '"':
-				b.WriteString(`\"`)
-			case '\\':
-				b.WriteString(`\\`)
-			case '/':
-				b.WriteString(`\/`)
-			case '\b':
-				b.WriteString(`\b`)
-			case '\f':
-				b.WriteString(`\f`)
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
-			default:
-				if r < 0x20 || r == 0x7f {
-					fmt.Fprintf(&b, `\u%04x`, r)
-				} else {
-					b.WriteRune(r)
-				}
-			}
-		}
-		b.WriteByte('"')
-		return b.String()
-	}
-	if f, ok := toFloat(v); ok {
-		return luaNum(f)
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }

@@ -24,14 +24,14 @@ func CompileSchema(doc string) (*Schema, error) {
 	dec.UseNumber()
 	v, err := decodeOrdered(dec)
 	if err != nil {
-		return nil, fmt.Errorf("schema: %v", err)
+		return nil, fmt.Errorf("schema: %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("schema: trailing data")
 	}
 	s, err := compileNode(v)
 	if err != nil {
-		return nil, fmt.Errorf("schema: %v", err)
+		return nil, fmt.Errorf("schema: %w", err)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, []byte(doc)); err != nil {
@@ -171,7 +171,7 @@ func compileNode(v any) (*schema, error) {
 		for i, x := range a {
 			c, err := compileNode(x)
 			if err != nil {
-				return nil, fmt.Errorf("%s[%d]: %v", k, i, err)
+				return nil, fmt.Errorf("%s[%d]: %w", k, i, err)
 			}
 			out[i] = c
 		}
@@ -209,7 +209,7 @@ func compileNode(v any) (*schema, error) {
 			for _, name := range p.keys {
 				c, err := compileNode(p.vals[name])
 				if err != nil {
-					return nil, fmt.Errorf("properties.%s: %v", name, err)
+					return nil, fmt.Errorf("properties.%s: %w", name, err)
 				}
 				s.props = append(s.props, prop{name, c})
 			}
@@ -221,7 +221,7 @@ func compileNode(v any) (*schema, error) {
 			for _, re := range p.keys {
 				c, err := compileNode(p.vals[re])
 				if err != nil {
-					return nil, fmt.Errorf("patternProperties.%s: %v", re, err)
+					return nil, fmt.Errorf("patternProperties.%s: %w", re, err)
 				}
 				s.patProps = append(s.patProps, patProp{pat(re), c})
 			}
@@ -238,7 +238,7 @@ func compileNode(v any) (*schema, error) {
 						d.names = append(d.names, str)
 					}
 				} else if d.s, err = compileNode(p.vals[name]); err != nil {
-					return nil, fmt.Errorf("dependencies.%s: %v", name, err)
+					return nil, fmt.Errorf("dependencies.%s: %w", name, err)
 				}
 				s.deps = append(s.deps, d)
 			}
@@ -307,7 +307,7 @@ func compileNode(v any) (*schema, error) {
 			return nil, fmt.Errorf("unsupported keyword %q", k)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", k, err)
+			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 	}
 	return s, nil

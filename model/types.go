@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // Kind names an Admin API resource, spelled as in the URL and the etcd key.
@@ -217,11 +219,7 @@ func (ns *Nodes) UnmarshalJSON(b []byte) error {
 		sort.Strings(keys)
 		out := make(Nodes, 0, len(m))
 		for _, k := range keys {
-			host, port, err := SplitHostPort(k)
-			if err != nil {
-				return err
-			}
-			out = append(out, Node{Host: host, Port: port, Weight: m[k]})
+			out = append(out, nodeOfKey(k, m[k]))
 		}
 		*ns = out
 		return nil
@@ -234,41 +232,55 @@ func (ns *Nodes) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// SplitHostPort splits a node key "host:port" or "[v6]:port". A key without
-// a port gives port 0 (APISIX accepts it; such a node cannot be dialled).
-func SplitHostPort(s string) (host string, port int, err error) {
-	if strings.HasPrefix(s, "[") {
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return "", 0, fmt.Errorf("invalid node address %q", s)
-		}
-		host = s[1:end]
-		rest := s[end+1:]
-		if rest == "" {
-			return host, 0, nil
-		}
-		if rest[0] != ':' {
-			return "", 0, fmt.Errorf("invalid node address %q", s)
-		}
-		port, err = strconv.Atoi(rest[1:])
-		if err != nil {
-			return "", 0, fmt.Errorf("invalid port in node address %q", s)
-		}
-		return host, port, nil
+// ParseNodeKey is core.utils.parse_addr (apisix/core/utils.lua) on an
+// object-form node key, the one reading of a key for the Admin API check
+// (the port must be 1-65535) and for the compiled upstream: host as
+// parse_addr returns it (a bracketed IPv6 host keeps its brackets), and the
+// port as Lua's tonumber reads it; hasPort=false when the key has no port,
+// or one that is not a number (APISIX keeps such a node, with no port).
+func ParseNodeKey(addr string) (host string, port float64, hasPort bool) {
+	if addr == "" {
+		return "", 0, false
 	}
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return s, 0, nil
+	// parse_addr searches for ':' from the second-to-last byte backwards
+	colon := strings.LastIndexByte(addr[:len(addr)-1], ':')
+	if addr[0] == '[' {
+		if addr[len(addr)-1] == ']' || colon < 1 || addr[colon-1] != ']' {
+			return addr, 0, false // "[v6]", or malformed
+		}
+	} else {
+		// a host or IPv4 has a dot before any second colon; two colons
+		// first make it a bare IPv6 address, which has no port
+		colons := 0
+		for i := 0; i < len(addr) && addr[i] != '.'; i++ {
+			if addr[i] == ':' {
+				if colons++; colons == 2 {
+					return addr, 0, false
+				}
+			}
+		}
+		if colon < 0 {
+			return addr, 0, false
+		}
 	}
-	if strings.Count(s, ":") > 1 {
-		// bare IPv6 without brackets: no port
-		return s, 0, nil
+	port, hasPort = lua.ToNumber(addr[colon+1:])
+	return addr[:colon], port, hasPort
+}
+
+// nodeOfKey is the node an object-form key and weight stand for. A port
+// outside 1-65535 (which the Admin API refuses) or missing gives port 0,
+// a node that cannot be dialled; a fractional one is truncated, as
+// nginx's balancer takes it as a C int.
+func nodeOfKey(key string, weight int) Node {
+	host, port, ok := ParseNodeKey(key)
+	if len(host) >= 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
 	}
-	port, err = strconv.Atoi(s[i+1:])
-	if err != nil {
-		return "", 0, fmt.Errorf("invalid port in node address %q", s)
+	n := Node{Host: host, Weight: weight}
+	if ok && port >= 1 && port <= 65535 {
+		n.Port = int(port)
 	}
-	return s[:i], port, nil
+	return n
 }
 
 // SSL is an APISIX SSL object (docs/apisix/tls.md#ssl-object-schema).

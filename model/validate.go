@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // Error is a validation failure whose Msg is APISIX's error_msg text, exactly.
@@ -93,14 +95,14 @@ func CheckUpstream(obj map[string]any, refs Refs) error {
 		for _, n := range nodes {
 			m, _ := n.(map[string]any)
 			host, _ := m["host"].(string)
-			if !strings.HasPrefix(host, "[") && parseIPv6(host) {
+			if _, v6 := parseIPv6(host); v6 && !strings.HasPrefix(host, "[") {
 				return &Error{Msg: "invalid configuration: IPv6 address must be enclosed with '[' and ']'"}
 			}
 		}
 	case map[string]any:
 		for _, addr := range sortedKeys(nodes) {
-			if port, ok := addrPort(addr); ok && (port < 1 || port > 65535) {
-				return &Error{Msg: "invalid port " + luaNum(port)}
+			if _, port, ok := ParseNodeKey(addr); ok && (port < 1 || port > 65535) {
+				return &Error{Msg: "invalid port " + lua.FormatNumber(port)}
 			}
 		}
 	}
@@ -250,7 +252,7 @@ func normalizeNumbers(v any) any {
 			t[i] = normalizeNumbers(x)
 		}
 	case json.Number:
-		if f, ok := toFloat(t); ok && math.Mod(f, 1) == 0 && math.Abs(f) <= 1<<53 {
+		if f, ok := lua.Number(t); ok && math.Mod(f, 1) == 0 && math.Abs(f) <= 1<<53 {
 			return json.Number(strconv.FormatInt(int64(f), 10))
 		}
 	}
@@ -263,35 +265,10 @@ func IDString(v any) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
-	if f, ok := toFloat(v); ok {
-		return luaNum(f)
+	if f, ok := lua.Number(v); ok {
+		return lua.FormatNumber(f)
 	}
 	return ""
-}
-
-// addrPort is the port core.utils.parse_addr finds in a node key, as
-// tonumber gives it; ok=false when the key has no (numeric) port.
-func addrPort(addr string) (float64, bool) {
-	if addr == "" {
-		return 0, false
-	}
-	// parse_addr searches for ':' from the second-to-last byte backwards.
-	head := addr[:len(addr)-1]
-	if addr[0] == '[' {
-		if addr[len(addr)-1] == ']' {
-			return 0, false
-		}
-		i := strings.LastIndexByte(head, ':')
-		if i < 1 || addr[i-1] != ']' {
-			return 0, false
-		}
-		return luaToNumber(addr[i+1:])
-	}
-	i := strings.LastIndexByte(head, ':')
-	if i < 0 {
-		return 0, false
-	}
-	return luaToNumber(addr[i+1:])
 }
 
 // isSecretRef reports an APISIX secret reference, resolved at use time.

@@ -2,11 +2,9 @@ package plugin
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 
 	"github.com/caddy-apisix/stream/model"
-	"github.com/caddy-apisix/stream/router"
 )
 
 // ipDef is APISIX's core.schema.ip_def.
@@ -36,8 +34,8 @@ func init() {
 				arr, _ := conf[list].([]any)
 				for _, item := range arr {
 					s, _ := item.(string)
-					if !model.ValidCIDROrIP(s) {
-						return fmt.Errorf("invalid ip address: %s", s)
+					if _, err := model.ParseCIDROrIP(s); err != nil {
+						return err
 					}
 				}
 			}
@@ -66,9 +64,9 @@ func newIPRestriction(raw json.RawMessage, _ *Env) (any, error) {
 		list = conf.Whitelist
 	}
 	for _, s := range list {
-		pfx, err := router.ParsePrefix(s)
+		pfx, err := model.ParseCIDROrIP(s)
 		if err != nil {
-			return nil, fmt.Errorf("invalid ip %q", s)
+			return nil, err
 		}
 		p.prefixes = append(p.prefixes, pfx)
 	}
@@ -89,3 +87,6 @@ func (p *ipRestriction) Preread(s *Session) error {
 	}
 	return nil
 }
+
+// Interface guards
+var _ Prereader = (*ipRestriction)(nil)

@@ -113,3 +113,6 @@ func (p *limitConn) Preread(s *Session) error {
 	}
 	return nil
 }
+
+// Interface guards
+var _ Prereader = (*limitConn)(nil)

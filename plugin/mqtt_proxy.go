@@ -75,3 +75,6 @@ func (p *mqttProxy) Preread(s *Session) error {
 	}
 	return nil
 }
+
+// Interface guards
+var _ Prereader = (*mqttProxy)(nil)

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -119,21 +118,6 @@ type Entry struct {
 func Lookup(name string) (*Unit, bool) {
 	u, ok := units[name]
 	return u, ok
-}
-
-// Units is every registered unit, highest priority first.
-func Units() []*Unit {
-	out := make([]*Unit, 0, len(units))
-	for _, u := range units {
-		out = append(out, u)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Priority != out[j].Priority {
-			return out[i].Priority > out[j].Priority
-		}
-		return out[i].Name < out[j].Name
-	})
-	return out
 }
 
 var units = map[string]*Unit{}

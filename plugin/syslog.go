@@ -239,3 +239,6 @@ func (cc *clientCache) sweep() {
 		cc.sweeping = false
 	}
 }
+
+// Interface guards
+var _ LogPhaser = (*syslogPlugin)(nil)

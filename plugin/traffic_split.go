@@ -50,7 +50,7 @@ func checkTrafficSplit(conf map[string]any) error {
 			mm, _ := m.(map[string]any)
 			if v, ok := mm["vars"]; ok {
 				if _, err := vars.CompileExpr(v); err != nil {
-					return fmt.Errorf("failed to validate the 'vars' expression: %v", err)
+					return fmt.Errorf("failed to validate the 'vars' expression: %w", err)
 				}
 			}
 		}
@@ -59,7 +59,7 @@ func checkTrafficSplit(conf map[string]any) error {
 			wu, _ := w.(map[string]any)
 			if up, ok := wu["upstream"]; ok {
 				if err := model.CheckUpstreamSchema(up); err != nil {
-					return fmt.Errorf(`property "rules" validation failed: failed to validate item %d: property "weighted_upstreams" validation failed: failed to validate item %d: property "upstream" validation failed: %v`, i+1, j+1, err)
+					return fmt.Errorf(`property "rules" validation failed: failed to validate item %d: property "weighted_upstreams" validation failed: failed to validate item %d: property "upstream" validation failed: %w`, i+1, j+1, err)
 				}
 			}
 		}
@@ -130,7 +130,7 @@ func newTrafficSplit(raw json.RawMessage, env *Env) (any, error) {
 			}
 			e, err := vars.CompileExpr(v)
 			if err != nil {
-				return nil, fmt.Errorf("failed to validate the 'vars' expression: %v", err)
+				return nil, fmt.Errorf("failed to validate the 'vars' expression: %w", err)
 			}
 			rule.match = append(rule.match, e)
 		}
@@ -230,3 +230,6 @@ func (r *splitRule) pick() *wrrEntry {
 	best.current -= r.total
 	return best
 }
+
+// Interface guards
+var _ UpstreamChooser = (*trafficSplit)(nil)

@@ -271,7 +271,10 @@ func benchUDP(b *testing.B) string {
 		b.Fatal(err)
 	}
 	rt := benchRuntime(b, be.LocalAddr().String(), pc.LocalAddr().(*net.UDPAddr).Port, 1, 1)
-	srv := rt.NewUDPServer(pc)
+	srv, err := rt.NewUDPServer(pc)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Cleanup(func() {
 		pc.Close()
 		srv.Close()

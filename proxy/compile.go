@@ -131,7 +131,7 @@ func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
 	}
 	sr, err := model.ParseStreamRoute(o.Value)
 	if err != nil {
-		return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
+		return nil, fmt.Errorf("stream route %s: %w", o.ID, err)
 	}
 	pr := &parsedRoute{sr: sr, filters: router.Route{ID: o.ID}}
 	if len(sr.Protocol) > 0 && !bytes.Equal(sr.Protocol, []byte("null")) {
@@ -173,7 +173,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		if s == nil {
 			var err error
 			if s, err = model.ParseSSL(o.Value); err != nil {
-				return nil, fmt.Errorf("ssl %s: %v", o.ID, err)
+				return nil, fmt.Errorf("ssl %s: %w", o.ID, err)
 			}
 		}
 		c.nextObjs.ssls[o] = s
@@ -201,7 +201,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		}
 		u, err := model.ParseUpstream(o.Value)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %s: %v", o.ID, err)
+			return nil, fmt.Errorf("upstream %s: %w", o.ID, err)
 		}
 		cu, err := c.upstream("upstreams/"+o.ID, u, o.Value)
 		if err != nil {
@@ -267,7 +267,7 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, Upstream: up}
 		if len(plugins) > 0 {
 			if err := c.buildPlugins(rt, sr.Name, snap, plugins); err != nil {
-				return nil, fmt.Errorf("stream route %s: %v", o.ID, err)
+				return nil, fmt.Errorf("stream route %s: %w", o.ID, err)
 			}
 		}
 		if rt.metrics == nil {

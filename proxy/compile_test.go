@@ -57,7 +57,7 @@ func BenchmarkCompile(b *testing.B) {
 	}
 }
 
-func selfSignedPEM(t *testing.T, cn string) (certPEM, keyPEM string) {
+func selfSignedPEM(t testing.TB, cn string) (certPEM, keyPEM string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -36,7 +36,10 @@ func testUDPServer(t *testing.T, rt *Runtime) (*UDPServer, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rt.NewUDPServer(pc)
+	srv, err := rt.NewUDPServer(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = srv.Serve() }()
 	t.Cleanup(func() { pc.Close(); srv.Close() })
 	return srv, pc.LocalAddr().String()

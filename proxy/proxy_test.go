@@ -97,7 +97,10 @@ func TestUDPWildcardServerAddr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rt.NewUDPServer(pc)
+	srv, err := rt.NewUDPServer(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = srv.Serve() }()
 	t.Cleanup(func() { pc.Close(); srv.Close() })
 	port := pc.LocalAddr().(*net.UDPAddr).Port
@@ -131,7 +134,10 @@ func TestUDPSessionIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rt.NewUDPServer(pc)
+	srv, err := rt.NewUDPServer(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = srv.Serve() }()
 	t.Cleanup(func() { pc.Close(); srv.Close() })
 	c, _ := net.Dial("udp", pc.LocalAddr().String())

@@ -122,3 +122,6 @@ type emptyView struct{}
 
 func (emptyView) Get(kind model.Kind, id string) *registry.Object { return nil }
 func (emptyView) List(kind model.Kind) []*registry.Object         { return nil }
+
+// Interface guards
+var _ registry.View = emptyView{}

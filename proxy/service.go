@@ -32,7 +32,7 @@ func (c *compiler) services() (serviceTable, error) {
 	for _, o := range objs {
 		sv, err := model.ParseService(o.Value)
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %v", o.ID, err)
+			return nil, fmt.Errorf("service %s: %w", o.ID, err)
 		}
 		cs := &compiledService{sv: sv}
 		if sv.Upstream != nil {

@@ -6,31 +6,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-apisix/stream/listen"
 	"github.com/caddy-apisix/stream/proxyproto"
 	"github.com/caddy-apisix/stream/router"
 	"github.com/caddy-apisix/stream/tlsx"
 	"go.uber.org/zap"
 )
 
-// ListenerOptions are a stream_proxy.tcp entry's options.
-type ListenerOptions struct {
-	// TLS terminates TLS with the SSL objects' certificates.
-	TLS bool
-	// TLSPassthrough routes by the ClientHello's SNI without
-	// terminating. With TLS too, the matched route decides.
-	TLSPassthrough bool
-	// ProxyProtocol expects a PROXY v1 or v2 header from the client.
-	ProxyProtocol bool
-	// ProxyProtocolToUpstream sends a PROXY v1 header to the upstream.
-	ProxyProtocolToUpstream bool
-}
+// ListenerOptions are a TCP listener's options (tls, tls_passthrough,
+// proxy_protocol, proxy_protocol_to_upstream), declared with their JSON
+// and Caddyfile forms in package listen.
+type ListenerOptions = listen.Options
 
 // prereadTimeout bounds how long a client may take to send its PROXY
 // header and ClientHello.
 const prereadTimeout = 10 * time.Second
-
-// upstreamSNI is APISIX's dummy SNI for TLS upstreams of plain clients.
-const upstreamSNI = "apisix_backend"
 
 // ServeStream proxies one accepted stream connection and closes it. pre
 // holds bytes already read from conn (by a caddy-l4 matcher) that belong
@@ -150,7 +140,7 @@ func (s *session) forward(async bool) {
 	// a TLS client without SNI (caddy-l4 terminated it with a default
 	// certificate) still gets the dummy name: an empty ServerName would
 	// send no SNI, and fail every handshake with tls.verify
-	upSNI := upstreamSNI
+	upSNI := tlsx.DefaultUpstreamSNI
 	if s.ServerName != "" {
 		upSNI = s.ServerName
 	}

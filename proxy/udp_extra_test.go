@@ -57,7 +57,10 @@ func TestUDPReservesDescriptorTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := rt.NewUDPServer(pc)
+		srv, err := rt.NewUDPServer(pc)
+		if err != nil {
+			t.Fatal(err)
+		}
 		go func() { _ = srv.Serve() }()
 		t.Cleanup(func() { pc.Close(); srv.Close() })
 		servers = append(servers, srv)

@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -49,11 +50,9 @@ type UDPServer struct {
 	wbuf    []byte
 	replyFn func(fd uintptr) bool
 
-	// ep waits for replies; when it could not be made, epErr says why
-	// and Serve returns it.
+	// ep waits for replies
 	ep     *rawsock.Epoll
 	epRaw  syscall.RawConn
-	epErr  error
 	waitFn func(fd uintptr) bool
 
 	mu       sync.Mutex
@@ -68,7 +67,9 @@ type UDPServer struct {
 }
 
 // NewUDPServer prepares pc for serving (packet info on wildcard sockets).
-func (rt *Runtime) NewUDPServer(pc *net.UDPConn) *UDPServer {
+// It fails when the listener could not serve: without its epoll instance
+// (out of descriptors) no reply would ever be forwarded.
+func (rt *Runtime) NewUDPServer(pc *net.UDPConn) (*UDPServer, error) {
 	s := &UDPServer{rt: rt, pc: pc, sessions: map[netip.AddrPort]*udpSession{}, byID: map[uint32]*udpSession{},
 		pending: map[netip.AddrPort]*pendingSession{}}
 	s.local = pc.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -78,30 +79,30 @@ func (rt *Runtime) NewUDPServer(pc *net.UDPConn) *UDPServer {
 	// loop when any upstream socket has a datagram
 	rawsock.ReserveFDs()
 	var err error
-	if s.ep, err = rawsock.NewEpoll(); err == nil {
-		s.epRaw, err = s.ep.File.SyscallConn()
-		s.waitFn = s.ep.Wait
+	if s.ep, err = rawsock.NewEpoll(); err != nil {
+		return nil, fmt.Errorf("udp %s: reply poller: %w", s.local, err)
 	}
-	s.epErr = err
-	if s.pcRaw, err = pc.SyscallConn(); err == nil {
-		_ = s.pcRaw.Control(func(fd uintptr) {
-			s.v4 = rawsock.IsIPv4Socket(fd)
-			if s.wildcard {
-				rawsock.EnablePacketInfo(fd, s.is6)
-			}
-		})
-	} else if s.epErr == nil {
-		s.epErr = err
+	if s.epRaw, err = s.ep.File.SyscallConn(); err != nil {
+		_ = s.ep.File.Close()
+		return nil, fmt.Errorf("udp %s: reply poller: %w", s.local, err)
 	}
+	s.waitFn = s.ep.Wait
+	if s.pcRaw, err = pc.SyscallConn(); err != nil {
+		_ = s.ep.File.Close()
+		return nil, fmt.Errorf("udp %s: %w", s.local, err)
+	}
+	_ = s.pcRaw.Control(func(fd uintptr) {
+		s.v4 = rawsock.IsIPv4Socket(fd)
+		if s.wildcard {
+			rawsock.EnablePacketInfo(fd, s.is6)
+		}
+	})
 	s.recvFn, s.replyFn = s.recv, s.reply
-	return s
+	return s, nil
 }
 
 // Serve reads datagrams until the socket is closed.
 func (s *UDPServer) Serve() error {
-	if s.epErr != nil {
-		return s.epErr
-	}
 	go s.replies()
 	s.rbuf = make([]byte, maxDatagram)
 	s.roob = make([]byte, 128)

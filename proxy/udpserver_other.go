@@ -50,10 +50,11 @@ type UDPServer struct {
 	closed   bool
 }
 
-// NewUDPServer prepares pc for serving.
-func (rt *Runtime) NewUDPServer(pc *net.UDPConn) *UDPServer {
+// NewUDPServer prepares pc for serving. It needs nothing beyond pc, so
+// it does not fail; the error is the Linux server's (udpserver.go).
+func (rt *Runtime) NewUDPServer(pc *net.UDPConn) (*UDPServer, error) {
 	return &UDPServer{rt: rt, pc: pc, local: pc.LocalAddr().(*net.UDPAddr).AddrPort(),
-		sessions: map[netip.AddrPort]*packetConn{}}
+		sessions: map[netip.AddrPort]*packetConn{}}, nil
 }
 
 // Serve reads datagrams until the socket is closed.

@@ -14,6 +14,7 @@ import (
 	"github.com/caddy-apisix/stream/balancer"
 	"github.com/caddy-apisix/stream/health"
 	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/plugin"
 	"github.com/caddy-apisix/stream/tlsx"
 )
 
@@ -121,7 +122,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 		case u.TLS.ClientCert != "":
 			cert, err := tlsx.ParseKeyPair(u.TLS.ClientCert, u.TLS.ClientKey)
 			if err != nil {
-				return nil, fmt.Errorf("upstream %s: client certificate: %v", key, err)
+				return nil, fmt.Errorf("upstream %s: client certificate: %w", key, err)
 			}
 			cu.clientCert = &cert
 		case u.TLS.ClientCertID != "":
@@ -131,7 +132,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 			}
 			cert, err := tlsx.ParseKeyPair(s.Cert, s.Key)
 			if err != nil {
-				return nil, fmt.Errorf("upstream %s: ssl %s: %v", key, u.TLS.ClientCertID, err)
+				return nil, fmt.Errorf("upstream %s: ssl %s: %w", key, u.TLS.ClientCertID, err)
 			}
 			cu.clientCert = &cert
 		}
@@ -144,7 +145,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 		}
 		chk, err := health.NewChecker(u.Checks, addrs, cu.ID(), c.logger.Named("health").With(zap.String("upstream", cu.ID())))
 		if err != nil {
-			return nil, fmt.Errorf("upstream %s: checks: %v", key, err)
+			return nil, fmt.Errorf("upstream %s: checks: %w", key, err)
 		}
 		cu.checker = chk
 		h = chk
@@ -152,7 +153,7 @@ func (c *compiler) upstream(key string, u *model.Upstream, raw []byte) (*Upstrea
 	}
 	b, err := balancer.New(u.Type, u.HashOn, u.Key, cu.Nodes, h)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %v", key, err)
+		return nil, fmt.Errorf("upstream %s: %w", key, err)
 	}
 	cu.balancer = b
 	c.next[key] = cu
@@ -211,3 +212,9 @@ func (u *Upstream) Close() {
 		}
 	})
 }
+
+// Interface guards
+var (
+	_ plugin.Upstream = (*Upstream)(nil)
+	_ balancer.Health = (*health.Checker)(nil)
+)

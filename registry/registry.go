@@ -120,7 +120,7 @@ func (r *Registry) Open(store Store, compile CompileFunc) error {
 	}
 	objs, counter, err := store.Load()
 	if err != nil {
-		return fail(fmt.Errorf("%w: loading objects: %v", ErrPersist, err))
+		return fail(fmt.Errorf("%w: loading objects: %w", ErrPersist, err))
 	}
 	for kind, m := range r.objs {
 		for id, o := range m {
@@ -259,7 +259,7 @@ func (tx *Tx) commit(c Change) (int64, error) {
 		if errors.Is(err, ErrPersist) || errors.Is(err, ErrChanged) {
 			return 0, err
 		}
-		return 0, fmt.Errorf("%w: %v", ErrPersist, err)
+		return 0, fmt.Errorf("%w: %w", ErrPersist, err)
 	}
 	tx.waitRev = max(tx.waitRev, rev)
 	return rev, nil
@@ -281,14 +281,14 @@ func (tx *Tx) NextID() (string, error) {
 			if errors.Is(err, ErrPersist) {
 				return "", err
 			}
-			return "", fmt.Errorf("%w: %v", ErrPersist, err)
+			return "", fmt.Errorf("%w: %w", ErrPersist, err)
 		}
 		return fmt.Sprintf("%020d", rev), nil
 	}
 	r.rev++
 	if r.store != nil {
 		if err := r.store.SaveCounter(r.rev); err != nil {
-			return "", fmt.Errorf("%w: %v", ErrPersist, err)
+			return "", fmt.Errorf("%w: %w", ErrPersist, err)
 		}
 	}
 	return fmt.Sprintf("%020d", r.rev), nil
@@ -328,7 +328,7 @@ func (tx *Tx) PutWith(kind model.Kind, id string, value []byte, opts PutOptions)
 	}
 	if r.store != nil {
 		if err := r.store.Put(obj); err != nil {
-			return nil, false, fmt.Errorf("%w: %v", ErrPersist, err)
+			return nil, false, fmt.Errorf("%w: %w", ErrPersist, err)
 		}
 		tx.undos = append(tx.undos, func() {
 			if prev != nil {
@@ -368,7 +368,7 @@ func (tx *Tx) Delete(kind model.Kind, id string) (bool, error) {
 	}
 	if r.store != nil {
 		if err := r.store.Delete(kind, id); err != nil {
-			return false, fmt.Errorf("%w: %v", ErrPersist, err)
+			return false, fmt.Errorf("%w: %w", ErrPersist, err)
 		}
 		tx.undos = append(tx.undos, func() { _ = r.store.Put(prev) })
 	}
@@ -460,3 +460,9 @@ func (r *Registry) snapshotLocked() savedState {
 func (r *Registry) restoreLocked(s savedState) {
 	r.objs, r.order = s.objs, s.order
 }
+
+// Interface guards
+var (
+	_ View = lockedView{}
+	_ View = (*Tx)(nil)
+)

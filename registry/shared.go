@@ -119,13 +119,6 @@ func (r *Registry) CloseShared() {
 	}
 }
 
-// Applied returns the revision of the Shared store the objects reflect.
-func (r *Registry) Applied() int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.sh.applied
-}
-
 func (r *Registry) dropDynamicLocked() {
 	for kind, m := range r.objs {
 		for id, o := range m {

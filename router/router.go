@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/caddy-apisix/stream/model"
 )
 
 // Route is one stream route's filters. Target is whatever the caller wants
@@ -25,27 +27,14 @@ type Route struct {
 	Target any
 }
 
-// ParsePrefix parses an APISIX remote_addr/server_addr value: an IP or a
-// CIDR, v4 or v6. The empty string means no filter.
+// ParsePrefix parses an APISIX remote_addr/server_addr value with the
+// parser the Admin API checks it with (model.ParseCIDROrIP). The empty
+// string means no filter.
 func ParsePrefix(s string) (netip.Prefix, error) {
-	// APISIX's pattern ends in $, which also admits a final newline
-	s = strings.TrimSpace(s)
 	if s == "" {
 		return netip.Prefix{}, nil
 	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.WithZone("")
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return model.ParseCIDROrIP(s)
 }
 
 // AddrPortOf converts a connection's net.Addr to a netip.AddrPort.

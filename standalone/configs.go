@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // The metadata keys of a stored configuration, also sent as headers
@@ -66,14 +68,14 @@ func (c *Configs) Restore() error {
 	}
 	doc, err := Parse(data, JSON, noEnv)
 	if err != nil {
-		return fmt.Errorf("stored standalone configuration: %v", err)
+		return fmt.Errorf("stored standalone configuration: %w", err)
 	}
 	checked, errs := Check(withoutMetadata(doc))
 	if len(errs) > 0 {
 		return fmt.Errorf("stored standalone configuration: %s", errs[0].Message())
 	}
 	if err := Publish(c.reg, checked); err != nil {
-		return fmt.Errorf("stored standalone configuration: %v", err)
+		return fmt.Errorf("stored standalone configuration: %w", err)
 	}
 	c.mu.Lock()
 	c.cur = doc
@@ -143,10 +145,10 @@ func (c *Configs) Update(body Document, digest string) UpdateResult {
 		if has {
 			if nv < stored {
 				return UpdateResult{Status: http.StatusBadRequest,
-					ErrorMsg: vk + " must be greater than or equal to (" + luaNumber(stored) + ")"}
+					ErrorMsg: vk + " must be greater than or equal to (" + lua.FormatNumber(stored) + ")"}
 			}
 		} else {
-			nv, newVer = stored+1, json.Number(luaNumber(stored+1))
+			nv, newVer = stored+1, json.Number(lua.FormatNumber(stored+1))
 		}
 		next[vk] = newVer
 		if nv == stored {
@@ -206,6 +208,3 @@ func withoutMetadata(doc Document) Document {
 	}
 	return out
 }
-
-// luaNumber is Lua's tostring of a number ("%.14g": 1 not 1.0).
-func luaNumber(f float64) string { return strconv.FormatFloat(f, 'g', 14, 64) }

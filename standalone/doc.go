@@ -96,7 +96,7 @@ func Parse(data []byte, format Format, lookup func(string) (string, bool)) (Docu
 	case JSON:
 		v, err := decodeJSON(data)
 		if err != nil {
-			return nil, fmt.Errorf("failed to decode json: %v", err)
+			return nil, fmt.Errorf("failed to decode json: %w", err)
 		}
 		doc, ok := v.(map[string]any)
 		if !ok {

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // varPattern is apisix/cli/file.lua var_sub's Lua pattern
@@ -106,7 +106,7 @@ func typedValue(s string, used bool) any {
 	if !used {
 		return s
 	}
-	if f, ok := model.LuaToNumber(s); ok {
+	if f, ok := lua.ToNumber(s); ok {
 		return json.Number(strconv.FormatFloat(f, 'g', -1, 64))
 	}
 	switch s {

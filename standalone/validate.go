@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+
+	"github.com/caddy-apisix/stream/internal/lua"
 )
 
 // ItemError is one problem of a document, in the shape of APISIX's
@@ -61,7 +63,7 @@ func check(doc Document, resolveRefs bool) (*Checked, []ItemError) {
 		if v, ok := doc[confVersionKey(r.key)]; ok {
 			if _, isNum := number(v); !isNum {
 				msg := confVersionKey(r.key) + " must be a number"
-				errs = append(errs, ItemError{ResourceType: r.key, Error: msg + ", got " + model.LuaType(v), short: msg})
+				errs = append(errs, ItemError{ResourceType: r.key, Error: msg + ", got " + lua.Type(v), short: msg})
 			}
 		}
 	}
@@ -129,7 +131,7 @@ func check(doc Document, resolveRefs bool) (*Checked, []ItemError) {
 			}
 			obj, ok := it.(map[string]any)
 			if !ok {
-				fail("invalid configuration: wrong type: expected object, got " + model.LuaType(it))
+				fail("invalid configuration: wrong type: expected object, got " + lua.Type(it))
 				continue
 			}
 			if r.kind == "" { // plugins: not checked, as APISIX
@@ -182,7 +184,7 @@ func collection(doc Document, key string) ([]any, string) {
 			return nil, ""
 		}
 	}
-	return nil, key + " must be an array, got " + model.LuaType(doc[key])
+	return nil, key + " must be an array, got " + lua.Type(doc[key])
 }
 
 // itemID is the id an item is stored under: its id, the plugin name for
@@ -222,7 +224,7 @@ func checkModifiedIndex(obj map[string]any) string {
 			return ""
 		}
 	}
-	return `invalid configuration: property "modifiedIndex" validation failed: wrong type: expected integer, got ` + model.LuaType(v)
+	return `invalid configuration: property "modifiedIndex" validation failed: wrong type: expected integer, got ` + lua.Type(v)
 }
 
 // checkObject runs the Admin API check of kind.

@@ -22,7 +22,7 @@ var errYAMLTooLarge = errors.New("invalid yaml: aliases expand to too many value
 func decodeYAML(data []byte) (Document, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("invalid yaml: %v", err)
+		return nil, fmt.Errorf("invalid yaml: %w", err)
 	}
 	if root.Kind == 0 {
 		return nil, errors.New("invalid yaml: empty document")
@@ -93,7 +93,7 @@ func yamlMapping(n *yaml.Node, out map[string]any, budget *int, depth int) error
 		}
 		key, err := yamlKey(kv)
 		if err != nil {
-			return fmt.Errorf("invalid yaml: line %d: %v", k.Line, err)
+			return fmt.Errorf("invalid yaml: line %d: %w", k.Line, err)
 		}
 		v, err := yamlValue(val, budget, depth+1)
 		if err != nil {
@@ -153,7 +153,7 @@ func yamlScalar(n *yaml.Node) (any, error) {
 	case "!!bool":
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			return nil, fmt.Errorf("invalid yaml: line %d: %v", n.Line, err)
+			return nil, fmt.Errorf("invalid yaml: line %d: %w", n.Line, err)
 		}
 		return b, nil
 	case "!!int":
@@ -167,13 +167,13 @@ func yamlScalar(n *yaml.Node) (any, error) {
 		}
 		var f float64
 		if err := n.Decode(&f); err != nil {
-			return nil, fmt.Errorf("invalid yaml: line %d: %v", n.Line, err)
+			return nil, fmt.Errorf("invalid yaml: line %d: %w", n.Line, err)
 		}
 		return floatNumber(f, n.Line)
 	case "!!float":
 		var f float64
 		if err := n.Decode(&f); err != nil {
-			return nil, fmt.Errorf("invalid yaml: line %d: %v", n.Line, err)
+			return nil, fmt.Errorf("invalid yaml: line %d: %w", n.Line, err)
 		}
 		return floatNumber(f, n.Line)
 	}

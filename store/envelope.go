@@ -95,7 +95,7 @@ func encodeEnvelope(o *registry.Object) ([]byte, error) {
 func decodeEnvelope(data []byte) (*registry.Object, error) {
 	var e envelope
 	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("decoding object: %v", err)
+		return nil, fmt.Errorf("decoding object: %w", err)
 	}
 	if e.Kind == "" || e.ID == "" || e.Value == nil || e.CreatedIndex == nil || e.ModifiedIndex == nil {
 		return nil, errors.New("decoding object: kind, id, createdIndex, modifiedIndex or value missing")
@@ -108,7 +108,7 @@ func decodeEnvelope(data []byte) (*registry.Object, error) {
 		ModifiedIndex: *e.ModifiedIndex,
 	}
 	if err := checkObject(o); err != nil {
-		return nil, fmt.Errorf("decoding object: %v", err)
+		return nil, fmt.Errorf("decoding object: %w", err)
 	}
 	return o, nil
 }

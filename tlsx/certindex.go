@@ -29,22 +29,18 @@ type CertIndex struct {
 	config   *tls.Config
 }
 
-// NewCertIndex builds an index of the server-type, enabled SSL objects in
-// ssls. fallbackSNI (apisix.ssl.fallback_sni) is the name assumed for
+// NewCertIndexFrom builds an index of the server-type, enabled SSL objects
+// in ssls. fallbackSNI (apisix.ssl.fallback_sni) is the name assumed for
 // clients that send no SNI; empty means such handshakes fail. When two
 // objects claim the same name the first in ssls wins.
 //
 // An object whose key material cannot be parsed is left out, and the
 // returned error (joined per object, each naming the ssl id) says so; the
 // index is still returned and usable with the others.
-func NewCertIndex(ssls []*model.SSL, fallbackSNI string) (*CertIndex, error) {
-	return NewCertIndexFrom(nil, ssls, fallbackSNI)
-}
-
-// NewCertIndexFrom is NewCertIndex reusing the parsed entries of prev (may
-// be nil) for objects whose id and key material (cert, key, certs, keys,
-// client, ssl_protocols) are unchanged, so a rebuild after one change
-// parses one object, not all.
+//
+// The parsed entries of prev (may be nil) are reused for objects whose id
+// and key material (cert, key, certs, keys, client, ssl_protocols) are
+// unchanged, so a rebuild after one change parses one object, not all.
 func NewCertIndexFrom(prev *CertIndex, ssls []*model.SSL, fallbackSNI string) (*CertIndex, error) {
 	x := &CertIndex{
 		exact:    make(map[string]*Entry, len(ssls)),

@@ -114,7 +114,7 @@ func compileRule(arr []any) (*Expr, error) {
 		}
 		re, err := regexp.Compile(src)
 		if err != nil {
-			return nil, fmt.Errorf("invalid regex %q: %v", e.str, err)
+			return nil, fmt.Errorf("invalid regex %q: %w", e.str, err)
 		}
 		e.re = re
 	case "ipmatch":

@@ -37,7 +37,7 @@ func buildAndRun(m *testing.M, setup func(bin, root string) error) (int, error) 
 	bin := os.Getenv("APISIX_E2E_CADDY")
 	if bin != "" {
 		if _, err := os.Stat(bin); err != nil {
-			return 0, fmt.Errorf("APISIX_E2E_CADDY: %v", err)
+			return 0, fmt.Errorf("APISIX_E2E_CADDY: %w", err)
 		}
 	} else {
 		dir, err := os.MkdirTemp("", "apisix-e2e-bin-")
@@ -49,7 +49,7 @@ func buildAndRun(m *testing.M, setup func(bin, root string) error) (int, error) 
 		build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("building ./cmd/caddy failed: %v\n%s", err, out)
+			return 0, fmt.Errorf("building ./cmd/caddy failed: %w\n%s", err, out)
 		}
 	}
 	if setup != nil {

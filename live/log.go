@@ -1,4 +1,4 @@
-package stream
+package live
 
 import (
 	"sync"
@@ -17,17 +17,18 @@ import (
 // changes that, so the plugin wraps the default logger's core with
 // logredact.Core. Each config load builds a new default logger (caddy
 // logging.go setupNewDefault) before it provisions admin modules and
-// apps, and both the admin module and the app call protectDefaultLog in
+// apps, and both the admin module and the app call ProtectDefaultLog in
 // Provision: the wrapper is on before the new admin endpoint serves.
 
+// protectMu serialises the wrapping of the process-wide default logger.
 var protectMu sync.Mutex
 
-// protectDefaultLog wraps Caddy's current default logger with
+// ProtectDefaultLog wraps Caddy's current default logger with
 // logredact.Core, once. caddy.BufferedLog and caddy.UnbufferDefaultLogger
 // are the exported way to swap the default logger's zap.Logger: the first
 // returns the current one, the second installs a replacement (and flushes
 // whatever was logged in between into it).
-func protectDefaultLog() {
+func ProtectDefaultLog() {
 	protectMu.Lock()
 	defer protectMu.Unlock()
 	if logredact.IsWrapped(caddy.Log().Core()) {

@@ -1,14 +1,17 @@
-package adminapi
+package lua
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
-// This file reproduces lua-cjson's decoder errors, which APISIX passes to
-// clients verbatim ("invalid request body: Expected value but found
-// invalid token at character 1"). It is a scanner only: once it accepts a
-// body, encoding/json decodes it.
+// This file reproduces lua-cjson's encoding of scalars and its decoder
+// errors, which APISIX passes to clients verbatim ("invalid request body:
+// Expected value but found invalid token at character 1"). The decoder is
+// a scanner only: once it accepts a body, encoding/json decodes it.
 //
 // Differences from cjson, chosen so that everything accepted here is also
 // valid for encoding/json: numbers follow strict JSON (cjson also takes
@@ -62,10 +65,29 @@ type cjFail struct{ msg string }
 
 var strictNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
-// cjsonCheck validates data as cjson would. It returns the bytes to hand
+// Decode is cjson.decode: the decoded value (numbers as json.Number, null
+// as nil), or cjson's error message ("Expected value but found invalid
+// token at character 1"), which APISIX shows clients after "invalid
+// request body: ".
+func Decode(data []byte) (v any, errMsg string) {
+	clean, msg := checkJSON(data)
+	if msg != "" {
+		return nil, msg
+	}
+	dec := json.NewDecoder(bytes.NewReader(clean))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		// The scanner accepts only what encoding/json accepts, so this
+		// is a safety net, not a path clients should see.
+		return nil, err.Error()
+	}
+	return v, ""
+}
+
+// checkJSON validates data as cjson would. It returns the bytes to hand
 // to encoding/json (data itself, or a copy with control characters
 // escaped and anything after a NUL dropped) or cjson's error message.
-func cjsonCheck(data []byte) (clean []byte, errMsg string) {
+func checkJSON(data []byte) (clean []byte, errMsg string) {
 	p := &cjParser{data: data, end: len(data)}
 	if msg := p.run(); msg != "" {
 		return nil, msg
@@ -357,4 +379,54 @@ func escapeControls(b []byte) []byte {
 		out = append(out, c)
 	}
 	return out
+}
+
+// EncodeScalar encodes a scalar as lua-cjson does (numbers with %.14g,
+// "/" escaped). Tables are encoded by encoding/json.
+func EncodeScalar(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		if t {
+			return "true"
+		}
+		return "false"
+	case string:
+		var b strings.Builder
+		b.WriteByte('"')
+		for _, r := range t {
+			switch r {
+			case '"':
+				b.WriteString(`\"`)
+			case '\\':
+				b.WriteString(`\\`)
+			case '/':
+				b.WriteString(`\/`)
+			case '\b':
+				b.WriteString(`\b`)
+			case '\f':
+				b.WriteString(`\f`)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			default:
+				if r < 0x20 || r == 0x7f {
+					fmt.Fprintf(&b, `\u%04x`, r)
+				} else {
+					b.WriteRune(r)
+				}
+			}
+		}
+		b.WriteByte('"')
+		return b.String()
+	}
+	if f, ok := Number(v); ok {
+		return FormatNumber(f)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
