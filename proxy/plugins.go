@@ -16,7 +16,7 @@ import (
 func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map[string]json.RawMessage) error {
 	units := make([]*plugin.Unit, 0, len(confs))
 	for name, raw := range confs {
-		if plugin.Disabled(raw) {
+		if plugin.Disabled(raw) || (c.enabled != nil && !c.enabled[name]) {
 			continue
 		}
 		u, ok := plugin.Lookup(name)
@@ -45,6 +45,7 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 			if err != nil {
 				return nil, err
 			}
+			r.ownUpstreams = append(r.ownUpstreams, "stream_routes/"+r.ID+"/"+key)
 			return c.upstream("stream_routes/"+r.ID+"/"+key, u, raw)
 		},
 	}
@@ -59,6 +60,7 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 			}
 		}
 		c.nextPlugins[key] = p
+		r.ownPlugins = append(r.ownPlugins, key)
 		if pm, ok := p.(*plugin.Prometheus); ok && pm.PreferName && name != "" {
 			r.metrics = Collectors.route(name)
 		}
