@@ -59,6 +59,9 @@ func (a *App) storeKey() string {
 // openStore attaches the store a's config names to reg and loads it.
 func (a *App) openStore(reg *registry.Registry) error {
 	rt := live.Runtime()
+	// every built-in stream plugin runs unless a data plane's etcd says
+	// otherwise (below)
+	rt.SetStreamPlugins(nil)
 	if a.deploy.provider != providerEtcd {
 		st := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), a.deploy.keyring, a.logger)
 		if err := reg.Open(st, rt.Compile); err != nil {
@@ -68,10 +71,22 @@ func (a *App) openStore(reg *registry.Registry) error {
 		return nil
 	}
 	logger := a.logger.Named("etcd")
-	st, err := etcdstore.New(etcdstore.Options{
+	opts := etcdstore.Options{
 		Config: a.Etcd, Keyring: a.deploy.keyring, Check: adminapi.CheckStored,
 		ReadOnly: a.deploy.role == roleDataPlane, Logger: logger,
-	})
+	}
+	if a.deploy.role == roleDataPlane {
+		// a node without the Admin API runs the stream plugins the
+		// cluster's plugin list enables (docs/apisix/cluster.md#the-plugins-key)
+		opts.OnPlugins = func(stream []string) {
+			rt.SetStreamPlugins(stream)
+			logger.Info("stream plugins enabled by etcd", zap.Strings("plugins", stream))
+			if err := reg.Recompile(); err != nil {
+				logger.Error("applying the stream plugin list", zap.Error(err))
+			}
+		}
+	}
+	st, err := etcdstore.New(opts)
 	if err != nil {
 		return err
 	}

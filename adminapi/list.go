@@ -88,7 +88,7 @@ func (h *Handler) list(q *request) (reply, error) {
 // decodeListed decodes a stored value; one that does not decode lists as
 // an empty object.
 func decodeListed(o *registry.Object) map[string]any {
-	obj, err := model.DecodeObject(o.Value)
+	obj, err := model.DecodeObject(o.AsStored())
 	if err != nil {
 		return map[string]any{}
 	}

@@ -35,7 +35,8 @@ func (h *Handler) patch(q *request) (reply, error) {
 		if err != nil {
 			return err
 		}
-		node, err := model.DecodeObject(prev.Value)
+		// APISIX merges into the value etcd holds, defaults left out
+		node, err := model.DecodeObject(prev.AsStored())
 		if err != nil {
 			return errMsg(http.StatusBadRequest, "invalid configuration: stored value is not an object")
 		}

@@ -291,7 +291,7 @@ func (h *Handler) get(q *request) (reply, error) {
 		return reply{}, keyNotFound()
 	}
 	return reply{status: http.StatusOK, body: itemBody{
-		Key: objectKey(q.cfg, q.kind, o.ID), Value: publicValue(q.kind, o.Value),
+		Key: objectKey(q.cfg, q.kind, o.ID), Value: publicValue(q.kind, o.AsStored()),
 		CreatedIndex: o.CreatedIndex, ModifiedIndex: o.ModifiedIndex,
 	}}, nil
 }

@@ -89,16 +89,28 @@ var filterCache struct {
 func matchRoutes(v registry.View, id string) ([]*router.Route, int) {
 	filterCache.Lock()
 	defer filterCache.Unlock()
-	prev := filterCache.m
-	next := make(map[*registry.Object]*router.Route, len(prev))
-	var routes []*router.Route
+	objs := v.List(model.StreamRoutes)
+	m := filterCache.m
+	if m == nil || len(m) > 2*len(objs)+64 {
+		// drop the replaced objects now and then, not on every call
+		// (a write with 10,000 routes stored would copy them all)
+		prev := m
+		m = make(map[*registry.Object]*router.Route, len(objs))
+		for _, o := range objs {
+			if r, ok := prev[o]; ok {
+				m[o] = r
+			}
+		}
+		filterCache.m = m
+	}
+	routes := make([]*router.Route, 0, len(objs))
 	at := -1
-	for _, o := range v.List(model.StreamRoutes) {
-		r, cached := prev[o]
+	for _, o := range objs {
+		r, cached := m[o]
 		if !cached {
 			r = parseFilters(o)
+			m[o] = r
 		}
-		next[o] = r
 		if r == nil {
 			continue
 		}
@@ -107,7 +119,6 @@ func matchRoutes(v registry.View, id string) ([]*router.Route, int) {
 		}
 		routes = append(routes, r)
 	}
-	filterCache.m = next
 	return routes, at
 }
 

@@ -104,3 +104,32 @@ func BenchmarkWarningsOnWrite(b *testing.B) {
 		reg.View(func(v registry.View) { _ = RouteWarnings(v, cfg, "5000") })
 	}
 }
+
+// BenchmarkRouteWarnings is the analysis of one written stream route with
+// n others stored (the propagation benchmark's shape: routes that differ
+// in their remote address), as a write on the writing node runs it.
+func BenchmarkRouteWarnings(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			reg := registry.New()
+			err := reg.Update(func(tx *registry.Tx) error {
+				for i := range n {
+					v := fmt.Sprintf(`{"upstream_id":"u1","remote_addr":"10.%d.%d.%d"}`, i>>16&255, i>>8&255, i&255)
+					if _, _, err := tx.Put(model.StreamRoutes, fmt.Sprintf("bulk%05d", i), []byte(v)); err != nil {
+						return err
+					}
+				}
+				_, _, err := tx.Put(model.StreamRoutes, "probe", []byte(`{"upstream_id":"u1"}`))
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := streamCfg()
+			b.ReportAllocs()
+			for b.Loop() {
+				reg.View(func(v registry.View) { RouteWarnings(v, cfg, "probe") })
+			}
+		})
+	}
+}

@@ -1,8 +1,10 @@
 package etcdstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -34,7 +36,14 @@ type Options struct {
 	Kinds []model.Kind
 	// ReadOnly is the data plane: the store never writes etcd.
 	ReadOnly bool
-	Logger   *zap.Logger
+	// OnPlugins, when set, is told the stream plugins <prefix>/plugins
+	// enables (its "stream": true entries) each time the key is loaded or
+	// written with a valid list. A data plane runs only those, as APISIX's
+	// nodes without the Admin API do (apisix/plugin.lua
+	// init_plugins_syncer, get_plugin_names); a deleted or invalid list
+	// changes nothing. The store never writes the key.
+	OnPlugins func(stream []string)
+	Logger    *zap.Logger
 }
 
 // probeInterval is how often the store checks that etcd is reachable and
@@ -373,6 +382,7 @@ func (s *Store) load(r *registry.Registry, cli *clientv3.Client) (int64, uint64,
 	})
 	evs := make([]registry.Event, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
+		s.pluginList(string(kv.Key), kv.Value)
 		if mod, ok := held[string(kv.Key)]; ok && mod == kv.ModRevision {
 			kind, id, _ := s.layout.parse(string(kv.Key))
 			evs = append(evs, registry.Event{Kind: kind, ID: id, CreatedIndex: kv.CreateRevision, ModifiedIndex: mod})
@@ -386,6 +396,31 @@ func (s *Store) load(r *registry.Registry, cli *clientv3.Client) (int64, uint64,
 	r.Reload(s, evs, rev)
 	s.synced(r, rev, resp.Header.ClusterId, true)
 	return rev, resp.Header.ClusterId, nil
+}
+
+// pluginList hands the stream plugins of <prefix>/plugins to OnPlugins.
+// The value is APISIX's list, e.g. [{"name":"jwt-auth"},{"name":
+// "mqtt-proxy","stream":true}] (core.schema.plugins).
+func (s *Store) pluginList(key string, value []byte) {
+	if s.opts.OnPlugins == nil || key != s.cfg.Prefix+"/plugins" {
+		return
+	}
+	var list []struct {
+		Name   string `json:"name"`
+		Stream bool   `json:"stream"`
+	}
+	if err := json.Unmarshal(value, &list); err != nil {
+		s.logger.Error("ignoring an invalid plugin list; the enabled stream plugins stay",
+			zap.String("key", key), zap.Error(err))
+		return
+	}
+	stream := []string{}
+	for _, p := range list {
+		if p.Stream && p.Name != "" {
+			stream = append(stream, p.Name)
+		}
+	}
+	s.opts.OnPlugins(stream)
 }
 
 // decode turns one kv into an object event; values that are not served
@@ -403,6 +438,7 @@ func (s *Store) decode(key string, value []byte, created, modified int64) (regis
 	if err == nil {
 		v, err = s.opts.Keyring.Open(kind, v)
 	}
+	stored := v
 	if err == nil && s.opts.Check != nil {
 		v, err = s.opts.Check(kind, v)
 	}
@@ -412,6 +448,9 @@ func (s *Store) decode(key string, value []byte, created, modified int64) (regis
 		return registry.Event{}, false
 	}
 	e.Value = v
+	if !bytes.Equal(stored, v) {
+		e.Stored = stored // the Admin API shows it as etcd holds it
+	}
 	return e, true
 }
 
@@ -453,6 +492,7 @@ func (s *Store) watch(r *registry.Registry, cli *clientv3.Client, rev int64, clu
 				if ev.Type == clientv3.EventTypeDelete {
 					e, ok = s.decode(string(ev.Kv.Key), nil, 0, ev.Kv.ModRevision)
 				} else {
+					s.pluginList(string(ev.Kv.Key), ev.Kv.Value)
 					e, ok = s.decode(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.CreateRevision, ev.Kv.ModRevision)
 				}
 				if ok {

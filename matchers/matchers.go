@@ -37,7 +37,7 @@ type Match struct {
 	// SNIs matches any of several server names.
 	SNIs []string `json:"snis,omitempty"`
 
-	table *router.Table
+	table *router.Table[struct{}]
 }
 
 // CaddyModule returns the Caddy module information.
@@ -69,7 +69,7 @@ func (m *Match) Provision(caddy.Context) error {
 		r.SNIs = []string{m.SNI}
 	}
 	r.SNIs = append(r.SNIs, m.SNIs...)
-	m.table, err = router.New([]*router.Route{r})
+	m.table, err = router.New([]*router.Entry[struct{}]{{Route: r}})
 	return err
 }
 

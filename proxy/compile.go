@@ -17,9 +17,9 @@ import (
 // Snapshot is the immutable data-path state built from one version of the
 // objects. Connections load it once, with one atomic read, and keep it.
 type Snapshot struct {
-	table       *router.Table
-	routes      []*Route
+	table       *router.Table[*Route]
 	upstreams   map[string]*Upstream
+	services    serviceTable
 	certs       *tlsx.CertIndex
 	fallbackSNI string
 	// metadata are the plugin_metadata objects, published with the
@@ -44,6 +44,10 @@ type Route struct {
 	loggers    []plugin.LogPhaser
 
 	metrics *routeMetrics
+	// ownUpstreams and ownPlugins are the runtime's keys of the inline
+	// upstreams and plugin instances this route made (an incremental
+	// compile drops those of a route that changed).
+	ownUpstreams, ownPlugins []string
 }
 
 // hasPlugins reports whether any plugin runs on the route's sessions.
@@ -63,11 +67,11 @@ func (s *Snapshot) Query(remote, local netip.AddrPort, sni string) router.Query 
 
 // Match returns the route for a query made by Query, or nil.
 func (s *Snapshot) Match(q router.Query) *Route {
-	r := s.table.Match(q)
-	if r == nil {
+	e := s.table.Match(q)
+	if e == nil {
 		return nil
 	}
-	return r.Target.(*Route)
+	return e.Target
 }
 
 // Certs is the certificate index for TLS termination.
@@ -103,13 +107,16 @@ type compiler struct {
 	// prevObjs and nextObjs cache what was compiled from each stored
 	// object (objects are immutable)
 	prevObjs, nextObjs     objCache
-	prevParsed, nextParsed map[*registry.Object]*parsedRoute
+	prevParsed, nextParsed map[string]*parsedRoute
+	// enabled are the stream plugins that run (nil: all)
+	enabled map[string]bool
 }
 
 // parsedRoute is the part of a compiled route that depends only on the
 // stored object, cached by object (objects are immutable) so that a change
 // to one route does not re-parse ten thousand others.
 type parsedRoute struct {
+	obj         *registry.Object
 	sr          *model.StreamRoute
 	upstreamRaw []byte
 	upstreamKey string
@@ -119,21 +126,21 @@ type parsedRoute struct {
 	filters     router.Route
 	subordinate bool
 	// route and entry are the route last compiled from this object and
-	// its router entry, reused while its upstream is the same
+	// its router entry, reused while its upstream and place are the same
 	route *Route
-	entry *router.Route
+	entry *router.Entry[*Route]
 }
 
 func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
-	if pr := c.prevParsed[o]; pr != nil {
-		c.nextParsed[o] = pr
+	if pr := c.prevParsed[o.ID]; pr != nil && pr.obj == o {
+		c.nextParsed[o.ID] = pr
 		return pr, nil
 	}
 	sr, err := model.ParseStreamRoute(o.Value)
 	if err != nil {
 		return nil, fmt.Errorf("stream route %s: %w", o.ID, err)
 	}
-	pr := &parsedRoute{sr: sr, filters: router.Route{ID: o.ID}}
+	pr := &parsedRoute{obj: o, sr: sr, filters: router.Route{ID: o.ID}}
 	if len(sr.Protocol) > 0 && !bytes.Equal(sr.Protocol, []byte("null")) {
 		var p struct {
 			SuperiorID json.RawMessage `json:"superior_id"`
@@ -156,7 +163,7 @@ func (c *compiler) parseRoute(o *registry.Object) (*parsedRoute, error) {
 		f.SNIs = append(f.SNIs, sr.SNI)
 	}
 	f.SNIs = append(f.SNIs, sr.SNIs...)
-	c.nextParsed[o] = pr
+	c.nextParsed[o.ID] = pr
 	return pr, nil
 }
 
@@ -222,69 +229,83 @@ func (c *compiler) compile(fallbackSNI string, prevCerts *tlsx.CertIndex) (*Snap
 	if err != nil {
 		return nil, err
 	}
-	var routes []*router.Route
+	snap.services = services
+	var entries []*router.Entry[*Route]
 	for _, o := range v.List(model.StreamRoutes) {
-		pr, err := c.parseRoute(o)
+		e, err := c.route(o, v.Seq(model.StreamRoutes, o.ID), snap)
 		if err != nil {
 			return nil, err
 		}
-		if pr.subordinate {
-			continue // subordinate xRPC routes never match at entry
+		if e != nil {
+			entries = append(entries, e)
 		}
-		sr := pr.sr
-		eff, svcUp, svcOK := services.merge(sr)
-		var plugins map[string]json.RawMessage
-		if svcOK {
-			plugins = eff.Plugins
-		}
-		var up *Upstream
-		switch {
-		case !svcOK:
-			// the service is gone: no upstream, no plugins
-		case eff.UpstreamID != "":
-			up = snap.upstreams[string(eff.UpstreamID)]
-		case svcUp != nil:
-			up = svcUp
-		case sr.Upstream != nil:
-			if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline && pr.inline.deps == c.depsOf(sr.Upstream) {
-				up = pr.inline
-				c.next[pr.upstreamKey] = pr.inline
-				break
-			}
-			up, err = c.upstream(pr.upstreamKey, sr.Upstream, pr.upstreamRaw)
-			if err != nil {
-				return nil, err
-			}
-			pr.inline = up
-		}
-		// a route without plugins whose upstream is the same compiled
-		// one is the same compiled route
-		if pr.route != nil && pr.route.Upstream == up && len(plugins) == 0 && !pr.route.hasPlugins() {
-			routes = append(routes, pr.entry)
-			snap.routes = append(snap.routes, pr.route)
-			continue
-		}
-		rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, Upstream: up}
-		if len(plugins) > 0 {
-			if err := c.buildPlugins(rt, sr.Name, snap, plugins); err != nil {
-				return nil, fmt.Errorf("stream route %s: %w", o.ID, err)
-			}
-		}
-		if rt.metrics == nil {
-			// labelled by the id unless prefer_name chose the name; looked
-			// up on every build, as a label no route used had its series
-			// dropped
-			rt.metrics = c.metrics.route(o.ID)
-		}
-		rr := pr.filters
-		rr.Target = rt
-		pr.route, pr.entry = rt, &rr
-		routes = append(routes, &rr)
-		snap.routes = append(snap.routes, rt)
 	}
-	snap.table, err = router.New(routes)
+	snap.table, err = router.New(entries)
 	if err != nil {
 		return nil, err
 	}
 	return snap, nil
+}
+
+// route compiles one stream route object into its router entry at seq;
+// nil for a subordinate xRPC route, which never matches at entry. It
+// reads the upstreams and services of snap.
+func (c *compiler) route(o *registry.Object, seq int64, snap *Snapshot) (*router.Entry[*Route], error) {
+	pr, err := c.parseRoute(o)
+	if err != nil {
+		return nil, err
+	}
+	if pr.subordinate {
+		return nil, nil
+	}
+	sr := pr.sr
+	eff, svcUp, svcOK := snap.services.merge(sr)
+	var plugins map[string]json.RawMessage
+	if svcOK {
+		plugins = eff.Plugins
+	}
+	var up *Upstream
+	var own []string
+	switch {
+	case !svcOK:
+		// the service is gone: no upstream, no plugins
+	case eff.UpstreamID != "":
+		up = snap.upstreams[string(eff.UpstreamID)]
+	case svcUp != nil:
+		up = svcUp
+	case sr.Upstream != nil:
+		own = []string{pr.upstreamKey}
+		if pr.inline != nil && c.prev[pr.upstreamKey] == pr.inline && pr.inline.deps == c.depsOf(sr.Upstream) {
+			up = pr.inline
+			c.next[pr.upstreamKey] = pr.inline
+			break
+		}
+		up, err = c.upstream(pr.upstreamKey, sr.Upstream, pr.upstreamRaw)
+		if err != nil {
+			return nil, err
+		}
+		pr.inline = up
+	}
+	// a route without plugins whose upstream is the same compiled one is
+	// the same compiled route
+	if pr.route != nil && pr.route.Upstream == up && len(plugins) == 0 && !pr.route.hasPlugins() {
+		if pr.entry.Seq != seq {
+			pr.entry = &router.Entry[*Route]{Route: &pr.filters, Seq: seq, Target: pr.route}
+		}
+		return pr.entry, nil
+	}
+	rt := &Route{ID: o.ID, ServiceID: string(sr.ServiceID), Passthrough: sr.TLSPassthrough, Upstream: up, ownUpstreams: own}
+	if len(plugins) > 0 {
+		if err := c.buildPlugins(rt, sr.Name, snap, plugins); err != nil {
+			return nil, fmt.Errorf("stream route %s: %w", o.ID, err)
+		}
+	}
+	if rt.metrics == nil {
+		// labelled by the id unless prefer_name chose the name; looked
+		// up on every build, as a label no route used had its series
+		// dropped
+		rt.metrics = c.metrics.route(o.ID)
+	}
+	pr.route, pr.entry = rt, &router.Entry[*Route]{Route: &pr.filters, Seq: seq, Target: rt}
+	return pr.entry, nil
 }

@@ -100,7 +100,7 @@ func TestClientCertRotation(t *testing.T) {
 		}
 		return leaf.Subject.CommonName
 	}
-	inline := func() *Upstream { return rt.Snapshot().routes[0].Upstream }
+	inline := func() *Upstream { return rt.Snapshot().table.Get("r").Target.Upstream }
 	if got := cn(rt.Snapshot().upstreams["u"]); got != "one.test" {
 		t.Fatalf("before: %s", got)
 	}

@@ -37,11 +37,8 @@ func (rt *Runtime) Health(kind, id string) *HealthReport {
 		if u := rt.upstreams["stream_routes/"+id]; u != nil {
 			return u.report("/apisix/stream_routes/" + id)
 		}
-		snap := rt.snap.Load()
-		for _, r := range snap.routes {
-			if r.ID == id {
-				return r.Upstream.report("/apisix/stream_routes/" + id)
-			}
+		if e := rt.snap.Load().table.Get(id); e != nil {
+			return e.Target.Upstream.report("/apisix/stream_routes/" + id)
 		}
 	}
 	return nil

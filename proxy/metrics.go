@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/caddy-apisix/stream/router"
 )
 
 // streamMetrics are the stream proxy's Prometheus metrics, named as in
@@ -165,18 +167,32 @@ func (m *streamMetrics) releaseStatic(label string) {
 	}
 }
 
-// prune removes the series of the route labels that prev used and next
-// no longer does (unless a static handler holds them): a deleted route's
-// series go with it, as do its id's when prefer_name labels it by name.
-func (m *streamMetrics) prune(prev, next *Snapshot) {
-	live := make(map[*routeMetrics]bool, len(next.routes))
-	for _, r := range next.routes {
-		live[r.metrics] = true
+// prune removes the series of the route labels that the routes gone
+// used and next no longer does (unless a static handler holds them): a
+// deleted route's series go with it, as do its id's when prefer_name
+// labels it by name. added are next's routes that replaced them: a
+// label they keep is still used without looking further, so a route
+// write costs a walk of next's routes only when it drops a label.
+func (m *streamMetrics) prune(gone, added []*Route, next *Snapshot) {
+	drop := make(map[*routeMetrics]bool, len(gone))
+	for _, r := range gone {
+		if r.metrics != nil {
+			drop[r.metrics] = true
+		}
+	}
+	for _, r := range added {
+		delete(drop, r.metrics)
+	}
+	if len(drop) == 0 {
+		return
+	}
+	if len(added) < next.table.Len() {
+		next.table.Each(func(e *router.Entry[*Route]) { delete(drop, e.Target.metrics) })
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, r := range prev.routes {
-		if rm := r.metrics; !live[rm] && m.static[rm.label] == 0 {
+	for rm := range drop {
+		if m.static[rm.label] == 0 {
 			m.drop(rm)
 		}
 	}

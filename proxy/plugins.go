@@ -16,7 +16,7 @@ import (
 func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map[string]json.RawMessage) error {
 	units := make([]*plugin.Unit, 0, len(confs))
 	for name, raw := range confs {
-		if plugin.Disabled(raw) {
+		if plugin.Disabled(raw) || (c.enabled != nil && !c.enabled[name]) {
 			continue
 		}
 		u, ok := plugin.Lookup(name)
@@ -70,11 +70,15 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 			inline = nil
 			p, err := u.New(raw, env)
 			if err != nil {
-				return fmt.Errorf("plugin %s: %v", u.Name, err)
+				return fmt.Errorf("plugin %s: %w", u.Name, err)
 			}
 			bp = builtPlugin{inst: p, inline: inline}
 		}
+		for _, cu := range bp.inline {
+			r.ownUpstreams = append(r.ownUpstreams, cu.key)
+		}
 		c.nextPlugins[key] = bp
+		r.ownPlugins = append(r.ownPlugins, key)
 		p := bp.inst
 		if pm, ok := p.(*plugin.Prometheus); ok && pm.PreferName && name != "" {
 			r.metrics = c.metrics.route(name)

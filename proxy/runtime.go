@@ -5,12 +5,14 @@
 package proxy
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/plugin"
 	"github.com/caddy-apisix/stream/registry"
+	"github.com/caddy-apisix/stream/router"
 	"go.uber.org/zap"
 )
 
@@ -19,11 +21,19 @@ import (
 type Runtime struct {
 	snap atomic.Pointer[Snapshot]
 
-	mu          sync.Mutex // guards the fields below; Compile runs under the registry lock too
-	upstreams   map[string]*Upstream
-	plugins     map[string]builtPlugin
-	parsed      map[*registry.Object]*parsedRoute
-	objs        objCache
+	mu        sync.Mutex // guards the fields below; Compile runs under the registry lock too
+	upstreams map[string]*Upstream
+	plugins   map[string]builtPlugin
+	parsed    map[string]*parsedRoute
+	objs      objCache
+	// ssl and sslRev are the SSL objects of the last full compile, which
+	// an incremental one reuses.
+	ssl    map[string]*model.SSL
+	sslRev map[string]int64
+	// gen is the registry compile the snapshot reflects.
+	gen registry.Gen
+	// enabled are the stream plugins that run; nil means all of them.
+	enabled     map[string]bool
 	fallbackSNI string
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
@@ -46,7 +56,7 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	}
 	rt := &Runtime{upstreams: map[string]*Upstream{}, metrics: newStreamMetrics()}
 	rt.logger.Store(logger)
-	empty, _ := (&compiler{view: emptyView{}, logger: logger, metrics: rt.metrics, next: map[string]*Upstream{}, nextPlugins: map[string]builtPlugin{}, nextParsed: map[*registry.Object]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
+	empty, _ := (&compiler{view: emptyView{}, logger: logger, metrics: rt.metrics, next: map[string]*Upstream{}, nextPlugins: map[string]builtPlugin{}, nextParsed: map[string]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
 	rt.snap.Store(empty)
 	return rt
 }
@@ -65,20 +75,48 @@ func (rt *Runtime) SetFallbackSNI(s string) {
 	rt.mu.Unlock()
 }
 
+// SetStreamPlugins sets the stream plugins that run (nil: all): a route's
+// conf of another plugin is skipped, as APISIX skips the plugins its
+// node has not loaded (apisix/plugin.lua stream_filter and
+// stream_plugin_checker). It applies at the next full compile
+// (Registry.Recompile).
+func (rt *Runtime) SetStreamPlugins(names []string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if names == nil {
+		rt.enabled = nil
+		return
+	}
+	rt.enabled = map[string]bool{}
+	for _, n := range names {
+		rt.enabled[n] = true
+	}
+}
+
 // Snapshot returns the current snapshot.
 func (rt *Runtime) Snapshot() *Snapshot { return rt.snap.Load() }
 
 // Compile builds a snapshot from v and publishes it. It is the registry's
 // CompileFunc. Health checkers of new upstreams start now (not on first
-// traffic); those of upstreams that left stop.
+// traffic); those of upstreams that left stop. When only stream routes
+// changed since the snapshot, only they are compiled and the router is
+// updated in place of a rebuild (compileRoutes).
 func (rt *Runtime) Compile(v registry.View) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	d := v.Delta()
+	if rt.incremental(d) {
+		if err := rt.compileRoutes(v, d.Keys); err != nil {
+			return err
+		}
+		rt.gen = d.Gen
+		return nil
+	}
 	c := &compiler{
 		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(), metrics: rt.metrics,
 		prevPlugins: rt.plugins, nextPlugins: make(map[string]builtPlugin, len(rt.plugins)),
-		prevParsed: rt.parsed, nextParsed: make(map[*registry.Object]*parsedRoute, len(rt.parsed)),
-		live: rt.Snapshot, prevObjs: rt.objs, nextObjs: newObjCache(rt.objs),
+		prevParsed: rt.parsed, nextParsed: make(map[string]*parsedRoute, len(rt.parsed)),
+		live: rt.Snapshot, prevObjs: rt.objs, nextObjs: newObjCache(rt.objs), enabled: rt.enabled,
 	}
 	prev := rt.snap.Load()
 	snap, err := c.compile(rt.fallbackSNI, prev.certs)
@@ -100,9 +138,112 @@ func (rt *Runtime) Compile(v registry.View) error {
 	rt.plugins = c.nextPlugins
 	rt.parsed = c.nextParsed
 	rt.objs = c.nextObjs
+	rt.ssl, rt.sslRev = c.ssl, c.sslRev
+	rt.gen = d.Gen
 	plugin.SetMetadata(snap.metadata)
 	rt.snap.Store(snap)
-	rt.metrics.prune(prev, snap)
+	var gone, kept []*Route
+	prev.table.Each(func(e *router.Entry[*Route]) { gone = append(gone, e.Target) })
+	snap.table.Each(func(e *router.Entry[*Route]) { kept = append(kept, e.Target) })
+	rt.metrics.prune(gone, kept, snap)
+	return nil
+}
+
+// maxIncremental is the largest change compiled route by route; a bigger
+// one (a bulk import, a resync) is rebuilt in one pass.
+const maxIncremental = 256
+
+// incremental reports whether d can be applied to the current snapshot
+// route by route: it follows the compile the snapshot came from, and it
+// changes stream routes only.
+func (rt *Runtime) incremental(d registry.Delta) bool {
+	if d.All || d.Base != rt.gen || rt.gen == (registry.Gen{}) || len(d.Keys) > maxIncremental {
+		return false
+	}
+	if rt.snap.Load().fallbackSNI != rt.fallbackSNI {
+		return false
+	}
+	for _, k := range d.Keys {
+		if k.Kind != model.StreamRoutes {
+			return false
+		}
+	}
+	return true
+}
+
+// compileRoutes compiles the stream routes ids against the current
+// snapshot's upstreams, services and certificates, and publishes a
+// snapshot whose router has them put or removed: the cost is that of the
+// changed routes. The old snapshot stays as it was for the sessions that
+// hold it.
+func (rt *Runtime) compileRoutes(v registry.View, keys []registry.Key) error {
+	prev := rt.snap.Load()
+	c := &compiler{
+		prev: rt.upstreams, next: map[string]*Upstream{}, view: v, logger: rt.Logger(), metrics: rt.metrics,
+		prevPlugins: rt.plugins, nextPlugins: map[string]builtPlugin{},
+		prevParsed: rt.parsed, nextParsed: map[string]*parsedRoute{},
+		live: rt.Snapshot, ssl: rt.ssl, sslRev: rt.sslRev, enabled: rt.enabled,
+	}
+	snap := *prev
+	table := prev.table
+	var gone []*Route  // the compiled routes replaced or removed
+	var added []*Route // and those that replace them
+	fail := func(err error) error {
+		for _, u := range c.started {
+			u.checker.Stop()
+		}
+		return err
+	}
+	for _, k := range keys {
+		if old := table.Get(k.ID); old != nil {
+			gone = append(gone, old.Target)
+		}
+		o := v.Get(model.StreamRoutes, k.ID)
+		var e *router.Entry[*Route]
+		if o != nil {
+			var err error
+			if e, err = c.route(o, v.Seq(model.StreamRoutes, k.ID), &snap); err != nil {
+				return fail(err)
+			}
+		}
+		if e == nil {
+			table = table.Delete(k.ID)
+			continue
+		}
+		var err error
+		if table, err = table.Put(e); err != nil {
+			return fail(err)
+		}
+		added = append(added, e.Target)
+	}
+	snap.table = table
+	for _, u := range c.started {
+		u.checker.Start()
+	}
+	// what the replaced routes owned leaves, unless the new ones took it
+	for _, r := range gone {
+		for _, key := range r.ownUpstreams {
+			if u := rt.upstreams[key]; u != nil && c.next[key] != u {
+				if u.checker != nil {
+					u.checker.Stop()
+				}
+				delete(rt.upstreams, key)
+			}
+		}
+		for _, key := range r.ownPlugins {
+			if _, kept := c.nextPlugins[key]; !kept {
+				delete(rt.plugins, key)
+			}
+		}
+	}
+	for _, k := range keys {
+		delete(rt.parsed, k.ID)
+	}
+	maps.Copy(rt.upstreams, c.next)
+	maps.Copy(rt.plugins, c.nextPlugins)
+	maps.Copy(rt.parsed, c.nextParsed)
+	rt.snap.Store(&snap)
+	rt.metrics.prune(gone, added, &snap)
 	return nil
 }
 
@@ -116,12 +257,15 @@ func (rt *Runtime) Close() {
 		}
 	}
 	rt.upstreams = map[string]*Upstream{}
+	rt.gen = registry.Gen{} // the next compile starts over
 }
 
 type emptyView struct{}
 
 func (emptyView) Get(kind model.Kind, id string) *registry.Object { return nil }
 func (emptyView) List(kind model.Kind) []*registry.Object         { return nil }
+func (emptyView) Seq(kind model.Kind, id string) int64            { return 0 }
+func (emptyView) Delta() registry.Delta                           { return registry.Delta{All: true} }
 
 // Interface guards
 var _ registry.View = emptyView{}

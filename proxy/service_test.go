@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+	"github.com/caddy-apisix/stream/router"
 )
 
 // TestServiceMerge: what each stream route of a snapshot runs with once its
@@ -35,9 +36,7 @@ func TestServiceMerge(t *testing.T) {
 
 	byID := func() map[string]*Route {
 		m := map[string]*Route{}
-		for _, r := range rt.Snapshot().routes {
-			m[r.ID] = r
-		}
+		rt.Snapshot().table.Each(func(e *router.Entry[*Route]) { m[e.ID] = e.Target })
 		return m
 	}
 	node := func(r *Route) string {
@@ -97,7 +96,7 @@ func TestSchemaOnlyInlineUpstream(t *testing.T) {
 		`{"nodes":[{"host":"::1","port":1,"weight":1}]}`,
 	} {
 		rt, _ := newTestRuntime(t, map[string]string{"1": `{"upstream":` + up + `}`}, nil)
-		if r := rt.Snapshot().routes; len(r) != 1 || r[0].Upstream == nil {
+		if tb := rt.Snapshot().table; tb.Len() != 1 || tb.Get("1").Target.Upstream == nil {
 			t.Errorf("%s: not compiled", up)
 		}
 	}

@@ -82,3 +82,60 @@ func BenchmarkWriteLargeStore(b *testing.B) {
 		putRoute(b, reg, i)
 	}
 }
+
+// storeWithRoutes is a registry holding n stream routes on one upstream,
+// each from its own client address (the propagation benchmark's shape).
+func storeWithRoutes(tb testing.TB, n int) *registry.Registry {
+	tb.Helper()
+	rt := NewRuntime(nil)
+	tb.Cleanup(rt.Close)
+	reg := registry.New()
+	if err := reg.SetCompile(rt.Compile); err != nil {
+		tb.Fatal(err)
+	}
+	err := reg.Update(func(tx *registry.Tx) error {
+		if _, _, err := tx.Put(model.Upstreams, "u1", []byte(`{"type":"roundrobin","nodes":{"127.0.0.1:1":1}}`)); err != nil {
+			return err
+		}
+		for i := range n {
+			v := fmt.Sprintf(`{"upstream_id":"u1","remote_addr":"10.%d.%d.%d"}`, i>>16&255, i>>8&255, i&255)
+			if _, _, err := tx.Put(model.StreamRoutes, fmt.Sprintf("bulk%05d", i), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return reg
+}
+
+// A route write costs the same with 100 routes stored as with 10,000:
+// the router is updated, not rebuilt (it was rebuilt on every change).
+func TestRouteWriteCostIndependentOfRouteCount(t *testing.T) {
+	allocs := func(n int) float64 {
+		reg := storeWithRoutes(t, n)
+		i := 0
+		return testing.AllocsPerRun(20, func() { putRoute(t, reg, i); i++ })
+	}
+	small, large := allocs(100), allocs(10000)
+	if large > small*1.5+20 {
+		t.Fatalf("one route write: %v allocations with 100 routes stored, %v with 10,000", small, large)
+	}
+}
+
+// BenchmarkRouteWrite is one stream route write (registry and compile)
+// with n routes stored.
+func BenchmarkRouteWrite(b *testing.B) {
+	for _, n := range []int{1, 10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			reg := storeWithRoutes(b, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				putRoute(b, reg, i)
+			}
+		})
+	}
+}

@@ -7,8 +7,10 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/caddy-apisix/stream/model"
@@ -21,6 +23,10 @@ type Object struct {
 	// Value is the object as stored, JSON, including id, create_time and
 	// update_time. It may hold secrets: strip them before showing it.
 	Value []byte `json:"value"`
+	// Stored, when set, is the value as the store holds it, without the
+	// schema defaults Value has: what the Admin API shows and PATCH
+	// merges into (APISIX stores no defaults and GET reads etcd).
+	Stored []byte `json:"-"`
 	// CreatedIndex and ModifiedIndex are the store revisions of the first
 	// and the latest write, as etcd reports them.
 	CreatedIndex  int64 `json:"createdIndex"`
@@ -43,6 +49,14 @@ type Store interface {
 	SaveCounter(n int64) error
 }
 
+// AsStored is the value as the store holds it: Stored, or Value.
+func (o *Object) AsStored() []byte {
+	if o.Stored != nil {
+		return o.Stored
+	}
+	return o.Value
+}
+
 // ErrPersist wraps every store failure; the Admin API answers 503 for it.
 var ErrPersist = errors.New("storage failure")
 
@@ -52,6 +66,36 @@ type View interface {
 	// List returns the objects of a kind in insertion order (for stream
 	// routes, the order in which they are matched).
 	List(kind model.Kind) []*Object
+	// Seq is the object's place in List order: it grows along List and
+	// stays while the object is replaced in place; 0 when absent.
+	Seq(kind model.Kind, id string) int64
+	// Delta is what changed since the previous successful compile.
+	Delta() Delta
+}
+
+// Key names one object.
+type Key struct {
+	Kind model.Kind
+	ID   string
+}
+
+// Delta tells a compile hook what changed since the state it compiled
+// last, so that one object's write costs that object, not all of them.
+type Delta struct {
+	// Base is the compile the changes apply to, and Gen the one being
+	// made; a hook whose last successful compile is not Base must
+	// rebuild everything.
+	Base, Gen Gen
+	// Keys are the objects written or removed since Base (a superset
+	// after a rollback); All means anything may have changed.
+	Keys []Key
+	All  bool
+}
+
+// Gen identifies one successful compile of one registry.
+type Gen struct {
+	r *Registry
+	n int64
 }
 
 // CompileFunc builds and publishes the data-path state from a view. It
@@ -72,14 +116,27 @@ type Registry struct {
 	// sh follows a Shared store (etcd) instead of store, when attached.
 	sh       sharedState
 	onReject func(Event, error)
+	// seq is each object's place in order (see View.Seq); nextSeq the
+	// last one handed out.
+	seq     map[model.Kind]map[string]int64
+	nextSeq int64
+	// compiled counts the successful compiles; changed and changedAll
+	// are the Delta since the last one.
+	compiled   int64
+	changed    map[Key]struct{}
+	changedAll bool
 }
 
 // New returns an empty registry.
 func New() *Registry {
 	return &Registry{
-		objs:   map[model.Kind]map[string]*Object{},
-		order:  map[model.Kind][]string{},
-		hidden: map[model.Kind]map[string]*Object{},
+		objs:    map[model.Kind]map[string]*Object{},
+		order:   map[model.Kind][]string{},
+		hidden:  map[model.Kind]map[string]*Object{},
+		seq:     map[model.Kind]map[string]int64{},
+		changed: map[Key]struct{}{},
+		// the first compile builds everything
+		changedAll: true,
 	}
 }
 
@@ -105,6 +162,7 @@ func (r *Registry) Open(store Store, compile CompileFunc) error {
 		return err
 	}
 	r.store, r.compile = store, compile
+	r.changedAll = true
 	if sh := r.sh.shared; sh != nil {
 		r.sh.shared = nil
 		defer sh.Close()
@@ -157,6 +215,16 @@ func (r *Registry) SetCompile(compile CompileFunc) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.compile = compile
+	r.changedAll = true
+	return r.compileLocked()
+}
+
+// Recompile compiles every object again, for a change the objects do not
+// show (the enabled plugins).
+func (r *Registry) Recompile() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changedAll = true
 	return r.compileLocked()
 }
 
@@ -211,6 +279,13 @@ func (r *Registry) View(fn func(View)) {
 // Update runs fn in a transaction. Its writes are persisted one by one as
 // they are made; if fn or the compile hook fails, the in-memory state is
 // rolled back and the stored state is restored as far as the store allows.
+//
+// With a Shared store the lock is released while a write (or a POST id)
+// is committed there, so that concurrent writers reach the store together
+// and it can batch them instead of taking one round trip and one sync
+// each. What fn read before may then have changed when its write commits,
+// as it may on another node at any time; a PATCH's compare-and-swap is
+// checked by the store itself.
 func (r *Registry) Update(fn func(*Tx) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -252,9 +327,12 @@ type PutOptions struct {
 	TTL int64
 }
 
-// commit writes c to the Shared store.
+// commit writes c to the Shared store, without the lock (see Update).
 func (tx *Tx) commit(c Change) (int64, error) {
-	rev, err := tx.r.sh.shared.Commit(c)
+	s := tx.r.sh.shared
+	tx.r.mu.Unlock()
+	rev, err := s.Commit(c)
+	tx.r.mu.Lock()
 	if err != nil {
 		if errors.Is(err, ErrPersist) || errors.Is(err, ErrChanged) {
 			return 0, err
@@ -275,8 +353,10 @@ func (tx *Tx) List(kind model.Kind) []*Object { return lockedView{tx.r}.List(kin
 // is persisted before it is returned, so it is never reused.
 func (tx *Tx) NextID() (string, error) {
 	r := tx.r
-	if r.sh.shared != nil {
-		rev, err := r.sh.shared.GenID()
+	if s := r.sh.shared; s != nil {
+		r.mu.Unlock()
+		rev, err := s.GenID()
+		r.mu.Lock()
 		if err != nil {
 			if errors.Is(err, ErrPersist) {
 				return "", err
@@ -372,13 +452,10 @@ func (tx *Tx) Delete(kind model.Kind, id string) (bool, error) {
 		}
 		tx.undos = append(tx.undos, func() { _ = r.store.Put(prev) })
 	}
-	pos := slices.Index(r.order[kind], id)
+	pos, seq := slices.Index(r.order[kind], id), r.seq[kind][id]
 	r.removeLocked(kind, id)
-	tx.undos = append(tx.undos, func() {
-		// back in its place: stream routes match in this order
-		r.objs[kind][id] = prev
-		r.order[kind] = slices.Insert(r.order[kind], pos, id)
-	})
+	// back in its place on undo: stream routes match in this order
+	tx.undos = append(tx.undos, func() { r.reinsertLocked(prev, pos, seq) })
 	tx.dirty = true
 	return true, nil
 }
@@ -395,6 +472,26 @@ var ErrStatic = errors.New("object is defined in the Caddy config and is read-on
 type lockedView struct{ r *Registry }
 
 func (v lockedView) Get(kind model.Kind, id string) *Object { return v.r.getLocked(kind, id) }
+
+func (v lockedView) Seq(kind model.Kind, id string) int64 { return v.r.seq[kind][id] }
+
+func (v lockedView) Delta() Delta {
+	r := v.r
+	d := Delta{Base: Gen{r, r.compiled}, Gen: Gen{r, r.compiled + 1}, All: r.changedAll}
+	if !d.All {
+		d.Keys = make([]Key, 0, len(r.changed))
+		for k := range r.changed {
+			d.Keys = append(d.Keys, k)
+		}
+		slices.SortFunc(d.Keys, func(a, b Key) int {
+			if a.Kind != b.Kind {
+				return strings.Compare(string(a.Kind), string(b.Kind))
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return d
+}
 
 func (v lockedView) List(kind model.Kind) []*Object {
 	ids := v.r.order[kind]
@@ -417,8 +514,29 @@ func (r *Registry) setLocked(o *Object) {
 	}
 	if _, ok := m[o.ID]; !ok {
 		r.order[o.Kind] = append(r.order[o.Kind], o.ID)
+		r.nextSeq++
+		r.seqOf(o.Kind)[o.ID] = r.nextSeq
 	}
 	m[o.ID] = o
+	r.changed[Key{o.Kind, o.ID}] = struct{}{}
+}
+
+func (r *Registry) seqOf(kind model.Kind) map[string]int64 {
+	m := r.seq[kind]
+	if m == nil {
+		m = map[string]int64{}
+		r.seq[kind] = m
+	}
+	return m
+}
+
+// reinsertLocked puts a removed object back at pos of its kind's order
+// with its old seq (the undo of a delete).
+func (r *Registry) reinsertLocked(o *Object, pos int, seq int64) {
+	r.objs[o.Kind][o.ID] = o
+	r.order[o.Kind] = slices.Insert(r.order[o.Kind], pos, o.ID)
+	r.seqOf(o.Kind)[o.ID] = seq
+	r.changed[Key{o.Kind, o.ID}] = struct{}{}
 }
 
 func (r *Registry) removeLocked(kind model.Kind, id string) {
@@ -426,24 +544,40 @@ func (r *Registry) removeLocked(kind model.Kind, id string) {
 		return
 	}
 	delete(r.objs[kind], id)
+	delete(r.seq[kind], id)
 	r.order[kind] = slices.DeleteFunc(r.order[kind], func(s string) bool { return s == id })
+	r.changed[Key{kind, id}] = struct{}{}
 }
 
+// compileLocked runs the compile hook; on success the Delta starts over.
 func (r *Registry) compileLocked() error {
 	if r.compile == nil {
 		return nil
 	}
-	return r.compile(lockedView{r})
+	if err := r.compile(lockedView{r}); err != nil {
+		return err
+	}
+	r.compiled++
+	if len(r.changed) > 64 {
+		// a large change (a load) leaves a large map, which clear
+		// would walk on every later compile
+		r.changed = map[Key]struct{}{}
+	} else {
+		clear(r.changed)
+	}
+	r.changedAll = false
+	return nil
 }
 
 type savedState struct {
 	objs  map[model.Kind]map[string]*Object
 	order map[model.Kind][]string
+	seq   map[model.Kind]map[string]int64
 }
 
 // snapshotLocked copies the maps (objects are immutable once stored).
 func (r *Registry) snapshotLocked() savedState {
-	s := savedState{objs: map[model.Kind]map[string]*Object{}, order: map[model.Kind][]string{}}
+	s := savedState{objs: map[model.Kind]map[string]*Object{}, order: map[model.Kind][]string{}, seq: map[model.Kind]map[string]int64{}}
 	for k, m := range r.objs {
 		cp := make(map[string]*Object, len(m))
 		for id, o := range m {
@@ -454,15 +588,16 @@ func (r *Registry) snapshotLocked() savedState {
 	for k, o := range r.order {
 		s.order[k] = slices.Clone(o)
 	}
+	for k, m := range r.seq {
+		s.seq[k] = maps.Clone(m)
+	}
 	return s
 }
 
 func (r *Registry) restoreLocked(s savedState) {
-	r.objs, r.order = s.objs, s.order
+	r.objs, r.order, r.seq = s.objs, s.order, s.seq
+	r.changedAll = true
 }
 
 // Interface guards
-var (
-	_ View = lockedView{}
-	_ View = (*Tx)(nil)
-)
+var _ View = lockedView{}

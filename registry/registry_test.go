@@ -274,3 +274,69 @@ func TestOpenWithoutStoreDropsStoredObjects(t *testing.T) {
 		t.Errorf("after Open(nil) the data path serves %q, want only the static route", compiled)
 	}
 }
+
+// Seq grows along List through puts, deletes, re-adds and a rolled back
+// delete, and each compile's Delta names what changed since the last
+// successful one, on top of it.
+func TestSeqAndDelta(t *testing.T) {
+	var deltas []registry.Delta
+	fail := false
+	r := registry.New()
+	if err := r.Open(store.NewMemory(), func(v registry.View) error {
+		if fail {
+			return errors.New("refused")
+		}
+		deltas = append(deltas, v.Delta())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if err := put(t, r, model.StreamRoutes, id, `{}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(id string) error {
+		return r.Update(func(tx *registry.Tx) error { _, err := tx.Delete(model.StreamRoutes, id); return err })
+	}
+	if err := del("b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(t, r, model.StreamRoutes, "b", `{}`); err != nil { // back, last
+		t.Fatal(err)
+	}
+	fail = true
+	if err := del("a"); err == nil { // rolled back: a keeps its place
+		t.Fatal("the refused delete succeeded")
+	}
+	fail = false
+	if err := put(t, r, model.StreamRoutes, "c", `{"name":"x"}`); err != nil {
+		t.Fatal(err)
+	}
+	r.View(func(v registry.View) {
+		if got := ids(v, model.StreamRoutes); !slices.Equal(got, []string{"a", "c", "b"}) {
+			t.Fatalf("order = %v", got)
+		}
+		var last int64
+		for _, id := range ids(v, model.StreamRoutes) {
+			s := v.Seq(model.StreamRoutes, id)
+			if s <= last {
+				t.Fatalf("Seq(%s) = %d after %d: not growing along List", id, s, last)
+			}
+			last = s
+		}
+	})
+	if !deltas[0].All {
+		t.Fatal("the first compile must build everything")
+	}
+	for i := 1; i < len(deltas); i++ {
+		if deltas[i].All || deltas[i].Base != deltas[i-1].Gen {
+			t.Fatalf("compile %d does not follow compile %d: %+v", i, i-1, deltas[i])
+		}
+	}
+	// the last compile carries c and, from the rolled back delete, a
+	want := []registry.Key{{Kind: model.StreamRoutes, ID: "a"}, {Kind: model.StreamRoutes, ID: "c"}}
+	if got := deltas[len(deltas)-1].Keys; !slices.Equal(got, want) {
+		t.Fatalf("last Delta keys = %v, want %v", got, want)
+	}
+}

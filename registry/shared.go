@@ -52,6 +52,9 @@ type Event struct {
 	Kind  model.Kind
 	ID    string
 	Value []byte
+	// Stored is the value as the store holds it when it differs from
+	// Value (Object.Stored).
+	Stored []byte
 	// CreatedIndex and ModifiedIndex are the store revisions.
 	CreatedIndex, ModifiedIndex int64
 }
@@ -78,6 +81,7 @@ func (r *Registry) OpenShared(s Shared, compile CompileFunc, wait time.Duration)
 	}
 	prev := r.sh.shared
 	r.store, r.compile = nil, compile
+	r.changedAll = true
 	r.sh.shared, r.sh.applied = s, 0
 	r.dropDynamicLocked()
 	err := r.compileLocked()
@@ -257,7 +261,7 @@ func (r *Registry) applyEventLocked(e Event) (undo func()) {
 		if e.Value == nil {
 			delete(r.hidden[e.Kind], e.ID)
 		} else {
-			r.hide(&Object{Kind: e.Kind, ID: e.ID, Value: e.Value, CreatedIndex: e.CreatedIndex, ModifiedIndex: e.ModifiedIndex})
+			r.hide(&Object{Kind: e.Kind, ID: e.ID, Value: e.Value, Stored: e.Stored, CreatedIndex: e.CreatedIndex, ModifiedIndex: e.ModifiedIndex})
 		}
 		return func() {
 			if had {
@@ -271,14 +275,11 @@ func (r *Registry) applyEventLocked(e Event) (undo func()) {
 		if cur == nil {
 			return func() {}
 		}
-		pos := slices.Index(r.order[e.Kind], e.ID)
+		pos, seq := slices.Index(r.order[e.Kind], e.ID), r.seq[e.Kind][e.ID]
 		r.removeLocked(e.Kind, e.ID)
-		return func() {
-			r.objs[e.Kind][e.ID] = cur
-			r.order[e.Kind] = slices.Insert(r.order[e.Kind], pos, e.ID)
-		}
+		return func() { r.reinsertLocked(cur, pos, seq) }
 	}
-	r.setLocked(&Object{Kind: e.Kind, ID: e.ID, Value: e.Value, CreatedIndex: e.CreatedIndex, ModifiedIndex: e.ModifiedIndex})
+	r.setLocked(&Object{Kind: e.Kind, ID: e.ID, Value: e.Value, Stored: e.Stored, CreatedIndex: e.CreatedIndex, ModifiedIndex: e.ModifiedIndex})
 	return func() {
 		if cur != nil {
 			r.setLocked(cur)

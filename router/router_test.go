@@ -23,17 +23,22 @@ type spec struct {
 	snis   []string
 }
 
-func build(t testing.TB, specs []spec) *Table {
+func build(t testing.TB, specs []spec) *Table[int] {
 	t.Helper()
-	routes := make([]*Route, len(specs))
+	entries := make([]*Entry[int], len(specs))
 	for i, s := range specs {
-		routes[i] = &Route{ID: s.id, RemoteAddr: mustPrefix(t, s.remote), ServerAddr: mustPrefix(t, s.server), ServerPort: s.port, SNIs: s.snis}
+		entries[i] = entryOf(t, s, int64(i))
 	}
-	tb, err := New(routes)
+	tb, err := New(entries)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tb
+}
+
+func entryOf(t testing.TB, s spec, seq int64) *Entry[int] {
+	r := &Route{ID: s.id, RemoteAddr: mustPrefix(t, s.remote), ServerAddr: mustPrefix(t, s.server), ServerPort: s.port, SNIs: s.snis}
+	return &Entry[int]{Route: r, Seq: seq, Target: int(seq)}
 }
 
 func q(remote, local string, port uint16, sni string) Query {
@@ -103,7 +108,7 @@ func TestParsePrefix(t *testing.T) {
 
 // manyRoutes builds n routes in which the matching one is last in order;
 // each other route differs in the given dimension.
-func manyRoutes(tb testing.TB, n int, dim string) (*Table, Query) {
+func manyRoutes(tb testing.TB, n int, dim string) (*Table[int], Query) {
 	specs := make([]spec, n)
 	for i := 0; i < n-1; i++ {
 		switch dim {

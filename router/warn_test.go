@@ -62,7 +62,11 @@ func TestShadowerAgreesWithMatch(t *testing.T) {
 		rt("d", "", "127.0.0.1", 9101), rt("e", "", "", 0, "x.test"), rt("f", "", "", 9101, "x.test"),
 		rt("g", "", "", 0, "*.test"), rt("h", "", "", 0),
 	}
-	tab, err := New(routes)
+	entries := make([]*Entry[struct{}], len(routes))
+	for i, r := range routes {
+		entries[i] = &Entry[struct{}]{Route: r, Seq: int64(i)}
+	}
+	tab, err := New(entries)
 	if err != nil {
 		t.Fatal(err)
 	}

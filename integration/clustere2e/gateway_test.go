@@ -26,8 +26,8 @@ type gateway struct {
 	proc   *e2e.Proc
 }
 
-// startGateway starts a node with the etcd block etcd and extra app
-// fields, and waits for its Admin API.
+// startGateway starts a node with the etcd block etcd (nil: the embedded
+// store) and extra app fields, and waits for its Admin API.
 func startGateway(t testing.TB, name string, etcd map[string]any, fields map[string]any) *gateway {
 	t.Helper()
 	dir := t.TempDir()
@@ -38,7 +38,9 @@ func startGateway(t testing.TB, name string, etcd map[string]any, fields map[str
 		tls:    e2e.HostPort("127.0.0.1", ports[2])}
 	app := map[string]any{
 		"stream_proxy": map[string]any{"tcp": []any{g.stream, map[string]any{"addr": g.tls, "tls": true}}},
-		"etcd":         etcd,
+	}
+	if etcd != nil {
+		app["etcd"] = etcd
 	}
 	for k, v := range fields {
 		app[k] = v

@@ -1,0 +1,341 @@
+package router
+
+import (
+	"math/bits"
+	"net/netip"
+)
+
+// pmap is a persistent hash map (a hash array mapped trie): set and del
+// return a new map that shares every untouched node with the old one,
+// which stays valid and unchanged. A change costs O(log32 n) nodes of at
+// most 32 slots, so one route's change in a table of many does not copy
+// the table. The zero pmap is empty; its hash must be set before use.
+type pmap[K comparable, V any] struct {
+	root *pnode[K, V]
+	n    int
+	hash func(K) uint64
+}
+
+// pnode is a trie node: bitmap marks which of the 32 slots of this level
+// are present, kids holds them in slot order.
+type pnode[K comparable, V any] struct {
+	bitmap uint32
+	kids   []pslot[K, V]
+}
+
+// pslot is either a subtree or a leaf (the keys whose hashes are equal).
+type pslot[K comparable, V any] struct {
+	node *pnode[K, V]
+	leaf *pleaf[K, V]
+}
+
+type pleaf[K comparable, V any] struct {
+	hash uint64
+	kvs  []pkv[K, V]
+}
+
+type pkv[K comparable, V any] struct {
+	k K
+	v V
+}
+
+const pbits = 5
+
+func slotOf(h uint64, shift uint) (bit uint32) { return 1 << ((h >> shift) & 31) }
+
+func (n *pnode[K, V]) pos(bit uint32) int { return bits.OnesCount32(n.bitmap & (bit - 1)) }
+
+// len is the number of keys.
+func (m pmap[K, V]) len() int { return m.n }
+
+// get returns the value of k.
+func (m pmap[K, V]) get(k K) (v V, ok bool) {
+	if m.root == nil {
+		return v, false
+	}
+	h := m.hash(k)
+	n := m.root
+	for shift := uint(0); ; shift += pbits {
+		bit := slotOf(h, shift)
+		if n.bitmap&bit == 0 {
+			return v, false
+		}
+		s := n.kids[n.pos(bit)]
+		if s.leaf != nil {
+			if s.leaf.hash != h {
+				return v, false
+			}
+			for _, kv := range s.leaf.kvs {
+				if kv.k == k {
+					return kv.v, true
+				}
+			}
+			return v, false
+		}
+		n = s.node
+	}
+}
+
+// each calls fn for every key and value, in no particular order.
+func (m pmap[K, V]) each(fn func(K, V)) {
+	var walk func(n *pnode[K, V])
+	walk = func(n *pnode[K, V]) {
+		for _, s := range n.kids {
+			if s.node != nil {
+				walk(s.node)
+				continue
+			}
+			for _, kv := range s.leaf.kvs {
+				fn(kv.k, kv.v)
+			}
+		}
+	}
+	if m.root != nil {
+		walk(m.root)
+	}
+}
+
+// set returns m with k set to v.
+func (m pmap[K, V]) set(k K, v V) pmap[K, V] {
+	h := m.hash(k)
+	root, added := setNode(m.root, 0, h, k, v)
+	m.root = root
+	if added {
+		m.n++
+	}
+	return m
+}
+
+func setNode[K comparable, V any](n *pnode[K, V], shift uint, h uint64, k K, v V) (*pnode[K, V], bool) {
+	if n == nil {
+		return &pnode[K, V]{bitmap: slotOf(h, shift), kids: []pslot[K, V]{{leaf: &pleaf[K, V]{hash: h, kvs: []pkv[K, V]{{k, v}}}}}}, true
+	}
+	bit := slotOf(h, shift)
+	i := n.pos(bit)
+	out := &pnode[K, V]{bitmap: n.bitmap | bit}
+	if n.bitmap&bit == 0 {
+		out.kids = make([]pslot[K, V], 0, len(n.kids)+1)
+		out.kids = append(append(append(out.kids, n.kids[:i]...), pslot[K, V]{leaf: &pleaf[K, V]{hash: h, kvs: []pkv[K, V]{{k, v}}}}), n.kids[i:]...)
+		return out, true
+	}
+	out.kids = append([]pslot[K, V](nil), n.kids...)
+	s := n.kids[i]
+	added := false
+	switch {
+	case s.node != nil:
+		out.kids[i].node, added = setNode(s.node, shift+pbits, h, k, v)
+	case s.leaf.hash == h:
+		kvs := make([]pkv[K, V], 0, len(s.leaf.kvs)+1)
+		added = true
+		for _, kv := range s.leaf.kvs {
+			if kv.k == k {
+				kv.v, added = v, false
+			}
+			kvs = append(kvs, kv)
+		}
+		if added {
+			kvs = append(kvs, pkv[K, V]{k, v})
+		}
+		out.kids[i].leaf = &pleaf[K, V]{hash: h, kvs: kvs}
+	default:
+		// two hashes share this slot: push the old leaf one level down
+		// (they differ at some level, at the latest the last one)
+		sub := &pnode[K, V]{bitmap: slotOf(s.leaf.hash, shift+pbits), kids: []pslot[K, V]{{leaf: s.leaf}}}
+		out.kids[i] = pslot[K, V]{}
+		out.kids[i].node, added = setNode(sub, shift+pbits, h, k, v)
+	}
+	return out, added
+}
+
+// del returns m without k.
+func (m pmap[K, V]) del(k K) pmap[K, V] {
+	if m.root == nil {
+		return m
+	}
+	root, removed := delNode(m.root, 0, m.hash(k), k)
+	if removed {
+		m.root = root
+		m.n--
+	}
+	return m
+}
+
+// delNode returns n without k (nil when nothing is left) and whether k was
+// there; n itself is not changed.
+func delNode[K comparable, V any](n *pnode[K, V], shift uint, h uint64, k K) (*pnode[K, V], bool) {
+	bit := slotOf(h, shift)
+	if n.bitmap&bit == 0 {
+		return n, false
+	}
+	i := n.pos(bit)
+	s := n.kids[i]
+	var repl pslot[K, V]
+	switch {
+	case s.node != nil:
+		sub, removed := delNode(s.node, shift+pbits, h, k)
+		if !removed {
+			return n, false
+		}
+		repl.node = sub
+		// a subtree left with one leaf becomes that leaf
+		if sub != nil && len(sub.kids) == 1 && sub.kids[0].leaf != nil {
+			repl = pslot[K, V]{leaf: sub.kids[0].leaf}
+		}
+	case s.leaf.hash == h:
+		at := -1
+		for j, kv := range s.leaf.kvs {
+			if kv.k == k {
+				at = j
+			}
+		}
+		if at < 0 {
+			return n, false
+		}
+		if len(s.leaf.kvs) > 1 {
+			kvs := append(append([]pkv[K, V](nil), s.leaf.kvs[:at]...), s.leaf.kvs[at+1:]...)
+			repl.leaf = &pleaf[K, V]{hash: h, kvs: kvs}
+		}
+	default:
+		return n, false
+	}
+	if repl.node == nil && repl.leaf == nil {
+		if len(n.kids) == 1 {
+			return nil, true
+		}
+		out := &pnode[K, V]{bitmap: n.bitmap &^ bit, kids: make([]pslot[K, V], 0, len(n.kids)-1)}
+		out.kids = append(append(out.kids, n.kids[:i]...), n.kids[i+1:]...)
+		return out, true
+	}
+	out := &pnode[K, V]{bitmap: n.bitmap, kids: append([]pslot[K, V](nil), n.kids...)}
+	out.kids[i] = repl
+	return out, true
+}
+
+// pmapOf builds a map from a Go map in one pass (no path copies).
+func pmapOf[K comparable, V any](src map[K]V, hash func(K) uint64) pmap[K, V] {
+	return pmapConv(src, hash, func(v V) V { return v })
+}
+
+// pmapConv builds a map of conv(v) for the keys and values of src. The
+// keys are partitioned level by level in two buffers, and the leaves come
+// from one array, so a build costs a few allocations per node, not per key.
+func pmapConv[K comparable, S, V any](src map[K]S, hash func(K) uint64, conv func(S) V) pmap[K, V] {
+	m := pmap[K, V]{hash: hash, n: len(src)}
+	if len(src) == 0 {
+		return m
+	}
+	items := make([]phashed[K, V], 0, len(src))
+	for k, v := range src {
+		items = append(items, phashed[K, V]{hash(k), pkv[K, V]{k, conv(v)}})
+	}
+	m, _ = pmapItems(items, hash)
+	return m
+}
+
+// pmapItems builds a map from hashed pairs (items is reused as a buffer);
+// ok is false when a key is there twice.
+func pmapItems[K comparable, V any](items []phashed[K, V], hash func(K) uint64) (m pmap[K, V], ok bool) {
+	m = pmap[K, V]{hash: hash, n: len(items)}
+	if len(items) == 0 {
+		return m, true
+	}
+	b := &pbuilder[K, V]{leaves: make([]pleaf[K, V], 0, len(items)), kvs: make([]pkv[K, V], 0, len(items))}
+	m.root = b.node(items, make([]phashed[K, V], len(items)), 0)
+	return m, !b.dup
+}
+
+type phashed[K comparable, V any] struct {
+	h  uint64
+	kv pkv[K, V]
+}
+
+type pbuilder[K comparable, V any] struct {
+	leaves []pleaf[K, V]
+	kvs    []pkv[K, V]
+	dup    bool
+}
+
+// node builds the node of items at shift; scratch (as long as items) is
+// free to use, and the children use what is left of items.
+func (b *pbuilder[K, V]) node(items, scratch []phashed[K, V], shift uint) *pnode[K, V] {
+	var count [33]int
+	for _, it := range items {
+		count[(it.h>>shift)&31+1]++
+	}
+	n := &pnode[K, V]{}
+	for idx := range 32 {
+		if count[idx+1] > 0 {
+			n.bitmap |= 1 << idx
+		}
+		count[idx+1] += count[idx]
+	}
+	pos := count
+	for _, it := range items {
+		idx := (it.h >> shift) & 31
+		scratch[pos[idx]] = it
+		pos[idx]++
+	}
+	n.kids = make([]pslot[K, V], 0, bits.OnesCount32(n.bitmap))
+	for idx := range 32 {
+		lo, hi := count[idx], count[idx+1]
+		if lo == hi {
+			continue
+		}
+		g := scratch[lo:hi]
+		same := true
+		for _, it := range g[1:] {
+			same = same && it.h == g[0].h
+		}
+		if !same {
+			n.kids = append(n.kids, pslot[K, V]{node: b.node(g, items[lo:hi], shift+pbits)})
+			continue
+		}
+		at := len(b.kvs)
+		for i, it := range g {
+			for _, prev := range g[:i] {
+				b.dup = b.dup || prev.kv.k == it.kv.k
+			}
+			b.kvs = append(b.kvs, it.kv)
+		}
+		b.leaves = append(b.leaves, pleaf[K, V]{hash: g[0].h, kvs: b.kvs[at:len(b.kvs):len(b.kvs)]})
+		n.kids = append(n.kids, pslot[K, V]{leaf: &b.leaves[len(b.leaves)-1]})
+	}
+	return n
+}
+
+// The hash functions: a fixed 64-bit mix (no seed: keys come from the
+// Admin API, and equal hashes only make a leaf longer).
+
+func mix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return mix64(h)
+}
+
+func hashPort(p uint16) uint64 { return mix64(uint64(p) + 1) }
+
+func hashPrefix(p netip.Prefix) uint64 {
+	b := p.Addr().As16()
+	var hi, lo uint64
+	for i := range 8 {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
+	}
+	fam := uint64(4)
+	if p.Addr().Is6() {
+		fam = 6
+	}
+	return mix64(hi ^ mix64(lo^mix64(uint64(p.Bits())<<8|fam)))
+}
