@@ -130,7 +130,7 @@ type App struct {
 	running bool
 	prev    *App
 	// watcher is the file watcher of a file-driven data plane, guarded
-	// by activation.mu: the live app's runs, the others are stopped.
+	// by the activation lock (live.WithActivation): the live app's runs, the others are stopped.
 	watcher  *standalone.Watcher
 	tcp      []net.Listener
 	tcpOpts  []proxy.ListenerOptions
