@@ -70,7 +70,7 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 			inline = nil
 			p, err := u.New(raw, env)
 			if err != nil {
-				return fmt.Errorf("plugin %s: %v", u.Name, err)
+				return fmt.Errorf("plugin %s: %w", u.Name, err)
 			}
 			bp = builtPlugin{inst: p, inline: inline}
 		}
