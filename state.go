@@ -62,19 +62,19 @@ func (a *App) storeKey() string {
 }
 
 // openStore attaches the store a's config names to reg and loads it,
-// recording the etcd handle in st.
-func (a *App) openStore(st *live.Activation, reg *registry.Registry) error {
+// recording the etcd handle in act.
+func (a *App) openStore(act *live.Activation, reg *registry.Registry) error {
 	rt := live.Runtime()
 	if a.deploy.provider != providerEtcd {
-		emb := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), a.deploy.keyring, a.logger)
-		if err := reg.Open(emb, rt.Compile); err != nil {
+		st := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), a.deploy.keyring, a.logger)
+		if err := reg.Open(st, rt.Compile); err != nil {
 			return fmt.Errorf("loading stored objects: %w", err)
 		}
-		st.Etcd = nil
+		act.Etcd = nil
 		return nil
 	}
 	logger := a.logger.Named("etcd")
-	es, err := etcdstore.New(etcdstore.Options{
+	st, err := etcdstore.New(etcdstore.Options{
 		Config: a.Etcd, Keyring: a.deploy.keyring, Check: adminapi.CheckStored,
 		ReadOnly: a.deploy.role == roleDataPlane, Logger: logger,
 	})
@@ -87,11 +87,11 @@ func (a *App) openStore(st *live.Activation, reg *registry.Registry) error {
 	})
 	// wait briefly for the first load; etcd down means start empty and
 	// keep retrying in the background
-	if err := reg.OpenShared(es, rt.Compile, min(time.Duration(a.Etcd.Timeout), 5*time.Second)); err != nil {
-		es.Close()
+	if err := reg.OpenShared(st, rt.Compile, min(time.Duration(a.Etcd.Timeout), 5*time.Second)); err != nil {
+		st.Close()
 		return fmt.Errorf("etcd: %w", err)
 	}
-	st.Etcd = es
+	act.Etcd = st
 	return nil
 }
 
