@@ -5,6 +5,7 @@ import (
 
 	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/etcdstore"
+	"github.com/caddy-apisix/stream/live"
 )
 
 // clusterView is the answer of GET /v1/cluster: this node's deployment
@@ -25,15 +26,16 @@ func (a *AdminAPI) serveCluster(w http.ResponseWriter, r *http.Request) error {
 	if !controlRequest(w, r) {
 		return nil
 	}
-	activation.mu.Lock()
 	var view clusterView
-	if cur := activation.current; cur != nil {
-		view.Role, view.ConfigProvider = cur.deploy.role, cur.deploy.provider
-	}
-	st := activation.etcd
-	activation.mu.Unlock()
-	if st != nil {
-		s := st.Status()
+	var es *etcdstore.Store
+	live.WithActivation(func(st *live.Activation) {
+		if cur := liveApp(st); cur != nil {
+			view.Role, view.ConfigProvider = cur.deploy.role, cur.deploy.provider
+		}
+		es = st.Etcd
+	})
+	if es != nil {
+		s := es.Status()
 		view.Etcd = &s
 	}
 	adminapi.WriteJSON(w, http.StatusOK, view)

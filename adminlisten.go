@@ -38,7 +38,7 @@ const (
 func parseAdminListen(s string) (*caddy.NetworkAddress, error) {
 	na, err := caddy.ParseNetworkAddress(caddy.NewReplacer().ReplaceKnown(s, ""))
 	if err != nil {
-		return nil, fmt.Errorf("admin_listen: %v", err)
+		return nil, fmt.Errorf("admin_listen: %w", err)
 	}
 	if na.PortRangeSize() != 1 {
 		return nil, fmt.Errorf("admin_listen: want exactly one address, got %s", s)
@@ -199,7 +199,7 @@ type adminServer struct {
 func startAdminServer(na caddy.NetworkAddress, opts adminListenOptions, logger *zap.Logger) (*adminServer, error) {
 	l, err := na.Listen(context.Background(), 0, net.ListenConfig{})
 	if err != nil {
-		return nil, fmt.Errorf("admin_listen %s: %v", na, err)
+		return nil, fmt.Errorf("admin_listen %s: %w", na, err)
 	}
 	ln, ok := l.(net.Listener)
 	if !ok {

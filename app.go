@@ -130,7 +130,7 @@ type App struct {
 	running bool
 	prev    *App
 	// watcher is the file watcher of a file-driven data plane, guarded
-	// by activation.mu: the live app's runs, the others are stopped.
+	// by the activation lock (live.WithActivation): the live app's runs, the others are stopped.
 	watcher  *standalone.Watcher
 	tcp      []net.Listener
 	tcpOpts  []proxy.ListenerOptions
@@ -529,22 +529,13 @@ func staticObjects(upstreams, ssls, services, routes []json.RawMessage) ([]*regi
 		if id == "" {
 			return fmt.Errorf("%s[%d]: missing %s id", kind, i, kind.Noun())
 		}
-		switch kind {
-		case model.StreamRoutes:
-			err = model.CheckStreamRoute(obj, refs)
-		case model.Upstreams:
-			err = model.CheckUpstream(obj, refs)
-		case model.Services:
-			err = model.CheckService(obj, refs)
-		case model.SSLs:
-			err = model.CheckSSL(obj)
-			if err == nil {
-				t, _ := obj["type"].(string)
-				if t == "" {
-					t = "server"
-				}
-				sslTypes[id] = t
+		err = model.Check(kind, obj, refs)
+		if err == nil && kind == model.SSLs {
+			t, _ := obj["type"].(string)
+			if t == "" {
+				t = "server"
 			}
+			sslTypes[id] = t
 		}
 		if err != nil {
 			return fmt.Errorf("%s[%d] (id %s): %w", kind, i, id, err)

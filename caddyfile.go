@@ -149,13 +149,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.AdminKey = append(a.AdminKey, k)
 		case "admin_listen":
-			if !d.NextArg() {
-				return d.ArgErr()
+			val, err := oneArg(d)
+			if err != nil {
+				return err
 			}
-			a.AdminListen = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
+			a.AdminListen = val
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
 				switch d.Val() {
 				case "tls":
@@ -181,13 +179,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.AllowAdmin = append(a.AllowAdmin, args...)
 		case "fallback_sni":
-			if !d.NextArg() {
-				return d.ArgErr()
+			val, err := oneArg(d)
+			if err != nil {
+				return err
 			}
-			a.FallbackSNI = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
+			a.FallbackSNI = val
 		case "access_log":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -211,12 +207,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "role", "config_provider", "config_file":
 			opt := d.Val()
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			val := d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
+			val, err := oneArg(d)
+			if err != nil {
+				return err
 			}
 			switch opt {
 			case "role":
@@ -279,12 +272,9 @@ func (sp *StreamProxy) unmarshalLimit(d *caddyfile.Dispenser) (bool, error) {
 	default:
 		return false, nil
 	}
-	if !d.NextArg() {
-		return true, d.ArgErr()
-	}
-	val := d.Val()
-	if d.NextArg() {
-		return true, d.ArgErr()
+	val, err := oneArg(d)
+	if err != nil {
+		return true, err
 	}
 	if dst == nil {
 		dur, err := caddy.ParseDuration(val)

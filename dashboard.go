@@ -22,9 +22,8 @@ func (a *AdminAPI) serveDashboard(w http.ResponseWriter, r *http.Request) error 
 
 // dashboardInfo is the overview of the live app: its listeners and store.
 func dashboardInfo() dashboard.Info {
-	activation.mu.Lock()
-	a := activation.current
-	activation.mu.Unlock()
+	var a *App
+	live.WithActivation(func(st *live.Activation) { a = liveApp(st) })
 	info := dashboard.Info{Store: dashboard.Store{Provider: "embedded", Status: "ok"}}
 	if a == nil {
 		info.Store.Status = adminapi.NotRunning

@@ -8,7 +8,7 @@ import (
 	"github.com/caddy-apisix/stream/store"
 )
 
-// standaloneKey stands for "no embedded store" in activation.storageKey,
+// standaloneKey stands for "no embedded store" in live.Activation.StorageKey,
 // so that a later embedded config opens its store again.
 const standaloneKey = "standalone"
 
@@ -40,22 +40,22 @@ func (a *App) provisionStandalone() {
 
 // activateStandalone publishes a's standalone document: the persisted
 // one of the API-driven mode (role traditional), or config_file, watched
-// from now on (role data_plane). Called under activation.mu.
-func activateStandalone(a *App) error {
+// from now on (role data_plane). Called under the activation lock.
+func activateStandalone(st *live.Activation, a *App) error {
 	reg, rt := live.Registry(), live.Runtime()
-	if activation.storageKey != standaloneKey {
+	if st.StorageKey != standaloneKey {
 		// objects come from the document only: no embedded store
 		if err := reg.Open(nil, rt.Compile); err != nil {
 			return fmt.Errorf("standalone mode: %w", err)
 		}
-		if activation.etcd != nil {
+		if st.Etcd != nil {
 			// its watch would write into the registry
-			activation.etcd.Close()
-			activation.etcd = nil
+			st.Etcd.Close()
+			st.Etcd = nil
 		}
-		activation.storageKey = standaloneKey
+		st.StorageKey = standaloneKey
 	}
-	if cur := activation.current; cur != nil {
+	if cur := liveApp(st); cur != nil {
 		cur.stopWatcher()
 	}
 	if a.deploy.role == roleDataPlane {
@@ -74,8 +74,8 @@ func activateStandalone(a *App) error {
 	return nil
 }
 
-// stopWatcher stops a's file watcher, if it has one. Called under
-// activation.mu.
+// stopWatcher stops a's file watcher, if it has one. Called under the
+// activation lock.
 func (a *App) stopWatcher() {
 	if w := a.watcher; w != nil {
 		w.Stop()
@@ -83,7 +83,7 @@ func (a *App) stopWatcher() {
 }
 
 // restartWatcher starts a's file watcher again, when a becomes the live
-// app again after a failed reload. Called under activation.mu.
+// app again after a failed reload. Called under the activation lock.
 func (a *App) restartWatcher() {
 	if w := a.watcher; w != nil {
 		_ = w.Start()

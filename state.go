@@ -3,7 +3,6 @@ package stream
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,15 +27,21 @@ type storageRef struct {
 
 func (s storageRef) key() string { return fmt.Sprintf("%T %#v", s.storage, s.storage) }
 
-// activation tracks which apisix app instance is live. In a normal reload
-// the new instance starts before the old one stops; when a reload fails
-// after the new one started, its Stop hands the state back to the old one.
-var activation struct {
-	mu         sync.Mutex
-	current    *App
-	storageKey string
-	// etcd is the open etcd store, nil with the embedded one.
-	etcd *etcdstore.Store
+// liveApp is the live app of the activation record st, nil while none
+// runs.
+func liveApp(st *live.Activation) *App {
+	a, _ := st.App.(*App)
+	return a
+}
+
+// setLiveApp makes a (nil: none) the live app of st. A nil *App is stored
+// as a nil interface, so that liveApp and st.App == nil agree.
+func setLiveApp(st *live.Activation, a *App) {
+	if a == nil {
+		st.App = nil
+		return
+	}
+	st.App = a
 }
 
 // storeKey identifies the store a's config opens, so that a reload that
@@ -56,8 +61,9 @@ func (a *App) storeKey() string {
 	return "embedded " + a.storage.key() + " " + kr
 }
 
-// openStore attaches the store a's config names to reg and loads it.
-func (a *App) openStore(reg *registry.Registry) error {
+// openStore attaches the store a's config names to reg and loads it,
+// recording the etcd handle in act.
+func (a *App) openStore(act *live.Activation, reg *registry.Registry) error {
 	rt := live.Runtime()
 	// every built-in stream plugin runs unless a data plane's etcd says
 	// otherwise (below)
@@ -67,7 +73,7 @@ func (a *App) openStore(reg *registry.Registry) error {
 		if err := reg.Open(st, rt.Compile); err != nil {
 			return fmt.Errorf("loading stored objects: %w", err)
 		}
-		activation.etcd = nil
+		act.Etcd = nil
 		return nil
 	}
 	logger := a.logger.Named("etcd")
@@ -100,40 +106,44 @@ func (a *App) openStore(reg *registry.Registry) error {
 		st.Close()
 		return fmt.Errorf("etcd: %w", err)
 	}
-	activation.etcd = st
+	act.Etcd = st
 	return nil
 }
 
 // activate makes a the live app: the store is opened (once per storage),
 // its static objects and settings are published. When it fails, the
 // running config's settings and store stay (or come back).
-func activate(a *App) error {
-	activation.mu.Lock()
-	defer activation.mu.Unlock()
+func activate(a *App) (err error) {
+	live.WithActivation(func(st *live.Activation) { err = activateLocked(st, a) })
+	return err
+}
+
+func activateLocked(st *live.Activation, a *App) error {
 	reg := live.Registry()
+	cur := liveApp(st)
 	publishSettings(a)
-	if err := useStore(a); err != nil {
-		publishSettings(activation.current)
-		restoreStore(activation.current)
+	if err := useStore(st, a); err != nil {
+		publishSettings(cur)
+		restoreStore(st, cur)
 		return err
 	}
 	if err := reg.SetStatic(a.static); err != nil {
-		publishSettings(activation.current)
-		restoreStore(activation.current)
+		publishSettings(cur)
+		restoreStore(st, cur)
 		return fmt.Errorf("static objects: %w", err)
 	}
 	a.mu.Lock()
 	a.running = true
-	a.prev = activation.current
+	a.prev = cur
 	a.mu.Unlock()
-	activation.current = a
+	setLiveApp(st, a)
 	live.SetAdminConfig(a.admin)
 	return nil
 }
 
 // publishSettings gives the runtime a's settings: its logger, session
 // limits, fallback SNI and access log; nil (no apisix app left) resets
-// them, keeping the logger. Called under activation.mu.
+// them, keeping the logger. Called under the activation lock.
 func publishSettings(a *App) {
 	rt := live.Runtime()
 	if a == nil {
@@ -149,26 +159,24 @@ func publishSettings(a *App) {
 }
 
 // useStore switches the registry to a's store (its standalone document,
-// etcd or the embedded store), unless it already uses it. Called under
-// activation.mu.
-func useStore(a *App) error {
+// etcd or the embedded store), unless it already uses it.
+func useStore(st *live.Activation, a *App) error {
 	if a.deploy.isStandalone() {
-		return activateStandalone(a)
+		return activateStandalone(st, a)
 	}
-	if k := a.storeKey(); k != activation.storageKey {
-		if err := a.openStore(live.Registry()); err != nil {
+	if k := a.storeKey(); k != st.StorageKey {
+		if err := a.openStore(st, live.Registry()); err != nil {
 			return err
 		}
-		activation.storageKey = k
+		st.StorageKey = k
 	}
 	return nil
 }
 
 // restoreStore puts the live app cur back on its own store after a new
 // instance switched away from it and then failed or stopped (a failed
-// reload): cur's writes must keep going where cur persists them. Called
-// under activation.mu.
-func restoreStore(cur *App) {
+// reload): cur's writes must keep going where cur persists them.
+func restoreStore(st *live.Activation, cur *App) {
 	if cur == nil {
 		return
 	}
@@ -176,11 +184,11 @@ func restoreStore(cur *App) {
 	if !cur.deploy.isStandalone() {
 		key = cur.storeKey()
 	}
-	if key == activation.storageKey {
+	if key == st.StorageKey {
 		cur.restartWatcher()
 		return
 	}
-	if err := useStore(cur); err != nil {
+	if err := useStore(st, cur); err != nil {
 		cur.logger.Error("reopening the store of the running config after a failed reload", zap.Error(err))
 	}
 }
@@ -188,8 +196,10 @@ func restoreStore(cur *App) {
 // deactivate retires a; if a was live and the instance before it still
 // runs (a failed reload), that one becomes live again.
 func deactivate(a *App) {
-	activation.mu.Lock()
-	defer activation.mu.Unlock()
+	live.WithActivation(func(st *live.Activation) { deactivateLocked(st, a) })
+}
+
+func deactivateLocked(st *live.Activation, a *App) {
 	a.mu.Lock()
 	a.running = false
 	prev := a.prev
@@ -200,7 +210,7 @@ func deactivate(a *App) {
 	a.mu.Unlock()
 	a.stopWatcher()
 	a.watcher = nil
-	if cur := activation.current; cur != a {
+	if cur := liveApp(st); cur != a {
 		if cur != nil {
 			cur.mu.Lock()
 			if cur.prev == a {
@@ -211,8 +221,8 @@ func deactivate(a *App) {
 		return
 	}
 	if prev != nil && prev.isRunning() {
-		restoreStore(prev)
-		activation.current = prev
+		restoreStore(st, prev)
+		setLiveApp(st, prev)
 		publishSettings(prev)
 		_ = live.Registry().SetStatic(prev.static)
 		live.SetAdminConfig(prev.admin)
@@ -220,11 +230,11 @@ func deactivate(a *App) {
 	}
 	// no apisix app is left (a reload to a config without one): its
 	// static objects and settings go too, stored objects stay
-	activation.current = nil
+	setLiveApp(st, nil)
 	live.SetAdminConfig(nil)
-	if activation.etcd != nil {
+	if st.Etcd != nil {
 		live.Registry().CloseShared()
-		activation.etcd, activation.storageKey = nil, ""
+		st.Etcd, st.StorageKey = nil, ""
 	}
 	publishSettings(nil)
 	_ = live.Registry().SetStatic(nil)

@@ -98,22 +98,7 @@ func schemaValidate(r *http.Request, res string) (reply, error) {
 	if !isObj {
 		return reply{}, errMsg(http.StatusBadRequest, "wrong type: expected object, got "+lua.Type(body))
 	}
-	refs := model.Refs{
-		UpstreamExists: func(string) bool { return true },
-		SSLType:        func(string) (string, bool) { return "client", true },
-		ServiceExists:  func(string) bool { return true },
-	}
-	var err error
-	switch kind {
-	case model.StreamRoutes:
-		err = model.CheckStreamRoute(obj, refs)
-	case model.Upstreams:
-		err = model.CheckUpstream(obj, refs)
-	case model.Services:
-		err = model.CheckService(obj, refs)
-	default:
-		err = model.CheckSSL(obj)
-	}
+	err := model.Check(kind, obj, model.RefsExist())
 	if err != nil {
 		// APISIX reports the bare jsonschema message here.
 		return reply{}, errMsg(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "invalid configuration: "))

@@ -2,7 +2,9 @@ package adminapi
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/caddy-apisix/stream/model"
@@ -106,5 +108,63 @@ func TestSchemaValidate(t *testing.T) {
 	// Validation stores nothing.
 	if l := e.must(200, "GET", "/apisix/admin/upstreams", "").json(t); l["total"] != 0.0 {
 		t.Fatalf("list %v", l)
+	}
+}
+
+// TestPublishedSchemasAreTheCheckedOnes: each plugin unit has one schema
+// document, and it is both what /apisix/admin/plugins/<name> and
+// plugins?all=true publish and what a route's plugin conf is checked
+// against; its metadata_schema is what plugin_metadata/<name> checks.
+func TestPublishedSchemasAreTheCheckedOnes(t *testing.T) {
+	e := newEnv(t, streamCfg())
+	decode := func(b []byte) any {
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	all := e.must(200, "GET", "/apisix/admin/plugins?subsystem=stream&all=true", "").json(t)
+	for _, p := range model.StreamPluginList() {
+		want := decode(p.Schema.JSON())
+		if got := decode([]byte(e.must(200, "GET", "/apisix/admin/plugins/"+p.Name+"?subsystem=stream", "").body)); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: published %v, checked against %v", p.Name, got, want)
+		}
+		info, _ := all[p.Name].(map[string]any)
+		if !reflect.DeepEqual(info["schema"], want) {
+			t.Errorf("all=true %s: schema %v, checked against %v", p.Name, info["schema"], want)
+		}
+		if p.MetadataSchema == nil {
+			if _, has := info["metadata_schema"]; has {
+				t.Errorf("all=true %s: a metadata_schema the unit does not have", p.Name)
+			}
+			// the injected empty metadata_schema: any object
+			e.must(201, "PUT", "/apisix/admin/plugin_metadata/"+p.Name, `{"anything":1}`)
+		} else if !reflect.DeepEqual(info["metadata_schema"], decode(p.MetadataSchema.JSON())) {
+			t.Errorf("all=true %s: metadata_schema %v", p.Name, info["metadata_schema"])
+		}
+		// the route check reaches the same unit's schema: a property of
+		// the published document given a value of another type fails
+		// with the plugin's name (or its first refusal, a missing required one)
+		props, _ := want.(map[string]any)["properties"].(map[string]any)
+		prop, bad := "", "true"
+		for k, v := range props {
+			if typ, _ := v.(map[string]any)["type"].(string); typ != "" {
+				prop = k
+				if typ == "boolean" {
+					bad = `"x"`
+				}
+				break
+			}
+		}
+		if prop == "" {
+			t.Errorf("%s: no typed property in the published schema", p.Name)
+			continue
+		}
+		msg := e.must(400, "POST", "/apisix/admin/schema/validate/stream_routes",
+			`{"server_port":9100,"upstream_id":"u","plugins":{"`+p.Name+`":{"`+prop+`":`+bad+`}}}`).json(t)["error_msg"]
+		if s, _ := msg.(string); !strings.Contains(s, "stream plugin ["+p.Name+"]") {
+			t.Errorf("%s: route check says %v", p.Name, msg)
+		}
 	}
 }

@@ -173,18 +173,7 @@ func (q *request) check(tx *registry.Tx, obj map[string]any) *apiError {
 
 // validateWith runs the model checks with the given references.
 func validateWith(refs model.Refs, kind model.Kind, obj map[string]any) *apiError {
-	var err error
-	switch kind {
-	case model.StreamRoutes:
-		err = model.CheckStreamRoute(obj, refs)
-	case model.Upstreams:
-		err = model.CheckUpstream(obj, refs)
-	case model.SSLs:
-		err = model.CheckSSL(obj)
-	case model.Services:
-		err = model.CheckService(obj, refs)
-	}
-	if err != nil {
+	if err := model.Check(kind, obj, refs); err != nil {
 		return errMsg(http.StatusBadRequest, err.Error())
 	}
 	return nil

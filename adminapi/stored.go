@@ -17,12 +17,7 @@ func CheckStored(kind model.Kind, value []byte) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New("invalid item data, it should be an object")
 	}
-	refs := model.Refs{
-		UpstreamExists: func(string) bool { return true },
-		SSLType:        func(string) (string, bool) { return "client", true },
-		ServiceExists:  func(string) bool { return true },
-	}
-	if aerr := validateWith(refs, kind, obj); aerr != nil {
+	if aerr := validateWith(model.RefsExist(), kind, obj); aerr != nil {
 		return nil, aerr
 	}
 	return model.EncodeObject(obj)

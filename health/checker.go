@@ -94,10 +94,13 @@ func NewChecker(checks *model.HealthChecks, addrs []string, name string, logger 
 		}
 		host, portStr, err := net.SplitHostPort(addr)
 		if err != nil {
-			return nil, fmt.Errorf("health check: invalid node address %q: %v", addr, err)
+			return nil, fmt.Errorf("health check: invalid node address %q: %w", addr, err)
 		}
 		port, err := strconv.Atoi(portStr)
-		if err != nil || port < 0 || port > 65535 {
+		if err != nil {
+			return nil, fmt.Errorf("health check: invalid port in node address %q: %w", addr, err)
+		}
+		if port < 0 || port > 65535 {
 			return nil, fmt.Errorf("health check: invalid port in node address %q", addr)
 		}
 		pp := port

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"iter"
 	"strings"
 )
 
@@ -27,30 +28,19 @@ const (
 // parsePEMCert returns the first certificate of a PEM text. Like OpenSSL's
 // PEM reader it skips blocks of other types.
 func parsePEMCert(s string) (*x509.Certificate, bool) {
-	rest := []byte(s)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return nil, false
-		}
+	for b := range pemBlocks(s) {
 		if b.Type == "CERTIFICATE" || b.Type == "X509 CERTIFICATE" {
 			c, err := x509.ParseCertificate(b.Bytes)
 			return c, err == nil
 		}
 	}
+	return nil, false
 }
 
 // parsePEMKey returns the first private key of a PEM text (PKCS#8, PKCS#1
 // or SEC 1). Encrypted keys fail, as OpenSSL fails without a passphrase.
 func parsePEMKey(s string) (crypto.PrivateKey, bool) {
-	rest := []byte(s)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return nil, false
-		}
+	for b := range pemBlocks(s) {
 		if !strings.HasSuffix(b.Type, "PRIVATE KEY") {
 			continue
 		}
@@ -64,6 +54,22 @@ func parsePEMKey(s string) (crypto.PrivateKey, bool) {
 			return k, true
 		}
 		return nil, false
+	}
+	return nil, false
+}
+
+// pemBlocks yields the PEM blocks of s in order, as OpenSSL's PEM reader
+// walks them.
+func pemBlocks(s string) iter.Seq[*pem.Block] {
+	return func(yield func(*pem.Block) bool) {
+		rest := []byte(s)
+		for {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil || !yield(b) {
+				return
+			}
+		}
 	}
 }
 

@@ -33,6 +33,34 @@ type Refs struct {
 // gets "hash_on":"vars", "pass_host":"pass", "scheme":"http" and
 // "type":"roundrobin"), so the caller should store obj as modified.
 
+// Check validates obj as an object of kind with that kind's Check
+// function. plugin_metadata has none (CheckPluginMetadata checks it by
+// plugin name): it passes.
+func Check(kind Kind, obj map[string]any, refs Refs) error {
+	switch kind {
+	case StreamRoutes:
+		return CheckStreamRoute(obj, refs)
+	case Upstreams:
+		return CheckUpstream(obj, refs)
+	case Services:
+		return CheckService(obj, refs)
+	case SSLs:
+		return CheckSSL(obj)
+	}
+	return nil
+}
+
+// RefsExist is the Refs of a check that takes every reference to exist
+// (an SSL as a client certificate): schema/validate, and the re-check of
+// items another writer stored.
+func RefsExist() Refs {
+	return Refs{
+		UpstreamExists: func(string) bool { return true },
+		SSLType:        func(string) (string, bool) { return "client", true },
+		ServiceExists:  func(string) bool { return true },
+	}
+}
+
 // CheckStreamRoute validates a stream route body after the admin layer's id
 // and create_time checks, in APISIX's order (docs/apisix/admin-api.md#validation-order):
 // schema, upstream_id, service_id, plugins, address semantics, protocol.

@@ -95,17 +95,7 @@ func (r *Registry) OpenShared(s Shared, compile CompileFunc, wait time.Duration)
 	s.Run(r)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	timedOut := false
-	timer := time.AfterFunc(wait, func() {
-		r.mu.Lock()
-		timedOut = true
-		r.sh.cond.Broadcast()
-		r.mu.Unlock()
-	})
-	defer timer.Stop()
-	for r.sh.shared == s && r.sh.applied == 0 && !timedOut {
-		r.sh.cond.Wait()
-	}
+	r.waitLocked(wait, func() bool { return r.sh.shared == s && r.sh.applied == 0 })
 	return nil
 }
 
@@ -297,22 +287,28 @@ func (r *Registry) OnReject(fn func(Event, error)) {
 	r.onReject = fn
 }
 
-// waitApplied waits, with r.mu held, until the Shared store's revision rev
+// waitAppliedLocked waits, with r.mu held, until the Shared store's revision rev
 // is applied, the store is detached, or applyWait passes.
 func (r *Registry) waitAppliedLocked(rev int64) {
 	s := r.sh.shared
 	if s == nil {
 		return
 	}
+	r.waitLocked(applyWait, func() bool { return r.sh.applied < rev && r.sh.shared == s })
+}
+
+// waitLocked waits on r.sh.cond, with r.mu held, while more reports true,
+// for d at the most.
+func (r *Registry) waitLocked(d time.Duration, more func() bool) {
 	done := false
-	t := time.AfterFunc(applyWait, func() {
+	t := time.AfterFunc(d, func() {
 		r.mu.Lock()
 		done = true
 		r.sh.cond.Broadcast()
 		r.mu.Unlock()
 	})
 	defer t.Stop()
-	for r.sh.applied < rev && r.sh.shared == s && !done {
+	for more() && !done {
 		r.sh.cond.Wait()
 	}
 }

@@ -64,15 +64,11 @@ func substituteValues(v any, lookup func(string) (string, bool)) error {
 	case map[string]any:
 		renamed := map[string]string{}
 		for k, val := range t {
-			if s, ok := val.(string); ok {
-				nv, used, err := substitute(s, lookup)
-				if err != nil {
-					return err
-				}
-				t[k] = typedValue(nv, used)
-			} else if err := substituteValues(val, lookup); err != nil {
+			nv, err := substituteValue(val, lookup)
+			if err != nil {
 				return err
 			}
+			t[k] = nv
 			nk, _, err := substitute(k, lookup)
 			if err != nil {
 				return err
@@ -87,18 +83,28 @@ func substituteValues(v any, lookup func(string) (string, bool)) error {
 		}
 	case []any:
 		for i, val := range t {
-			if s, ok := val.(string); ok {
-				nv, used, err := substitute(s, lookup)
-				if err != nil {
-					return err
-				}
-				t[i] = typedValue(nv, used)
-			} else if err := substituteValues(val, lookup); err != nil {
+			nv, err := substituteValue(val, lookup)
+			if err != nil {
 				return err
 			}
+			t[i] = nv
 		}
 	}
 	return nil
+}
+
+// substituteValue is val substituted: a string as substitute and
+// typedValue make it, an object or array in place.
+func substituteValue(val any, lookup func(string) (string, bool)) (any, error) {
+	s, ok := val.(string)
+	if !ok {
+		return val, substituteValues(val, lookup)
+	}
+	nv, used, err := substitute(s, lookup)
+	if err != nil {
+		return nil, err
+	}
+	return typedValue(nv, used), nil
 }
 
 // typedValue is resolve_conf_var's tonumber / "true" / "false" step.
