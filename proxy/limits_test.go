@@ -199,7 +199,7 @@ func TestWarnLimiter(t *testing.T) {
 		{3 * warnEvery, true, 2},
 	}
 	for i, s := range steps {
-		n, ok := w.allow(t0.Add(s.at))
+		n, ok := w.Allow(t0.Add(s.at))
 		if ok != s.warn || n != s.events {
 			t.Errorf("step %d: allow = %d, %v; want %d, %v", i, n, ok, s.events, s.warn)
 		}
