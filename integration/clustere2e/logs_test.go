@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/caddy-apisix/stream/integration/internal/e2e"
 )
 
@@ -44,6 +46,23 @@ func logged(p *e2e.Proc, level string, msgs []string, fields map[string]string) 
 		}
 	}
 	return false, strings.Join(seen, "\n")
+}
+
+// enableAuth adds the user root (password s3cret) with the root role and
+// turns authentication on, as an operator does.
+func enableAuth(t testing.TB, cli *clientv3.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, step := range []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "s3cret"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("enabling etcd auth: %v", err)
+		}
+	}
 }
 
 // TestEtcdProblemLogs: the lines an operator acts on, with the key or the
@@ -83,16 +102,7 @@ func TestEtcdProblemLogs(t *testing.T) {
 	})
 
 	// auth on, as an operator does; a node with a wrong password
-	raw = ec.Client()
-	for _, step := range []func() error{
-		func() error { _, err := raw.UserAdd(ctx, "root", "s3cret"); return err },
-		func() error { _, err := raw.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := raw.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatalf("enabling etcd auth: %v", err)
-		}
-	}
+	enableAuth(t, ec.Client())
 	c := startGateway(t, "C", etcdConf(ec.Hosts(), map[string]any{"user": "root", "password": "wrong"}), map[string]any{"role": "data_plane"})
 	eventually(t, "C logs the failed authentication", func() (bool, string) {
 		return logged(c.proc, "warn", []string{"etcd sync failed; retrying, traffic keeps the last loaded configuration"},
