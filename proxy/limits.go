@@ -153,7 +153,7 @@ func (rt *Runtime) fdAllowed(fd int) bool {
 	return true
 }
 
-// refused counts a refusal and warns, at most once per warnEvery for each
+// refused counts a refusal and warns, at most once per ratewarn.Every for each
 // reason, with the number refused since the last warning.
 func (rt *Runtime) refused(reason string, limit int64) {
 	rt.metrics.refused(reason).Inc()
@@ -172,7 +172,7 @@ func (rt *Runtime) refused(reason string, limit int64) {
 	}
 }
 
-// warnUnmatched warns, at most once per warnEvery for each network (tcp,
+// warnUnmatched warns, at most once per ratewarn.Every for each network (tcp,
 // udp), that no stream route
 // matched a connection or UDP session on the listener local; nginx's
 // stream proxy would close it the same silent way.
@@ -188,8 +188,6 @@ func (rt *Runtime) warnUnmatched(network string, remote, local netip.AddrPort, s
 	}
 }
 
-// warnEvery is the least time between two warnings of one kind.
-const warnEvery = ratewarn.Every
-
-// warnLimiter lets one warning through per warnEvery and counts the rest.
+// warnLimiter lets one warning through per ratewarn.Every and counts the
+// rest.
 type warnLimiter = ratewarn.Limiter
