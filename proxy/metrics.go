@@ -253,17 +253,16 @@ func (rm *routeMetrics) end(listen netip.AddrPort, node string) *endMetrics {
 	return rm.endLocked(listen, node)
 }
 
-// open returns the series of a TCP connection s that reached node and
-// counts its bytes while it runs (flushStreams) until closed, in one
-// critical section.
-func (rm *routeMetrics) open(s *session, node string) *endMetrics {
+// open sets the series of a TCP connection s that reached node (s.em)
+// and counts its bytes while it runs (flushStreams) until closed, in one
+// critical section: a scrape never sees s without its series.
+func (rm *routeMetrics) open(s *session, node string) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	em := rm.endLocked(s.Local, node)
+	s.em, s.counting = rm.endLocked(s.Local, node), true
 	if !rm.dead {
 		rm.streams[s] = struct{}{}
 	}
-	return em
 }
 
 // closed stops counting s's bytes while it runs and counts the rest.

@@ -139,7 +139,7 @@ func (s *session) reached(node *balancer.Node, connect time.Duration) {
 	if s.datagrams {
 		s.em = s.metrics.end(s.Local, node.Addr)
 	} else {
-		s.em, s.counting = s.metrics.open(s, node.Addr), true
+		s.metrics.open(s, node.Addr)
 	}
 	s.em.active.Inc()
 }
