@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/caddy-apisix/stream/datacrypt"
+	"github.com/caddy-apisix/stream/internal/ratewarn"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
@@ -68,6 +69,10 @@ type Store struct {
 	status Status
 	// lastErr is the latest etcd error, for writes while disconnected.
 	lastErr error
+	// down is set once a failure was logged, until etcd answers again
+	// (logs.go); syncWarn rate-limits the failed-sync warnings
+	down     bool
+	syncWarn ratewarn.Limiter
 	// manual is for benchmarks: Run does nothing, the caller loads.
 	manual bool
 }
@@ -276,7 +281,7 @@ func (s *Store) run(r *registry.Registry) {
 			return
 		}
 		s.setDisconnected(err)
-		s.logger.Warn("etcd sync interrupted; retrying", zap.Error(err))
+		s.warnSyncFailed(err)
 		backoff = min(max(2*backoff, 500*time.Millisecond), 8*time.Second)
 	}
 }
@@ -444,7 +449,8 @@ func (s *Store) decode(key string, value []byte, created, modified int64) (regis
 	}
 	if err != nil {
 		s.logger.Error("skipping invalid etcd item; the last valid version stays",
-			zap.String("key", key), zap.Int64("mod_revision", modified), zap.Error(err))
+			zap.String("key", key), zap.Int64("mod_revision", modified), zap.Error(err),
+			zap.String("action", "fix the value with the Admin API or etcdctl, or delete the key"))
 		return registry.Event{}, false
 	}
 	e.Value = v
@@ -475,7 +481,7 @@ func (s *Store) watch(r *registry.Registry, cli *clientv3.Client, rev int64, clu
 				return errors.New("etcd watch closed")
 			}
 			if wresp.CompactRevision != 0 {
-				s.logger.Info("etcd compacted past the watched revision; reloading",
+				s.logger.Warn("etcd compacted past the watched revision; reloading",
 					zap.Int64("revision", rev), zap.Int64("compact_revision", wresp.CompactRevision))
 				return errResync
 			}
@@ -513,6 +519,9 @@ func (s *Store) probe(r *registry.Registry, cli *clientv3.Client, rev int64, clu
 	resp, err := cli.Get(ctx, s.cfg.Prefix, clientv3.WithCountOnly())
 	if err != nil {
 		s.setDisconnected(err)
+		s.mu.Lock()
+		s.warnLost(err)
+		s.mu.Unlock()
 		return nil // the watch reconnects by itself; keep serving
 	}
 	if resp.Header.Revision < rev || resp.Header.ClusterId != cluster {
@@ -521,14 +530,11 @@ func (s *Store) probe(r *registry.Registry, cli *clientv3.Client, rev int64, clu
 		return errResync
 	}
 	s.mu.Lock()
-	wasDown := !s.status.Connected
 	s.status.Connected = true
 	s.status.LastError = ""
 	metrics.observe(s.status)
+	s.upAgain(rev)
 	s.mu.Unlock()
-	if wasDown {
-		s.logger.Info("etcd reachable again")
-	}
 	return nil
 }
 
@@ -565,6 +571,7 @@ func (s *Store) synced(r *registry.Registry, rev int64, cluster uint64, full boo
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.upAgain(rev)
 	s.status.Connected = true
 	s.status.LastError = ""
 	s.status.Revision = rev

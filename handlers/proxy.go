@@ -30,13 +30,15 @@ type Proxy struct {
 	// validates it.
 	Upstream json.RawMessage `json:"upstream"`
 
-	// Name labels the handler's sessions as a stream route id would: the
+	// Name labels the handler's sessions as a stream route id would,
+	// behind "apisix_proxy/" (added unless the name starts with it): the
 	// route label of the apisix_stream_* metrics, the route field of the
 	// access log and of the logs of failed nodes, and the upstream id of
-	// its health-check logs. Default: "apisix_proxy/" followed by the
-	// upstream's node addresses, sorted and comma-separated
-	// (apisix_proxy/127.0.0.1:6379,127.0.0.1:6380), so that handlers with
-	// different nodes never share series.
+	// its health-check logs. "redis" labels them apisix_proxy/redis, which
+	// no stream route id can be, so a handler and a route never share
+	// series. Default: the upstream's node addresses, sorted and
+	// comma-separated (apisix_proxy/127.0.0.1:6379,127.0.0.1:6380), so
+	// that handlers with different nodes never share series.
 	Name string `json:"name,omitempty"`
 
 	upstream *proxy.Upstream
@@ -73,7 +75,7 @@ func (h *Proxy) Provision(ctx caddy.Context) error {
 			addrs[i] = n.Addr()
 		}
 		slices.Sort(addrs)
-		name = "apisix_proxy/" + strings.Join(addrs, ",")
+		name = strings.Join(addrs, ",")
 	}
 	h.upstream, err = live.Runtime().NewStaticUpstream(u, h.Upstream, name, ctx.Logger())
 	if err != nil {

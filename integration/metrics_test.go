@@ -75,3 +75,57 @@ func TestPrometheusStreamMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamBandwidthWhileOpen checks that a TCP connection's bytes show
+// in apisix_stream_bandwidth (and apisix_stream_bandwidth_bytes_total)
+// while it is open, and that closing it does not count them twice.
+func TestStreamBandwidthWhileOpen(t *testing.T) {
+	be := newBackend(t, "long")
+	addr := hostPort("127.0.0.1", freePort(t))
+	p := startCaddy(t, caddyConfig{Apisix: map[string]any{
+		"stream_proxy": map[string]any{"tcp": []any{addr}},
+	}})
+	p.put(t, "stream_routes/1", map[string]any{"upstream": upstreamOf(be)})
+	c, name := firstLine(t, "127.0.0.1", addr)
+	if name != be.Name {
+		c.Close()
+		t.Fatalf("answered by %q", name)
+	}
+	checkEcho(t, c, be.Name)
+	// the greeting and the echo of "ping long\n" back, the ping in
+	ingress, egress := float64(len("ping long\n")), float64(len("long\n")+len("ping long\n"))
+	want := map[string]float64{}
+	for _, n := range []string{"apisix_stream_bandwidth", "apisix_stream_bandwidth_bytes_total"} {
+		want[fmt.Sprintf(`%s{listen_addr=%q,route="1",side="downstream",type="ingress"}`, n, addr)] = ingress
+		want[fmt.Sprintf(`%s{listen_addr=%q,route="1",side="upstream",type="egress"}`, n, addr)] = ingress
+		want[fmt.Sprintf(`%s{listen_addr=%q,route="1",side="downstream",type="egress"}`, n, addr)] = egress
+		want[fmt.Sprintf(`%s{listen_addr=%q,route="1",side="upstream",type="ingress"}`, n, addr)] = egress
+	}
+	// the proxy counts a write just after it: poll, bounded
+	check := func(when string) {
+		t.Helper()
+		deadline := time.Now().Add(answerWait)
+		for series, v := range want {
+			for got := metricValue(t, p, series); got != v; got = metricValue(t, p, series) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %s = %v, want %v", when, series, got, v)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	check("connection open")
+	if got := metricValue(t, p, fmt.Sprintf(`apisix_stream_active_connections{listen_addr=%q,route="1"}`, addr)); got != 1 {
+		t.Fatalf("active connections = %v, want 1", got)
+	}
+	c.Close()
+	ended := fmt.Sprintf(`apisix_stream_status{code="200",listen_addr=%q,node=%q,route="1"}`, addr, be.Addr())
+	deadline := time.Now().Add(answerWait)
+	for metricValue(t, p, ended) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never 1", ended)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	check("connection closed")
+}

@@ -348,7 +348,7 @@ func TestStaticHandlerNames(t *testing.T) {
 		be    *backend
 		label string
 	}{
-		{namedAddr, a, "redis"},
+		{namedAddr, a, "apisix_proxy/redis"},
 		{unnamedAddr, b, "apisix_proxy/" + b.Addr()},
 	} {
 		if got := whoTCP(t, "127.0.0.1", tt.addr); got != tt.be.Name {

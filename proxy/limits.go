@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-apisix/stream/internal/ratewarn"
 	"github.com/caddy-apisix/stream/rawsock"
 )
 
@@ -152,7 +153,7 @@ func (rt *Runtime) fdAllowed(fd int) bool {
 	return true
 }
 
-// refused counts a refusal and warns, at most once per warnEvery for each
+// refused counts a refusal and warns, at most once per ratewarn.Every for each
 // reason, with the number refused since the last warning.
 func (rt *Runtime) refused(reason string, limit int64) {
 	rt.metrics.refused(reason).Inc()
@@ -165,13 +166,13 @@ func (rt *Runtime) refused(reason string, limit int64) {
 	case refusedTCP:
 		i = 3
 	}
-	if n, ok := rt.limits.warns[i].allow(time.Now()); ok {
+	if n, ok := rt.limits.warns[i].Allow(time.Now()); ok {
 		rt.Logger().Warn("session refused: limit reached",
 			zap.String("reason", reason), zap.Int64("limit", limit), zap.Int64("refused_since_last_warning", n))
 	}
 }
 
-// warnUnmatched warns, at most once per warnEvery for each network (tcp,
+// warnUnmatched warns, at most once per ratewarn.Every for each network (tcp,
 // udp), that no stream route
 // matched a connection or UDP session on the listener local; nginx's
 // stream proxy would close it the same silent way.
@@ -180,30 +181,13 @@ func (rt *Runtime) warnUnmatched(network string, remote, local netip.AddrPort, s
 	if network == "udp" {
 		w = &rt.unmatchedWarn[1]
 	}
-	if n, ok := w.allow(time.Now()); ok {
+	if n, ok := w.Allow(time.Now()); ok {
 		rt.Logger().Warn("not hit any route",
 			zap.String("network", network), zap.Stringer("listener", local), zap.Stringer("remote", remote),
 			zap.String("sni", sni), zap.Int64("unmatched_since_last_warning", n))
 	}
 }
 
-// warnEvery is the least time between two warnings of one kind.
-const warnEvery = 10 * time.Second
-
-// warnLimiter lets one warning through per warnEvery and counts the rest.
-type warnLimiter struct {
-	next       atomic.Int64 // Unix nanoseconds
-	suppressed atomic.Int64
-}
-
-// allow reports whether to warn now, and how many events (this one
-// included) the warning stands for.
-func (w *warnLimiter) allow(now time.Time) (int64, bool) {
-	n := w.suppressed.Add(1)
-	next := w.next.Load()
-	if now.UnixNano() < next || !w.next.CompareAndSwap(next, now.Add(warnEvery).UnixNano()) {
-		return 0, false
-	}
-	w.suppressed.Add(-n)
-	return n, true
-}
+// warnLimiter lets one warning through per ratewarn.Every and counts the
+// rest.
+type warnLimiter = ratewarn.Limiter

@@ -182,26 +182,3 @@ func TestTCPConnectionCap(t *testing.T) {
 		t.Fatalf("connection after the first ended: %q %v", buf, err)
 	}
 }
-
-func TestWarnLimiter(t *testing.T) {
-	var w warnLimiter
-	t0 := time.Unix(1000, 0)
-	steps := []struct {
-		at     time.Duration
-		warn   bool
-		events int64
-	}{
-		{0, true, 1},
-		{time.Second, false, 0},
-		{2 * time.Second, false, 0},
-		{warnEvery, true, 2 + 1},
-		{warnEvery + time.Second, false, 0},
-		{3 * warnEvery, true, 2},
-	}
-	for i, s := range steps {
-		n, ok := w.allow(t0.Add(s.at))
-		if ok != s.warn || n != s.events {
-			t.Errorf("step %d: allow = %d, %v; want %d, %v", i, n, ok, s.events, s.warn)
-		}
-	}
-}

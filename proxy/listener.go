@@ -22,9 +22,9 @@ func (rt *Runtime) ServeTCP(ln net.Listener, opts ListenerOptions) error {
 				return err
 			}
 			// out of fds or similar: back off instead of spinning, and
-			// warn at most every warnEvery while it lasts
+			// warn at most every ratewarn.Every while it lasts
 			backoff = min(max(backoff*2, 5*time.Millisecond), time.Second)
-			if n, ok := rt.acceptWarn.allow(time.Now()); ok {
+			if n, ok := rt.acceptWarn.Allow(time.Now()); ok {
 				rt.Logger().Warn("accepting connections fails; retrying", zap.Error(err),
 					zap.Duration("retry_in", backoff), zap.Int64("failures_since_last_warning", n))
 			}

@@ -82,7 +82,39 @@ func newStreamMetrics() *streamMetrics {
 		"APISIX's name of apisix_stream_status_total (untyped: a counter without the _total suffix).", "code", "route", "listen_addr", "node")
 	m.apisixBandwidth = newUntypedCopy(m.bandwidth, "apisix_stream_bandwidth",
 		"APISIX's name of apisix_stream_bandwidth_bytes_total, in bytes (untyped: a counter without the _total suffix).", "type", "route", "listen_addr", "side")
+	m.apisixBandwidth.before = m.flushStreams
 	return m
+}
+
+// liveBandwidth collects the bandwidth counters after adding the bytes
+// that open TCP connections moved since the last scrape (flushStreams).
+type liveBandwidth struct{ m *streamMetrics }
+
+// Describe implements prometheus.Collector.
+func (c liveBandwidth) Describe(ch chan<- *prometheus.Desc) { c.m.bandwidth.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (c liveBandwidth) Collect(ch chan<- prometheus.Metric) {
+	c.m.flushStreams()
+	c.m.bandwidth.Collect(ch)
+}
+
+// flushStreams adds to the bandwidth series the bytes that each open TCP
+// connection moved since it was last flushed. A connection's bytes are
+// counted by the copy loop anyway (Counters, for the access log and the
+// log plugins); reading them at scrape time shows a long-lived
+// connection's traffic while it runs at no cost per read, where APISIX
+// counts a stream's bytes only in its log phase, when it ends.
+func (m *streamMetrics) flushStreams() {
+	m.routes.Range(func(_, v any) bool {
+		rm := v.(*routeMetrics)
+		rm.mu.Lock()
+		for s := range rm.streams {
+			s.flushBytes()
+		}
+		rm.mu.Unlock()
+		return true
+	})
 }
 
 // refused is the refusal counter of reason.
@@ -92,7 +124,7 @@ func (m *streamMetrics) refused(reason string) prometheus.Counter {
 
 // Register adds the collectors to reg; registering twice is not an error.
 func (m *streamMetrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.connections, m.active, m.status, m.bandwidth, m.refusedVec, m.apisixStatus, m.apisixBandwidth} {
+	for _, c := range []prometheus.Collector{m.connections, m.active, m.status, liveBandwidth{m}, m.refusedVec, m.apisixStatus, m.apisixBandwidth} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -113,6 +145,9 @@ type routeMetrics struct {
 
 	mu   sync.Mutex
 	ends map[endKey]*endMetrics
+	// streams are the route's open TCP connections that reached a node,
+	// whose bytes flushStreams counts while they run
+	streams map[*session]struct{}
 	// dead is set once the series are dropped
 	dead bool
 }
@@ -140,7 +175,8 @@ func (m *streamMetrics) route(label string) *routeMetrics {
 	if rm, ok := m.routes.Load(label); ok {
 		return rm.(*routeMetrics)
 	}
-	rm := &routeMetrics{m: m, label: label, connections: m.connections.WithLabelValues(label), ends: map[endKey]*endMetrics{}}
+	rm := &routeMetrics{m: m, label: label, connections: m.connections.WithLabelValues(label), ends: map[endKey]*endMetrics{},
+		streams: map[*session]struct{}{}}
 	actual, _ := m.routes.LoadOrStore(label, rm)
 	return actual.(*routeMetrics)
 }
@@ -228,9 +264,34 @@ func (rm *routeMetrics) status(code int, em *endMetrics) {
 
 // end returns the route's series of a local address and node.
 func (rm *routeMetrics) end(listen netip.AddrPort, node string) *endMetrics {
-	k := endKey{listen, node}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
+	return rm.endLocked(listen, node)
+}
+
+// open sets the series of a TCP connection s that reached node (s.em)
+// and counts its bytes while it runs (flushStreams) until closed, in one
+// critical section: a scrape never sees s without its series.
+func (rm *routeMetrics) open(s *session, node string) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	s.em, s.counting = rm.endLocked(s.Local, node), true
+	if !rm.dead {
+		rm.streams[s] = struct{}{}
+	}
+}
+
+// closed stops counting s's bytes while it runs and counts the rest.
+func (rm *routeMetrics) closed(s *session) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	delete(rm.streams, s)
+	s.flushBytes()
+}
+
+// endLocked is end under rm.mu.
+func (rm *routeMetrics) endLocked(listen netip.AddrPort, node string) *endMetrics {
+	k := endKey{listen, node}
 	if em := rm.ends[k]; em != nil {
 		return em
 	}
@@ -260,6 +321,8 @@ func (rm *routeMetrics) end(listen netip.AddrPort, node string) *endMetrics {
 type untypedCopy struct {
 	of   *prometheus.CounterVec
 	desc *prometheus.Desc
+	// before, if set, runs before each collection
+	before func()
 }
 
 // newUntypedCopy copies of as name; labels are of's label names, sorted
@@ -274,6 +337,9 @@ func (c *untypedCopy) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 // Collect implements prometheus.Collector.
 func (c *untypedCopy) Collect(ch chan<- prometheus.Metric) {
+	if c.before != nil {
+		c.before()
+	}
 	in := make(chan prometheus.Metric)
 	go func() {
 		c.of.Collect(in)

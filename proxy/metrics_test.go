@@ -145,21 +145,61 @@ func TestStaticHandlerSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := rt.NewStaticUpstream(u, []byte(`{"nodes":{"127.0.0.1:1":1}}`), "static-x", nil)
+	b, err := rt.NewStaticUpstream(u, []byte(`{"nodes":{"127.0.0.1:1":1}}`), "apisix_proxy/static-x", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.static.ID != "static-x" || a.static.metrics.label != "static-x" || a.ID() != "static-x" {
-		t.Fatalf("route %q, label %q, upstream %q; want static-x", a.static.ID, a.static.metrics.label, a.ID())
+	if a.static.ID != "apisix_proxy/static-x" || a.static.metrics.label != "apisix_proxy/static-x" || a.ID() != "apisix_proxy/static-x" {
+		t.Fatalf("route %q, label %q, upstream %q; want apisix_proxy/static-x", a.static.ID, a.static.metrics.label, a.ID())
 	}
 	a.static.metrics.connections.Inc()
 	a.Close()
 	a.Close() // twice is once
-	if got := seriesOf(gather(t, rt)["apisix_stream_connection_total"], "static-x"); len(got) != 1 {
+	if got := seriesOf(gather(t, rt)["apisix_stream_connection_total"], "apisix_proxy/static-x"); len(got) != 1 {
 		t.Fatalf("with one handler left: %v", got)
 	}
 	b.Close()
-	if got := seriesOf(gather(t, rt)["apisix_stream_connection_total"], "static-x"); len(got) != 0 {
+	if got := seriesOf(gather(t, rt)["apisix_stream_connection_total"], "apisix_proxy/static-x"); len(got) != 0 {
 		t.Fatalf("after the last handler: %v", got)
+	}
+}
+
+// TestStaticHandlerApartFromRoutes: a handler named as a live route's id,
+// or as a prefer_name route's name, keeps series of its own, and closing
+// it leaves the route's.
+func TestStaticHandlerApartFromRoutes(t *testing.T) {
+	rt, _ := newTestRuntime(t, map[string]string{
+		"redis": `{"upstream":{"nodes":{"127.0.0.1:1":1}}}`,
+		"named": `{"name":"apisix_proxy/cache","plugins":{"prometheus":{"prefer_name":true}},"upstream":{"nodes":{"127.0.0.1:1":1}}}`,
+	}, nil)
+	routes := map[string]*Route{}
+	for _, r := range rt.Snapshot().routes {
+		routes[r.ID] = r
+	}
+	if got := routes["named"].metrics.label; got != "named" {
+		t.Fatalf("a prefer_name name in the handlers' label space labels the route %q, want its id", got)
+	}
+	u, err := model.ParseUpstream([]byte(`{"nodes":{"127.0.0.1:1":1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"redis", "cache"} {
+		h, err := rt.NewStaticUpstream(u, []byte(`{"nodes":{"127.0.0.1:1":1}}`), name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.static.metrics == routes["redis"].metrics || h.static.metrics == routes["named"].metrics {
+			t.Fatalf("handler %q shares a route's series", name)
+		}
+		h.static.metrics.connections.Inc()
+		h.Close()
+	}
+	routes["redis"].metrics.connections.Inc()
+	routes["named"].metrics.connections.Inc()
+	mf := gather(t, rt)["apisix_stream_connection_total"]
+	for _, label := range []string{"redis", "named"} {
+		if got := seriesOf(mf, label); len(got) != 1 {
+			t.Errorf("route %s after its namesake handler closed: %v", label, got)
+		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/plugin"
@@ -81,7 +84,14 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 		r.ownPlugins = append(r.ownPlugins, key)
 		p := bp.inst
 		if pm, ok := p.(*plugin.Prometheus); ok && pm.PreferName && name != "" {
-			r.metrics = c.metrics.route(name)
+			if strings.HasPrefix(name, StaticPrefix) {
+				// the label space of layer4.handlers.apisix_proxy
+				// handlers: labelled by the route id instead
+				c.logger.Warn("prometheus prefer_name: the route's name starts with "+StaticPrefix+", which labels layer4.handlers.apisix_proxy handlers; its series are labelled by the route id",
+					zap.String("route", r.ID), zap.String("name", name))
+			} else {
+				r.metrics = c.metrics.route(name)
+			}
 		}
 		if pr, ok := p.(plugin.Prereader); ok {
 			r.prereaders = append(r.prereaders, pr)

@@ -247,3 +247,67 @@ func TestTCPMetrics(t *testing.T) {
 		t.Errorf("active = %v after the connection ended", a)
 	}
 }
+
+// Scrapes while connections open, move bytes and close count each byte
+// once: after the last one closed, the bandwidth series hold exactly the
+// bytes sent (run with -race, this also checks the scrape's reads of open
+// sessions).
+func TestTCPBytesScrapedWhileOpen(t *testing.T) {
+	echo := tcpEcho(t)
+	rt, _ := newTestRuntime(t, map[string]string{"scraped": `{"upstream":{"nodes":{"` + echo + `":1}}}`}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
+	t.Cleanup(func() { ln.Close() })
+	em := rt.metrics.route("scraped").end(netip.MustParseAddrPort(ln.Addr().String()), echo)
+	const conns, rounds = 20, 5
+	msg := []byte("0123456789")
+	done := make(chan error, conns)
+	for range conns {
+		go func() {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				done <- err
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			got := make([]byte, len(msg))
+			for range rounds {
+				if _, err := c.Write(msg); err != nil {
+					done <- err
+					return
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for i := 0; i < conns; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			i++
+		default:
+			rt.metrics.flushStreams()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(em.ok) < conns && time.Now().Before(deadline) {
+		rt.metrics.flushStreams()
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := float64(conns * rounds * len(msg))
+	for _, c := range []prometheus.Counter{em.fromClient, em.toClient, em.toUpstream, em.fromUpstream} {
+		if n := testutil.ToFloat64(c); n != want {
+			t.Errorf("bandwidth %v, want %v on each type and side", n, want)
+		}
+	}
+}

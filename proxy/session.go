@@ -52,6 +52,11 @@ type session struct {
 	// c counts the bytes moved: Sent from the client to the upstream,
 	// Received back.
 	c Counters
+	// flushedSent and flushedReceived are the parts of c a stream has
+	// counted in the bandwidth series (flushBytes, under metrics.mu);
+	// counting reports whether it is in metrics.streams
+	flushedSent, flushedReceived int64
+	counting                     bool
 
 	// a stream session's connections, the bytes to send upstream before
 	// the client's own (read ahead by a caddy-l4 matcher or a TLS peek),
@@ -131,7 +136,11 @@ const (
 // as active.
 func (s *session) reached(node *balancer.Node, connect time.Duration) {
 	s.node, s.connect, s.active = node, connect, true
-	s.em = s.metrics.end(s.Local, node.Addr)
+	if s.datagrams {
+		s.em = s.metrics.end(s.Local, node.Addr)
+	} else {
+		s.metrics.open(s, node.Addr)
+	}
 	s.em.active.Inc()
 }
 
@@ -169,6 +178,22 @@ func (s *session) clientBytes(n int) {
 	}
 }
 
+// flushBytes counts in the bandwidth series the bytes the stream moved
+// since its last flush; the caller holds s.metrics.mu.
+func (s *session) flushBytes() {
+	em := s.em
+	if d := s.c.Sent.Load() - s.flushedSent; d > 0 {
+		s.flushedSent += d
+		em.fromClient.Add(float64(d))
+		em.toUpstream.Add(float64(d))
+	}
+	if d := s.c.Received.Load() - s.flushedReceived; d > 0 {
+		s.flushedReceived += d
+		em.toClient.Add(float64(d))
+		em.fromUpstream.Add(float64(d))
+	}
+}
+
 // tried records the node the session tried last without reaching it (a
 // failed dial, a socket refused by fd_reserve), for the metrics and the
 // access log.
@@ -203,18 +228,11 @@ func (s *session) finish() {
 	default:
 		s.metrics.status(s.status, em)
 	}
-	received, sent := s.c.Sent.Load(), s.c.Received.Load()
-	if !s.datagrams {
-		// a stream's bytes count when it ends
-		if received > 0 {
-			em.fromClient.Add(float64(received))
-			em.toUpstream.Add(float64(received))
-		}
-		if sent > 0 {
-			em.toClient.Add(float64(sent))
-			em.fromUpstream.Add(float64(sent))
-		}
+	if s.counting {
+		// the bytes not counted by a scrape yet
+		s.metrics.closed(s)
 	}
+	received, sent := s.c.Sent.Load(), s.c.Received.Load()
 	node := s.lastTried
 	if s.node != nil {
 		node = s.node.Addr

@@ -95,7 +95,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 			if err := tc.Handshake(); err != nil {
 				// no certificate for the SNI, a missing or bad client
 				// certificate, a protocol the SSL object refuses
-				if n, ok := rt.tlsWarn.allow(time.Now()); ok {
+				if n, ok := rt.tlsWarn.Allow(time.Now()); ok {
 					logger.Warn("TLS handshake failed", zap.Stringer("listener", local), zap.Stringer("remote", remote),
 						zap.String("sni", sni), zap.Error(err), zap.Int64("failures_since_last_warning", n))
 				}

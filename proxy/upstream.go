@@ -182,11 +182,30 @@ func certID(u *model.Upstream) string {
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
+// StaticPrefix starts the route label of every
+// layer4.handlers.apisix_proxy handler. No stream route id can hold its
+// "/" (ids match ^[a-zA-Z0-9-_.]+$, model/schemadefs.go), and a route
+// whose prefer_name name starts with it is labelled by its id: a handler
+// and a route never share series, so cleaning up a handler never drops
+// a route's.
+const StaticPrefix = "apisix_proxy/"
+
+// StaticLabel is the route label of a handler named name: name with
+// StaticPrefix in front, unless it starts with it already.
+func StaticLabel(name string) string {
+	if strings.HasPrefix(name, StaticPrefix) {
+		return name
+	}
+	return StaticPrefix + name
+}
+
 // NewStaticUpstream compiles an upstream outside any snapshot, for
-// layer4.handlers.apisix_proxy: name is its route id and upstream id in
-// the metrics and logs. Its health checks start now; Close stops them
-// and, once no other handler uses name, removes its series.
+// layer4.handlers.apisix_proxy: StaticLabel(name) is its route id and
+// upstream id in the metrics and logs. Its health checks start now; Close
+// stops them and, once no other handler uses that label, removes its
+// series.
 func (rt *Runtime) NewStaticUpstream(u *model.Upstream, raw []byte, name string, logger *zap.Logger) (*Upstream, error) {
+	name = StaticLabel(name)
 	c := &compiler{next: map[string]*Upstream{}, logger: logger, metrics: rt.metrics, ssl: map[string]*model.SSL{}}
 	cu, err := c.upstream(name, u, raw)
 	if err != nil {

@@ -120,6 +120,7 @@ func (s *Store) Load() ([]*registry.Object, int64, error) {
 			continue
 		}
 		unreadable++
+		fields = append(fields, zap.String("action", "restore the file from a backup, or delete it and write the object again"))
 		s.logger.Error("stored object unreadable: not served; the file is kept for inspection", fields...)
 	}
 	UnreadableObjects.Set(float64(unreadable))

@@ -37,8 +37,9 @@ func TestUnreadableStoredObjectIsReported(t *testing.T) {
 			line = l
 		}
 	}
-	if !strings.Contains(line, `"level":"error"`) || !strings.Contains(line, `"file":"`+file+`"`) || !strings.Contains(line, `"error":"`) {
-		t.Errorf("no ERROR line naming %s and the error; got %q", file, line)
+	if !strings.Contains(line, `"level":"error"`) || !strings.Contains(line, `"file":"`+file+`"`) || !strings.Contains(line, `"error":"`) ||
+		!strings.Contains(line, `"action":"restore the file from a backup, or delete it and write the object again"`) {
+		t.Errorf("no ERROR line naming %s, the error and what to do; got %q", file, line)
 	}
 	st, _, body, err := e2e.Admin{Addr: in.admin}.Do(http.MethodGet, "/metrics", "", nil, nil)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"net"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -46,18 +45,7 @@ func TestAuthAndTLS(t *testing.T) {
 	}
 	ec.WaitHealthy(tlsOpt)
 	// enable auth with a root user, as an operator does
-	raw := ec.Client(tlsOpt)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, step := range []func() error{
-		func() error { _, err := raw.UserAdd(ctx, "root", "s3cret"); return err },
-		func() error { _, err := raw.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := raw.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatalf("enabling etcd auth: %v", err)
-		}
-	}
+	enableAuth(t, ec.Client(tlsOpt))
 
 	conf := etcdConf(ec.Hosts(), map[string]any{
 		"user": "root", "password": "s3cret",

@@ -4,9 +4,11 @@ package dashboarde2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -62,5 +64,48 @@ fetch("http://%s/apisix/admin/upstreams", {method: "POST", mode: "no-cors", cred
 	list := g.api(t, http.MethodGet, "/apisix/admin/upstreams", nil, http.StatusOK)
 	if n, _ := list["total"].(float64); n != 1 {
 		t.Errorf("after the cross-origin POST the Admin API lists %v upstreams, want 1 (only the dashboard's): %v", list["total"], list["list"])
+	}
+}
+
+// TestAdminListenLiveFigures: the dashboard served on admin_listen reads
+// /metrics from its own origin and shows a held-open connection's figures
+// while it runs: one active connection, its bytes, and a bytes/s point
+// once it sends more.
+func TestAdminListenLiveFigures(t *testing.T) {
+	listen := e2e.HostPort("127.0.0.1", e2e.FreePorts(t, 1)[0])
+	g := startGateway(t, map[string]any{"admin_listen": listen})
+	be := newBackend(t)
+	g.api(t, http.MethodPut, "/apisix/admin/stream_routes/1", map[string]any{
+		"upstream": map[string]any{"nodes": map[string]int{be.Addr(): 1}}}, http.StatusCreated)
+	b := newBrowser(t)
+	b.run(chromedp.Navigate("http://"+listen+"/apisix/dashboard/"), chromedp.WaitVisible(chromedp.ID("key")))
+	b.run(chromedp.SendKeys(chromedp.ID("key"), adminKey+"\r"))
+	b.waitPage("overview")
+	b.goTo("#/stream_routes", "stream_routes")
+	b.js(`import('/apisix/dashboard/js/prom.js').then((m) => { window.promModule = m })`)
+	// the figures the page polled, for route 1
+	now := `(window.promModule && window.promModule.live.now.get('1') || {})`
+
+	c := clients(t, g.stream, 1)[0]
+	b.waitJS("1 active connection", `document.querySelector('tr[data-id="1"] [data-live="active"]').textContent === '1'`)
+	// "hello 0\n" in and back: 8 bytes in each of the four series
+	b.waitJS("the open connection's bytes", now+`.bytes === 32`)
+	echo(t, c, "more bytes\n")
+	b.waitJS("the bytes sent since", now+`.bytes === 32 + 4 * 11`)
+	b.waitJS("a bytes/s point", `window.promModule.live.history.get('1').some((p) => p.bps > 0)`)
+	b.waitJS("still 1 active connection", now+`.active === 1`)
+}
+
+// echo sends msg on c and reads it back.
+func echo(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+		t.Fatalf("echo: %q, %v", buf, err)
 	}
 }
