@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
+	"github.com/caddy-apisix/stream/router"
 )
 
 // gather registers rt's metrics in a fresh registry and gathers them by
@@ -173,9 +174,7 @@ func TestStaticHandlerApartFromRoutes(t *testing.T) {
 		"named": `{"name":"apisix_proxy/cache","plugins":{"prometheus":{"prefer_name":true}},"upstream":{"nodes":{"127.0.0.1:1":1}}}`,
 	}, nil)
 	routes := map[string]*Route{}
-	for _, r := range rt.Snapshot().routes {
-		routes[r.ID] = r
-	}
+	rt.Snapshot().table.Each(func(e *router.Entry[*Route]) { routes[e.Target.ID] = e.Target })
 	if got := routes["named"].metrics.label; got != "named" {
 		t.Fatalf("a prefer_name name in the handlers' label space labels the route %q, want its id", got)
 	}
