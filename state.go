@@ -132,18 +132,20 @@ func activate(a *App) error {
 }
 
 // publishSettings gives the runtime a's settings: its logger, session
-// limits, fallback SNI and access log; nil (no apisix app left) resets
-// them, keeping the logger. Called under activation.mu.
+// limits, TCP copy mode, fallback SNI and access log; nil (no apisix app
+// left) resets them, keeping the logger. Called under activation.mu.
 func publishSettings(a *App) {
 	rt := live.Runtime()
 	if a == nil {
 		rt.SetLimits(proxy.Limits{})
+		rt.SetTCPCopy(proxy.CopyAuto)
 		rt.SetFallbackSNI("")
 		rt.SetAccessLog(false)
 		return
 	}
 	rt.SetLogger(a.logger)
 	rt.SetLimits(a.StreamProxy.limits())
+	rt.SetTCPCopy(a.StreamProxy.copyMode())
 	rt.SetFallbackSNI(a.FallbackSNI)
 	rt.SetAccessLog(a.AccessLog)
 }
