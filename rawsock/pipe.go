@@ -78,4 +78,3 @@ func Splice(in, out, n int) (int, error) {
 	}
 	return int(r), nil
 }
-
