@@ -132,8 +132,8 @@ func activate(a *App) error {
 }
 
 // publishSettings gives the runtime a's settings: its logger, session
-// limits, TCP copy mode, fallback SNI and access log; nil (no apisix app
-// left) resets them, keeping the logger. Called under activation.mu.
+// limits, fallback SNI and access log; nil (no apisix app left) resets
+// them, keeping the logger. Called under activation.mu.
 func publishSettings(a *App) {
 	rt := live.Runtime()
 	if a == nil {
