@@ -175,6 +175,17 @@ type StreamProxy struct {
 	// its hard limit at start. Default: 256, at most a quarter of
 	// RLIMIT_NOFILE; -1 turns the reserve off.
 	FDReserve int `json:"fd_reserve,omitempty"`
+	// TCPCopy is how a plain TCP connection's bytes are moved (neither
+	// side TLS), on Linux: "buffer" reads into and writes from a pooled
+	// 32 KiB buffer, "splice" moves them with splice(2) through a pooled
+	// pipe without copying them through user space, and "auto" picks the
+	// one measured cheaper for the whole host: "buffer" (on an Intel Xeon,
+	// splicing made the load generator's own copies cost more; on the AMD
+	// EPYC of docs/performance-run.md, "splice" was ahead: see
+	// docs/performance.md, change 14). Connections with TLS on either
+	// side, and every connection on other systems, use the buffered copy
+	// whatever the value. Default "auto".
+	TCPCopy string `json:"tcp_copy,omitempty"`
 }
 
 // limits are the stream_proxy session limits for the data path.
@@ -189,6 +200,16 @@ func (sp *StreamProxy) limits() proxy.Limits {
 		TCPConnections:         sp.TCPMaxConnections,
 		FDReserve:              sp.FDReserve,
 	}
+}
+
+// copyMode is stream_proxy.tcp_copy for the data path (checked at
+// provision: an unknown value never gets here).
+func (sp *StreamProxy) copyMode() proxy.CopyMode {
+	if sp == nil {
+		return proxy.CopyAuto
+	}
+	m, _ := proxy.ParseCopyMode(sp.TCPCopy)
+	return m
 }
 
 // AdminKey is one Admin API key.
@@ -342,6 +363,9 @@ func (a *App) provisionListeners(ctx caddy.Context) error {
 		if f.v < f.min {
 			return fmt.Errorf("stream_proxy.%s: must be >= %d, got %d", f.name, f.min, f.v)
 		}
+	}
+	if _, err := proxy.ParseCopyMode(sp.TCPCopy); err != nil {
+		return fmt.Errorf("stream_proxy.tcp_copy: %w", err)
 	}
 	if sp.UDPUnansweredTimeout < 0 {
 		return fmt.Errorf("stream_proxy.udp_unanswered_timeout: must not be negative, got %s", time.Duration(sp.UDPUnansweredTimeout))

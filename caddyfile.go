@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/caddy-apisix/stream/listen"
+	"github.com/caddy-apisix/stream/proxy"
 )
 
 func init() {
@@ -42,6 +43,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //			udp_unanswered_timeout <duration>
 //			tcp_max_connections <n>
 //			fd_reserve <n>
+//			tcp_copy auto|buffer|splice
 //		}
 //		admin_key <name> <key> [admin|viewer]
 //		admin_listen <addr> {
@@ -101,6 +103,19 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
 				network := d.Val()
+				if network == "tcp_copy" {
+					if !d.NextArg() {
+						return d.ArgErr()
+					}
+					a.StreamProxy.TCPCopy = d.Val()
+					if _, err := proxy.ParseCopyMode(d.Val()); err != nil {
+						return d.Errf("tcp_copy: %v", err)
+					}
+					if d.NextArg() {
+						return d.ArgErr()
+					}
+					continue
+				}
 				if handled, err := a.StreamProxy.unmarshalLimit(d); handled || err != nil {
 					if err != nil {
 						return err
@@ -108,7 +123,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					continue
 				}
 				if network != "tcp" && network != "udp" {
-					return d.Errf("unknown stream_proxy directive %q (want tcp, udp or a limit)", network)
+					return d.Errf("unknown stream_proxy directive %q (want tcp, udp, tcp_copy or a limit)", network)
 				}
 				var entries []listen.Entry
 				for d.NextArg() {

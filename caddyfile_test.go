@@ -62,8 +62,19 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				udp_unanswered_timeout 2s
 				tcp_max_connections 5000
 				fd_reserve 64
+				tcp_copy splice
 			}
-		}`, `{"stream_proxy":{"udp":[9200],"udp_max_sessions":100,"udp_max_sessions_total":1000,"udp_unanswered_timeout":2000000000,"tcp_max_connections":5000,"fd_reserve":64}}`, ""},
+		}`, `{"stream_proxy":{"udp":[9200],"udp_max_sessions":100,"udp_max_sessions_total":1000,"udp_unanswered_timeout":2000000000,"tcp_max_connections":5000,"fd_reserve":64,"tcp_copy":"splice"}}`, ""},
+		{`apisix {
+			stream_proxy {
+				tcp_copy sendfile
+			}
+		}`, "", `tcp_copy: unknown copy mode "sendfile" (want auto, buffer or splice)`},
+		{`apisix {
+			stream_proxy {
+				tcp_copy
+			}
+		}`, "", "wrong argument count"},
 		{`apisix {
 			stream_proxy {
 				udp_max_sessions many

@@ -148,12 +148,14 @@ func publishSettings(a *App) {
 	rt := live.Runtime()
 	if a == nil {
 		rt.SetLimits(proxy.Limits{})
+		rt.SetTCPCopy(proxy.CopyAuto)
 		rt.SetFallbackSNI("")
 		rt.SetAccessLog(false)
 		return
 	}
 	rt.SetLogger(a.logger)
 	rt.SetLimits(a.StreamProxy.limits())
+	rt.SetTCPCopy(a.StreamProxy.copyMode())
 	rt.SetFallbackSNI(a.FallbackSNI)
 	rt.SetAccessLog(a.AccessLog)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-apisix/stream/datacrypt"
 	"github.com/caddy-apisix/stream/live"
 	"github.com/caddy-apisix/stream/model"
+	"github.com/caddy-apisix/stream/proxy"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/store"
 )
@@ -122,7 +123,7 @@ func TestSwitchToFileStandaloneDropsStoredRoutes(t *testing.T) {
 func TestFailedReloadKeepsRuntimeSettings(t *testing.T) {
 	st := &certmagic.FileStorage{Path: t.TempDir()}
 	running := newTestApp(st, deployment{role: roleTraditional, provider: providerEmbedded})
-	running.StreamProxy = &StreamProxy{TCPMaxConnections: 7, UDPMaxSessions: 3}
+	running.StreamProxy = &StreamProxy{TCPMaxConnections: 7, UDPMaxSessions: 3, TCPCopy: "splice"}
 	if err := running.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +136,9 @@ func TestFailedReloadKeepsRuntimeSettings(t *testing.T) {
 		}
 		if l := rt.Limits(); l.TCPConnections != 7 || l.UDPSessionsPerListener != 3 {
 			t.Errorf("%s: runtime limits %+v, want the running config's (tcp 7, udp 3)", when, l)
+		}
+		if m := rt.TCPCopy(); m != proxy.CopySplice {
+			t.Errorf("%s: runtime copy mode %d, want the running config's splice (%d)", when, m, proxy.CopySplice)
 		}
 	}
 	check("after start")
@@ -161,6 +165,9 @@ func TestFailedReloadKeepsRuntimeSettings(t *testing.T) {
 	}
 	if l := rt.Limits(); l.TCPConnections != 2 {
 		t.Errorf("after the new config started: runtime limits %+v, want its tcp 2", l)
+	}
+	if m := rt.TCPCopy(); m != proxy.CopyAuto {
+		t.Errorf("after the new config started: runtime copy mode %d, want its auto (%d)", m, proxy.CopyAuto)
 	}
 	if err := next.Stop(); err != nil {
 		t.Fatal(err)

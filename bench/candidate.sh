@@ -16,6 +16,10 @@
 #                      127.0.0.1:2019) so that /debug/pprof/ can be read:
 #                      go tool pprof http://ADDR/debug/pprof/profile?seconds=5
 #                      Default: admin disabled.
+#   L4BENCH_COPY=MODE  stream_proxy.tcp_copy: auto, buffer or splice (how
+#                      plain TCP bytes are moved, docs/performance.md change
+#                      14), to compare the copy modes in one run. Default:
+#                      unset (the plugin's default, auto).
 set -euo pipefail
 caddy=${1:?usage: candidate.sh /path/to/caddy}
 : "${L4BENCH_PROTO:?run me from peers.sh}" "${L4BENCH_LISTEN:?}" "${L4BENCH_PORT:?}" "${L4BENCH_UPSTREAM:?}" "${L4BENCH_WORKDIR:?}"
@@ -36,6 +40,11 @@ case $L4BENCH_PROTO in
   udp) proxy='"udp":["'$L4BENCH_LISTEN'"]' ;;
   tls) proxy='"tcp":[{"addr":"'$L4BENCH_LISTEN'","tls":true}]' ;;
   *) echo "unknown L4BENCH_PROTO $L4BENCH_PROTO" >&2; exit 2 ;;
+esac
+case ${L4BENCH_COPY:-} in
+  "") ;;
+  auto | buffer | splice) proxy+=',"tcp_copy":"'$L4BENCH_COPY'"' ;;
+  *) echo "L4BENCH_COPY must be auto, buffer or splice, got $L4BENCH_COPY" >&2; exit 2 ;;
 esac
 
 ssls=""

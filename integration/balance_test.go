@@ -14,10 +14,19 @@ import (
 // address.
 func proxyTo(t *testing.T, upstream map[string]any) string {
 	t.Helper()
+	return proxyToCopy(t, upstream, "")
+}
+
+// proxyToCopy is proxyTo with stream_proxy.tcp_copy set to tcpCopy
+// (unless empty).
+func proxyToCopy(t *testing.T, upstream map[string]any, tcpCopy string) string {
+	t.Helper()
 	port := freePort(t)
-	p := startCaddy(t, caddyConfig{Apisix: map[string]any{
-		"stream_proxy": map[string]any{"tcp": []any{hostPort("127.0.0.1", port)}},
-	}})
+	sp := map[string]any{"tcp": []any{hostPort("127.0.0.1", port)}}
+	if tcpCopy != "" {
+		sp["tcp_copy"] = tcpCopy
+	}
+	p := startCaddy(t, caddyConfig{Apisix: map[string]any{"stream_proxy": sp}})
 	p.put(t, "upstreams/u1", upstream)
 	p.put(t, "stream_routes/1", map[string]any{"upstream_id": "u1"})
 	return hostPort("127.0.0.1", port)

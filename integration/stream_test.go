@@ -126,8 +126,14 @@ func TestHalfClose(t *testing.T) {
 }
 
 // TestLargeTransfer moves 1 GiB each way at once through the proxy and
-// compares SHA-256 sums at both ends.
+// compares SHA-256 sums at both ends, with each stream_proxy.tcp_copy.
 func TestLargeTransfer(t *testing.T) {
+	for _, mode := range []string{"buffer", "splice"} {
+		t.Run("tcp_copy="+mode, func(t *testing.T) { largeTransfer(t, mode) })
+	}
+}
+
+func largeTransfer(t *testing.T, tcpCopy string) {
 	const size = 1 << 30
 	type result struct {
 		sum [32]byte
@@ -150,7 +156,7 @@ func TestLargeTransfer(t *testing.T) {
 		upRecv <- result{sum, n, err}
 		<-done // the connection closes when the handler returns
 	})
-	addr := proxyTo(t, map[string]any{"type": "roundrobin", "nodes": map[string]int{up: 1}})
+	addr := proxyToCopy(t, map[string]any{"type": "roundrobin", "nodes": map[string]int{up: 1}}, tcpCopy)
 	c, err := dialFrom("127.0.0.1", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func benchRuntime(tb testing.TB, upstream string, port, routes, idle int) *Runti
 
 // benchTCPProxy starts a TCP stream_proxy listener on loopback routing to
 // upstream and returns its address.
-func benchTCPProxy(tb testing.TB, upstream string, routes int) string {
+func benchTCPProxy(tb testing.TB, upstream string, routes int, mode CopyMode) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,6 +78,7 @@ func benchTCPProxy(tb testing.TB, upstream string, routes int) string {
 	}
 	tb.Cleanup(func() { ln.Close() })
 	rt := benchRuntime(tb, upstream, ln.Addr().(*net.TCPAddr).Port, routes, 0)
+	rt.SetTCPCopy(mode)
 	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
 	return ln.Addr().String()
 }
@@ -160,7 +161,7 @@ func BenchmarkTCPConn(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			addr := backend
 			if tc.routes > 0 {
-				addr = benchTCPProxy(b, backend, tc.routes)
+				addr = benchTCPProxy(b, backend, tc.routes, CopyAuto)
 			}
 			benchConns(b, addr)
 		})
@@ -179,7 +180,7 @@ func BenchmarkTCPPingPong(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			addr := backend
 			if proxied {
-				addr = benchTCPProxy(b, backend, 1)
+				addr = benchTCPProxy(b, backend, 1, CopyAuto)
 			}
 			c, err := net.DialTimeout("tcp", addr, benchIOTimeout)
 			if err != nil {
@@ -204,8 +205,18 @@ func BenchmarkTCPPingPong(b *testing.B) {
 }
 
 // BenchmarkTCPThroughput pushes bulk data client → proxy → sink (the raw
-// copy of plain TCP) and reports bytes/s; the sink's count must match.
+// copy of plain TCP, with each copy mode) and reports bytes/s; the sink's
+// count must match.
 func BenchmarkTCPThroughput(b *testing.B) {
+	for _, m := range []struct {
+		name string
+		mode CopyMode
+	}{{"buffer", CopyBuffer}, {"splice", CopySplice}} {
+		b.Run("copy="+m.name, func(b *testing.B) { benchTCPThroughput(b, m.mode) })
+	}
+}
+
+func benchTCPThroughput(b *testing.B, mode CopyMode) {
 	const chunk = 256 << 10
 	var received atomic.Int64
 	done := make(chan struct{}, 1)
@@ -215,7 +226,7 @@ func BenchmarkTCPThroughput(b *testing.B) {
 		received.Store(n)
 		done <- struct{}{}
 	})
-	addr := benchTCPProxy(b, sink, 1)
+	addr := benchTCPProxy(b, sink, 1, mode)
 	c, err := net.DialTimeout("tcp", addr, benchIOTimeout)
 	if err != nil {
 		b.Fatal(err)

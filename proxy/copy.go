@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -16,6 +17,45 @@ type Counters struct {
 	Sent, Received atomic.Int64
 }
 
+// CopyMode is how a plain TCP connection's bytes are moved on Linux (see
+// rawCopier in copy_linux.go). Connections with TLS on either side, and
+// every connection on other systems and in the portable build, take the
+// buffered read/write loop whatever the mode.
+type CopyMode int32
+
+// Copy modes, stream_proxy.tcp_copy.
+const (
+	// CopyAuto is the measured default: CopyBuffer (docs/performance.md,
+	// change 14).
+	CopyAuto CopyMode = iota
+	// CopyBuffer reads into and writes from a pooled 32 KiB buffer.
+	CopyBuffer
+	// CopySplice moves bytes with splice(2) through a pooled pipe,
+	// without copying them through user space.
+	CopySplice
+)
+
+// ParseCopyMode reads a tcp_copy value: "auto" (or ""), "buffer" or
+// "splice".
+func ParseCopyMode(s string) (CopyMode, error) {
+	switch s {
+	case "", "auto":
+		return CopyAuto, nil
+	case "buffer":
+		return CopyBuffer, nil
+	case "splice":
+		return CopySplice, nil
+	}
+	return CopyAuto, fmt.Errorf("unknown copy mode %q (want auto, buffer or splice)", s)
+}
+
+// SetTCPCopy sets the copy mode of new TCP connections; live ones keep
+// theirs.
+func (rt *Runtime) SetTCPCopy(m CopyMode) { rt.tcpCopy.Store(int32(m)) }
+
+// TCPCopy is the copy mode SetTCPCopy last set (CopyAuto before).
+func (rt *Runtime) TCPCopy() CopyMode { return CopyMode(rt.tcpCopy.Load()) }
+
 // pump copies both ways between client and upstream until both directions
 // have ended, honouring half-close (EOF on one side becomes a FIN on the
 // other), and gives up when nothing moved in either direction for idle.
@@ -23,10 +63,10 @@ type Counters struct {
 // (the last direction to end leaves its FIN to that close, see run). The
 // caller's goroutine copies one direction; see startPump for a variant
 // that returns at once.
-func pump(client, upstream net.Conn, idle time.Duration, c *Counters) {
+func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, c *Counters) {
 	var wg sync.WaitGroup
 	wg.Add(1)
-	l := newLink(client, upstream, idle, wg.Done)
+	l := newLink(client, upstream, idle, mode, wg.Done)
 	go l.run(client, upstream, &c.Received)
 	l.run(upstream, client, &c.Sent)
 	wg.Wait()
@@ -37,15 +77,15 @@ func pump(client, upstream net.Conn, idle time.Duration, c *Counters) {
 // ended. A caller that hands the connection over this way need not keep
 // its own (deeper) goroutine stack alive for as long as the connection is
 // idle.
-func startPump(client, upstream net.Conn, idle time.Duration, c *Counters, done func()) {
-	l := newLink(client, upstream, idle, done)
+func startPump(client, upstream net.Conn, idle time.Duration, mode CopyMode, c *Counters, done func()) {
+	l := newLink(client, upstream, idle, mode, done)
 	go l.run(client, upstream, &c.Received)
 	go l.run(upstream, client, &c.Sent)
 }
 
 // newLink prepares a connection's two directions; done runs after both.
-func newLink(client, upstream net.Conn, idle time.Duration, done func()) *link {
-	l := &link{a: client, b: upstream, idle: idle, onDone: done}
+func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, done func()) *link {
+	l := &link{a: client, b: upstream, idle: idle, mode: mode, onDone: done}
 	l.pending.Store(2)
 	// deadlines left by the caller (preread, replay) must not cut the
 	// copy short: from here on only the idle timer ends it
@@ -62,6 +102,7 @@ func newLink(client, upstream net.Conn, idle time.Duration, done func()) *link {
 type link struct {
 	a, b  net.Conn
 	idle  time.Duration
+	mode  CopyMode
 	timer *time.Timer
 	// last is when bytes last moved, in Unix nanoseconds.
 	last atomic.Int64

@@ -12,18 +12,27 @@ import (
 	"github.com/caddy-apisix/stream/rawsock"
 )
 
-// rawCopier moves one direction of a plain TCP connection with raw
-// read(2) and write(2) calls inside the sockets' RawConn callbacks: a
-// chunk costs two system calls and none of the net package's fd locking
-// or poller bookkeeping, and the callbacks are bound once, so the copy
-// loop allocates nothing per chunk.
+// spliceChunk is the most the splice strategy moves in one splice call.
+const spliceChunk = 1 << 20
+
+// rawCopier moves one direction of a plain TCP connection with raw system
+// calls inside the sockets' RawConn callbacks: a chunk costs two system
+// calls and none of the net package's fd locking or poller bookkeeping,
+// and the callbacks are bound once, so the copy loop allocates nothing per
+// chunk. The chunk is staged in one of two ways (CopyMode):
 //
-// It replaces splice(2) (docs/performance.md, change 11): splicing keeps
-// the sender's pages referenced until the receiver has read them, so the
-// load generator's socket writes land on cold pages instead of reusing
-// its hot page fragment, and on the Intel host the two copies of the load
-// core took 1.7x the time per byte; copying through one hot 32 KiB buffer
-// costs the proxy about what splicing did and the rest of the host less.
+//   - CopyBuffer: read(2) into a pooled 32 KiB buffer and write(2) from
+//     it. The default (CopyAuto) on Linux: splicing keeps the sender's
+//     pages referenced until the receiver has read them, so the load
+//     generator's socket writes land on cold pages instead of reusing its
+//     hot page fragment, and on the Intel host the two copies of the load
+//     core took 1.7x the time per byte; copying through one hot buffer
+//     costs the proxy about what splicing did and the rest of the host
+//     less (docs/performance.md, change 11).
+//   - CopySplice: splice(2) from src into a pooled pipe and from the pipe
+//     into dst, without copying the bytes through user space: on the AMD
+//     EPYC of the first pass it moved 1.65x nginx's throughput at 0.66x its
+//     host CPU per byte (docs/performance-run.md, change 14).
 type rawCopier struct {
 	src, dst syscall.RawConn
 	l        *link
@@ -34,11 +43,15 @@ type rawCopier struct {
 	// closed only after both directions have ended.
 	dstFD int
 
-	// buf comes from bufPool only while bytes are in flight: an idle
-	// connection holds no buffer. buf[off:end] is still to be written;
-	// err is the read or write error that ended the copy, eof whether
-	// src has ended.
+	// splice selects the pipe over the buffer.
+	splice bool
+	// buf (CopyBuffer) or pipe (CopySplice) comes from its pool only
+	// while bytes are in flight: an idle connection holds neither.
+	// end-off bytes are still to be written: buf[off:end], or the pipe's
+	// content. err is the read or write error that ended the copy, eof
+	// whether src has ended.
 	buf      *[]byte
+	pipe     *rawsock.Pipe
 	off, end int
 	err      error
 	eof      bool
@@ -56,15 +69,15 @@ func (c *rawCopier) closeWrite() error {
 	return serr
 }
 
-// newRawCopier returns a copier for src → dst, or nil when either side
-// is not plain TCP (rawConnOf).
+// newRawCopier returns a copier for src → dst with l's copy mode, or nil
+// when either side is not plain TCP (rawConnOf).
 func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
 	rs, ok1 := rawConnOf(src)
 	rd, ok2 := rawConnOf(dst)
 	if !ok1 || !ok2 {
 		return nil
 	}
-	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1}
+	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1, splice: l.mode == CopySplice}
 	if rd.Control(func(fd uintptr) { c.dstFD = int(fd) }) != nil || c.dstFD < 0 {
 		return nil
 	}
@@ -72,24 +85,66 @@ func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
 	return c
 }
 
+// take gets the staging buffer or pipe from its pool.
+func (c *rawCopier) take() error {
+	switch {
+	case c.splice && c.pipe == nil:
+		p, err := rawsock.GetPipe()
+		if err != nil {
+			return err
+		}
+		c.pipe = p
+	case !c.splice && c.buf == nil:
+		c.buf = bufPool.Get().(*[]byte)
+	}
+	return nil
+}
+
+// in moves what fd has into the empty stage.
+func (c *rawCopier) in(fd int) (int, error) {
+	if c.splice {
+		return rawsock.Splice(fd, c.pipe.W, spliceChunk)
+	}
+	return rawsock.Read(fd, *c.buf)
+}
+
+// out moves the stage's pending bytes on to fd.
+func (c *rawCopier) out(fd int) (int, error) {
+	if c.splice {
+		return rawsock.Splice(c.pipe.R, fd, c.end-c.off)
+	}
+	return rawsock.Write(fd, (*c.buf)[c.off:c.end])
+}
+
+// syscallError names err after the call that failed.
+func (c *rawCopier) syscallError(call string, err error) error {
+	if c.splice {
+		call = "splice"
+	}
+	return os.NewSyscallError(call, err)
+}
+
 // fill runs as src's read callback. It reads what src has and writes it
 // on to dst, without leaving the callback while dst takes everything at
 // once. It returns false to wait when src has nothing, and true at EOF,
-// on an error, or when dst is full (bytes left in the buffer).
+// on an error, or when dst is full (bytes left in the stage).
 func (c *rawCopier) fill(fd uintptr) bool {
 	for {
-		if c.buf == nil {
-			c.buf = bufPool.Get().(*[]byte)
+		if err := c.take(); err != nil {
+			c.err = err
+			return true
 		}
-		n, err := rawsock.Read(int(fd), *c.buf)
+		n, err := c.in(int(fd))
 		switch err {
 		case nil:
+		case syscall.EINTR:
+			continue
 		case syscall.EAGAIN:
-			// nothing in flight: give the buffer back while we wait
-			c.putBuf()
+			// nothing in flight: give the stage back while we wait
+			c.putStage()
 			return false
 		default:
-			c.err = os.NewSyscallError("read", err)
+			c.err = c.syscallError("read", err)
 			return true
 		}
 		if n == 0 {
@@ -109,34 +164,42 @@ func (c *rawCopier) fill(fd uintptr) bool {
 }
 
 // drain runs as dst's write callback when dst was full: it writes the
-// rest of the buffer, or returns false to wait again.
+// rest of the stage, or returns false to wait again.
 func (c *rawCopier) drain(fd uintptr) bool {
 	return c.push(int(fd)) || c.err != nil
 }
 
-// push writes the buffer's pending bytes to fd. It reports whether all
+// push writes the stage's pending bytes to fd. It reports whether all
 // went; false with c.err nil means fd cannot take more now.
 func (c *rawCopier) push(fd int) bool {
 	for c.off < c.end {
-		m, err := rawsock.Write(fd, (*c.buf)[c.off:c.end])
+		m, err := c.out(fd)
 		switch err {
 		case nil:
 			c.off += m
 			c.count.Add(int64(m))
 			c.l.touch()
+		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
 		default:
-			c.err = os.NewSyscallError("write", err)
+			c.err = c.syscallError("write", err)
 			return false
 		}
 	}
 	return true
 }
 
-func (c *rawCopier) putBuf() {
-	bufPool.Put(c.buf)
-	c.buf = nil
+// putStage gives the empty buffer or pipe back to its pool.
+func (c *rawCopier) putStage() {
+	if c.buf != nil {
+		bufPool.Put(c.buf)
+		c.buf = nil
+	}
+	if c.pipe != nil {
+		rawsock.PutPipe(c.pipe)
+		c.pipe = nil
+	}
 }
 
 // copy moves bytes until EOF (io.EOF) or an error. The idle timeout
@@ -164,9 +227,12 @@ func (c *rawCopier) copy() error {
 	}
 }
 
-// release returns the buffer.
+// release returns the stage; a pipe with bytes stuck in it is closed
+// instead, as a buffer can be reused whatever it holds.
 func (c *rawCopier) release() {
-	if c.buf != nil {
-		c.putBuf()
+	if c.pipe != nil && c.off < c.end {
+		c.pipe.Close()
+		c.pipe = nil
 	}
+	c.putStage()
 }

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -44,18 +46,23 @@ func tcpPair(t *testing.T) (a, b *net.TCPConn) {
 }
 
 // pumpCase is one way of running the copy: blocking pump or startPump,
-// raw-copied or buffered.
+// with a copy mode, or buffered (TLS-like connections, which take the
+// buffered loop whatever the mode).
 type pumpCase struct {
 	name     string
 	async    bool
+	mode     CopyMode
 	buffered bool
 }
 
 var pumpCases = []pumpCase{
-	{"pump/raw", false, false},
-	{"pump/buffered", false, true},
-	{"startPump/raw", true, false},
-	{"startPump/buffered", true, true},
+	{"pump/auto", false, CopyAuto, false},
+	{"pump/buffer", false, CopyBuffer, false},
+	{"pump/splice", false, CopySplice, false},
+	{"pump/buffered", false, CopyAuto, true},
+	{"startPump/buffer", true, CopyBuffer, false},
+	{"startPump/splice", true, CopySplice, false},
+	{"startPump/buffered", true, CopySplice, true},
 }
 
 // startLink proxies between a fresh client and upstream pair and returns
@@ -69,6 +76,10 @@ func startLink(t *testing.T, tc pumpCase, idle time.Duration) (client, backend *
 	if tc.buffered {
 		in = wrappedConn{proxyIn}
 	}
+	// no test waits longer than this for the other end
+	deadline := time.Now().Add(20 * time.Second)
+	_ = client.SetDeadline(deadline)
+	_ = backend.SetDeadline(deadline)
 	c = &Counters{}
 	done = make(chan struct{})
 	end := func() { // what the caller does after the copy
@@ -77,10 +88,10 @@ func startLink(t *testing.T, tc pumpCase, idle time.Duration) (client, backend *
 		close(done)
 	}
 	if tc.async {
-		startPump(in, out, idle, c, end)
+		startPump(in, out, idle, tc.mode, c, end)
 	} else {
 		go func() {
-			pump(in, out, idle, c)
+			pump(in, out, idle, tc.mode, c)
 			end()
 		}()
 	}
@@ -97,22 +108,29 @@ func waitDone(t *testing.T, done chan struct{}) {
 }
 
 // Half-close: the client's FIN reaches the backend, which still answers
-// before it closes; the byte counters see both directions.
+// before it closes; the byte counters see both directions. The backend
+// starts reading only once the client's write has stalled (or finished),
+// so the proxy holds bytes (in its buffer or pipe) that it must deliver
+// before it passes the FIN on.
 func TestPumpHalfClose(t *testing.T) {
 	for _, tc := range pumpCases {
 		t.Run(tc.name, func(t *testing.T) {
 			client, backend, c, done := startLink(t, tc, time.Minute)
-			deadline := time.Now().Add(10 * time.Second)
-			_ = client.SetDeadline(deadline)
-			_ = backend.SetDeadline(deadline)
-			req := bytes.Repeat([]byte("q"), 300<<10) // more than one pipe
+			req := make([]byte, 4<<20) // more than the socket buffers and a pipe hold
+			_, _ = rand.Read(req)
+			wrote := make(chan struct{})
 			go func() {
 				_, _ = client.Write(req)
 				_ = client.CloseWrite()
+				close(wrote)
 			}()
+			select {
+			case <-wrote:
+			case <-time.After(200 * time.Millisecond):
+			}
 			got, err := io.ReadAll(backend)
 			if err != nil || !bytes.Equal(got, req) {
-				t.Fatalf("backend read %d bytes, %v; want %d and EOF", len(got), err, len(req))
+				t.Fatalf("backend read %d bytes (equal: %v), %v; want %d and EOF", len(got), bytes.Equal(got, req), err, len(req))
 			}
 			if _, err := backend.Write([]byte("answer after FIN")); err != nil {
 				t.Fatal(err)
@@ -133,16 +151,15 @@ func TestPumpHalfClose(t *testing.T) {
 // The idle timeout ends a quiet connection; traffic in either direction
 // keeps it alive past the timeout.
 func TestPumpIdleTimeout(t *testing.T) {
-	const idle = 400 * time.Millisecond
+	// idle leaves a round trip 700 ms of delay on a loaded machine
+	const idle = 800 * time.Millisecond
 	for _, tc := range pumpCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			client, backend, _, done := startLink(t, tc, idle)
-			_ = client.SetDeadline(time.Now().Add(10 * time.Second))
-			_ = backend.SetDeadline(time.Now().Add(10 * time.Second))
 			buf := make([]byte, 4)
-			// 8 round trips 50 ms apart last longer than idle
-			for i := range 8 {
+			// 12 round trips 100 ms apart last longer than idle
+			for i := range 12 {
 				from, to := client, backend
 				if i%2 == 1 {
 					from, to = backend, client
@@ -153,7 +170,7 @@ func TestPumpIdleTimeout(t *testing.T) {
 				if _, err := io.ReadFull(to, buf); err != nil {
 					t.Fatalf("round %d: connection ended early: %v", i, err)
 				}
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
 			}
 			waitDone(t, done)
 			// both outer ends see the proxy's side go away
@@ -162,6 +179,58 @@ func TestPumpIdleTimeout(t *testing.T) {
 				if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 					t.Errorf("%s: read %d bytes, %v after the idle timeout; want EOF or reset", name, n, err)
 				}
+			}
+		})
+	}
+}
+
+// Bulk: 16 MiB each way at once, checksummed at the far end, with the
+// counters matching; both directions are busy together, so each one's
+// stage is often left holding bytes while its destination is full.
+func TestPumpBulk(t *testing.T) {
+	const size = 16 << 20
+	for _, tc := range pumpCases {
+		t.Run(tc.name, func(t *testing.T) {
+			client, backend, c, done := startLink(t, tc, time.Minute)
+			type result struct {
+				sum [sha256.Size]byte
+				n   int64
+				err error
+			}
+			recv := func(r *net.TCPConn, ch chan<- result) {
+				h := sha256.New()
+				n, err := io.Copy(h, r)
+				var res result
+				copy(res.sum[:], h.Sum(nil))
+				res.n, res.err = n, err
+				ch <- res
+			}
+			var sent [2][]byte
+			for i, w := range []*net.TCPConn{client, backend} {
+				b := make([]byte, size)
+				_, _ = rand.Read(b)
+				sent[i] = b
+				go func() {
+					_, _ = w.Write(b)
+					_ = w.CloseWrite()
+				}()
+			}
+			atBackend, atClient := make(chan result, 1), make(chan result, 1)
+			go recv(backend, atBackend)
+			go recv(client, atClient)
+			for _, x := range []struct {
+				name string
+				ch   chan result
+				want []byte
+			}{{"backend", atBackend, sent[0]}, {"client", atClient, sent[1]}} {
+				r := <-x.ch
+				if r.err != nil || r.n != size || r.sum != sha256.Sum256(x.want) {
+					t.Fatalf("%s read %d bytes, %v, checksum match %v; want %d, EOF and a match", x.name, r.n, r.err, r.sum == sha256.Sum256(x.want), size)
+				}
+			}
+			waitDone(t, done)
+			if s, r := c.Sent.Load(), c.Received.Load(); s != size || r != size {
+				t.Errorf("counters sent=%d received=%d, want %d each", s, r, size)
 			}
 		})
 	}

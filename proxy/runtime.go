@@ -37,6 +37,7 @@ type Runtime struct {
 	fallbackSNI string
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
+	tcpCopy     atomic.Int32 // a CopyMode
 	limits      limits
 	metrics     *streamMetrics
 	acceptWarn  warnLimiter
