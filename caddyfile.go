@@ -104,16 +104,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
 				network := d.Val()
 				if network == "tcp_copy" {
-					if !d.NextArg() {
-						return d.ArgErr()
+					mode, err := oneArg(d)
+					if err != nil {
+						return err
 					}
-					a.StreamProxy.TCPCopy = d.Val()
-					if _, err := proxy.ParseCopyMode(d.Val()); err != nil {
+					if _, err := proxy.ParseCopyMode(mode); err != nil {
 						return d.Errf("tcp_copy: %v", err)
 					}
-					if d.NextArg() {
-						return d.ArgErr()
-					}
+					a.StreamProxy.TCPCopy = mode
 					continue
 				}
 				if handled, err := a.StreamProxy.unmarshalLimit(d); handled || err != nil {
