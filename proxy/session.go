@@ -215,6 +215,11 @@ func (s *session) finish() {
 	if em == nil {
 		em = s.metrics.end(s.Local, "")
 	}
+	if s.counting {
+		// the bytes not counted by a scrape yet, before the session
+		// counts as ended: a scrape that sees it ended sees all its bytes
+		s.metrics.closed(s)
+	}
 	if s.active {
 		em.active.Dec()
 	}
@@ -227,10 +232,6 @@ func (s *session) finish() {
 		em.deny.Inc()
 	default:
 		s.metrics.status(s.status, em)
-	}
-	if s.counting {
-		// the bytes not counted by a scrape yet
-		s.metrics.closed(s)
 	}
 	received, sent := s.c.Sent.Load(), s.c.Received.Load()
 	node := s.lastTried

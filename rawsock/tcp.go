@@ -61,16 +61,11 @@ func ConnectDone(fd int, ap netip.AddrPort) (bool, error) {
 	}
 }
 
+// connect starts a connect; after EINTR it goes on in the background and
+// rawCall asks again.
 func connect(fd int, sa *Sockaddr) error {
-	for {
-		_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), uintptr(sa.n))
-		switch e {
-		case 0:
-			return nil
-		case unix.EINTR:
-			// the connect goes on in the background: ask again
-			continue
-		}
+	if _, e := rawCall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), uintptr(sa.n)); e != 0 {
 		return e
 	}
+	return nil
 }

@@ -86,16 +86,11 @@ func RecvMsg(fd uintptr, buf, oob []byte) (n, oobn int, from netip.AddrPort, err
 	)
 	iov.SetLen(len(buf))
 	msg.SetControllen(len(oob))
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)), 0)
-		switch e {
-		case 0:
-			return int(r), int(msg.Controllen), addrPort(&name), nil
-		case unix.EINTR:
-			continue
-		}
+	r, e := rawCall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)), 0)
+	if e != 0 {
 		return 0, 0, netip.AddrPort{}, e
 	}
+	return int(r), int(msg.Controllen), addrPort(&name), nil
 }
 
 // SendMsg sends buf to to, with the control messages oob (the source
@@ -113,16 +108,10 @@ func SendMsg(fd uintptr, buf []byte, to *Sockaddr, oob []byte) error {
 		msg.Control = &oob[0]
 		msg.SetControllen(len(oob))
 	}
-	for {
-		_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), 0)
-		switch e {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
-		}
+	if _, e := rawCall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), 0); e != 0 {
 		return e
 	}
+	return nil
 }
 
 // Read is a raw read(2) on a socket that never blocks; EINTR is retried.
@@ -133,15 +122,21 @@ func Read(fd int, b []byte) (int, error) { return rawIO(unix.SYS_READ, fd, b) }
 func Write(fd int, b []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, b) }
 
 func rawIO(trap uintptr, fd int, b []byte) (int, error) {
-	for {
-		n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-		switch e {
-		case 0:
-			return int(n), nil
-		case unix.EINTR:
-			continue
-		}
+	n, e := rawCall(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
 		return 0, e
+	}
+	return int(n), nil
+}
+
+// rawCall makes a system call of three arguments that never blocks,
+// again while a signal interrupts it (EINTR).
+func rawCall(trap, a1, a2, a3 uintptr) (uintptr, unix.Errno) {
+	for {
+		r, _, e := unix.RawSyscall(trap, a1, a2, a3)
+		if e != unix.EINTR {
+			return r, e
+		}
 	}
 }
 
