@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLiveChangeWithoutReload: an established connection through route 1
@@ -163,6 +164,15 @@ func TestReloadKeepsObjects(t *testing.T) {
 	st, resp, err := p.call("POST", "/load", "", string(body), map[string]string{"Content-Type": "application/json"})
 	if err != nil || st != 200 {
 		t.Fatalf("POST /load: %v %s", err, answer(st, resp))
+	}
+	// Caddy restarts its admin endpoint on every /load and stops the old
+	// one in the background (caddy admin.go replaceLocalAdminServer): a
+	// connection the old socket accepted in that instant is reset
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		if _, _, err := p.call("GET", "/apisix/admin/stream_routes", adminKey, "", nil); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	after := listAll(t, p, "stream_routes")
 	if len(after) != len(before) {
