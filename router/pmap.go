@@ -3,6 +3,7 @@ package router
 import (
 	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // pmap is a persistent hash map (a hash array mapped trie): set and del
@@ -213,56 +214,119 @@ func delNode[K comparable, V any](n *pnode[K, V], shift uint, h uint64, k K) (*p
 
 // pmapOf builds a map from a Go map in one pass (no path copies).
 func pmapOf[K comparable, V any](src map[K]V, hash func(K) uint64) pmap[K, V] {
-	return pmapConv(src, hash, func(v V) V { return v })
-}
-
-// pmapConv builds a map of conv(v) for the keys and values of src. The
-// keys are partitioned level by level in two buffers, and the leaves come
-// from one array, so a build costs a few allocations per node, not per key.
-func pmapConv[K comparable, S, V any](src map[K]S, hash func(K) uint64, conv func(S) V) pmap[K, V] {
-	m := pmap[K, V]{hash: hash, n: len(src)}
-	if len(src) == 0 {
-		return m
-	}
 	items := make([]phashed[K, V], 0, len(src))
 	for k, v := range src {
-		items = append(items, phashed[K, V]{hash(k), pkv[K, V]{k, conv(v)}})
+		items = append(items, phashed[K, V]{hash(k), pkv[K, V]{k, v}})
 	}
-	m, _ = pmapItems(items, hash)
+	m, _ := pmapItems(items, hash, &pslab[K, V, V]{})
 	return m
+}
+
+type phashed[K comparable, E any] struct {
+	h  uint64
+	kv pkv[K, E]
+}
+
+// pslab holds the arrays a build carves its nodes, slots, leaves and
+// pairs from, so that a build costs a few allocations in
+// all rather than some per node. Several builds may share one slab (the
+// address maps of every port). What a build carved is never written
+// again; a later set or del copies the nodes it changes.
+type pslab[K comparable, E, V any] struct {
+	nodes   []pnode[K, V]
+	slots   []pslot[K, V]
+	leaves  []pleaf[K, V]
+	kvs     []pkv[K, V]
+	scratch []phashed[K, E]
+}
+
+// take carves k elements from *slab, starting a new array when it is
+// full (the old one stays as it is for what was carved from it).
+func take[S any](slab *[]S, k int) []S {
+	s := *slab
+	if cap(s)-len(s) < k {
+		s = make([]S, 0, max(k, 2*cap(s), 16))
+	}
+	l := len(s)
+	*slab = s[:l+k]
+	return s[l : l+k : l+k]
 }
 
 // pmapItems builds a map from hashed pairs (items is reused as a buffer);
 // ok is false when a key is there twice.
-func pmapItems[K comparable, V any](items []phashed[K, V], hash func(K) uint64) (m pmap[K, V], ok bool) {
-	m = pmap[K, V]{hash: hash, n: len(items)}
+func pmapItems[K comparable, V any](items []phashed[K, V], hash func(K) uint64, slab *pslab[K, V, V]) (m pmap[K, V], ok bool) {
+	dup := false
+	m = pmapBuild(items, hash, slab, func(g []phashed[K, V]) {
+		for i, it := range g {
+			for _, prev := range g[:i] {
+				dup = dup || prev.kv.k == it.kv.k
+			}
+			slab.kvs = append(slab.kvs, it.kv)
+		}
+	})
+	return m, !dup
+}
+
+// pmapGroup builds a map of the distinct keys of items: the value of a
+// key is mk of its items, in the order of items (mk must not keep the
+// slice it is given).
+func pmapGroup[K comparable, E, V any](items []phashed[K, E], hash func(K) uint64, slab *pslab[K, E, V], mk func(K, []phashed[K, E]) V) pmap[K, V] {
+	return pmapBuild(items, hash, slab, func(g []phashed[K, E]) {
+		k0 := g[0].kv.k
+		var others []K // g shares one hash: nearly always one key
+		for _, it := range g[1:] {
+			if k := it.kv.k; k != k0 && !slices.Contains(others, k) {
+				others = append(others, k)
+			}
+		}
+		if len(others) == 0 {
+			slab.kvs = append(slab.kvs, pkv[K, V]{k0, mk(k0, g)})
+			return
+		}
+		for _, k := range append([]K{k0}, others...) {
+			var of []phashed[K, E]
+			for _, it := range g {
+				if it.kv.k == k {
+					of = append(of, it)
+				}
+			}
+			slab.kvs = append(slab.kvs, pkv[K, V]{k, mk(k, of)})
+		}
+	})
+}
+
+// pmapBuild builds a map from items: leaf appends to slab.kvs the pairs
+// of a group of items that share one hash. The items are partitioned
+// level by level (a stable counting sort), so items of one key keep their
+// order.
+func pmapBuild[K comparable, E, V any](items []phashed[K, E], hash func(K) uint64, slab *pslab[K, E, V], leaf func([]phashed[K, E])) pmap[K, V] {
+	m := pmap[K, V]{hash: hash}
 	if len(items) == 0 {
-		return m, true
+		return m
 	}
-	b := &pbuilder[K, V]{leaves: make([]pleaf[K, V], 0, len(items)), kvs: make([]pkv[K, V], 0, len(items))}
-	m.root = b.node(items, make([]phashed[K, V], len(items)), 0)
-	return m, !b.dup
+	if cap(slab.scratch) < len(items) {
+		slab.scratch = make([]phashed[K, E], len(items))
+	}
+	before := len(slab.kvs)
+	b := pbuilder[K, E, V]{slab: slab, leaf: leaf}
+	m.root = b.node(items, slab.scratch[:len(items)], 0)
+	m.n = len(slab.kvs) - before
+	return m
 }
 
-type phashed[K comparable, V any] struct {
-	h  uint64
-	kv pkv[K, V]
-}
-
-type pbuilder[K comparable, V any] struct {
-	leaves []pleaf[K, V]
-	kvs    []pkv[K, V]
-	dup    bool
+type pbuilder[K comparable, E, V any] struct {
+	slab *pslab[K, E, V]
+	leaf func([]phashed[K, E])
 }
 
 // node builds the node of items at shift; scratch (as long as items) is
 // free to use, and the children use what is left of items.
-func (b *pbuilder[K, V]) node(items, scratch []phashed[K, V], shift uint) *pnode[K, V] {
+func (b *pbuilder[K, E, V]) node(items, scratch []phashed[K, E], shift uint) *pnode[K, V] {
 	var count [33]int
 	for _, it := range items {
 		count[(it.h>>shift)&31+1]++
 	}
-	n := &pnode[K, V]{}
+	n := &take(&b.slab.nodes, 1)[0]
 	for idx := range 32 {
 		if count[idx+1] > 0 {
 			n.bitmap |= 1 << idx
@@ -275,7 +339,7 @@ func (b *pbuilder[K, V]) node(items, scratch []phashed[K, V], shift uint) *pnode
 		scratch[pos[idx]] = it
 		pos[idx]++
 	}
-	n.kids = make([]pslot[K, V], 0, bits.OnesCount32(n.bitmap))
+	n.kids = take(&b.slab.slots, bits.OnesCount32(n.bitmap))[:0]
 	for idx := range 32 {
 		lo, hi := count[idx], count[idx+1]
 		if lo == hi {
@@ -290,15 +354,11 @@ func (b *pbuilder[K, V]) node(items, scratch []phashed[K, V], shift uint) *pnode
 			n.kids = append(n.kids, pslot[K, V]{node: b.node(g, items[lo:hi], shift+pbits)})
 			continue
 		}
-		at := len(b.kvs)
-		for i, it := range g {
-			for _, prev := range g[:i] {
-				b.dup = b.dup || prev.kv.k == it.kv.k
-			}
-			b.kvs = append(b.kvs, it.kv)
-		}
-		b.leaves = append(b.leaves, pleaf[K, V]{hash: g[0].h, kvs: b.kvs[at:len(b.kvs):len(b.kvs)]})
-		n.kids = append(n.kids, pslot[K, V]{leaf: &b.leaves[len(b.leaves)-1]})
+		at := len(b.slab.kvs)
+		b.leaf(g)
+		l := &take(&b.slab.leaves, 1)[0]
+		*l = pleaf[K, V]{hash: g[0].h, kvs: b.slab.kvs[at:len(b.slab.kvs):len(b.slab.kvs)]}
+		n.kids = append(n.kids, pslot[K, V]{leaf: l})
 	}
 	return n
 }

@@ -321,43 +321,23 @@ func emptyTable[T any]() *Table[T] {
 	return t
 }
 
-// New builds a table from entries, in any order (Seq decides).
+// New builds a table from entries, in any order (Seq decides). It builds
+// every map in one pass from slices in Seq order, carving nodes and lists
+// from a few shared arrays: its cost is a sort and a partition, not one
+// path copy or one allocation per route.
 func New[T any](entries []*Entry[T]) (*Table[T], error) {
 	sorted := slices.Clone(entries)
 	slices.SortStableFunc(sorted, func(a, b *Entry[T]) int { return cmp.Compare(a.Seq, b.Seq) })
-	// build with Go maps, appending in Seq order, then freeze them: a
-	// build costs one pass, not one path copy per route
-	type addrBuild struct {
-		lists map[netip.Prefix][]*Entry[T]
-		bits  map[int]int
-		any   []*Entry[T]
-	}
 	byID := make([]phashed[string, *Entry[T]], 0, len(sorted))
-	remote, local := map[uint16]*addrBuild{}, map[uint16]*addrBuild{}
-	exact, suffix := map[string][]*Entry[T]{}, map[string][]*Entry[T]{}
+	// the plain routes, keyed by port
+	plainByPort := make([]phashed[uint16, *Entry[T]], 0, len(sorted))
+	var exact, suffix []phashed[string, *Entry[T]]
 	var star []*Entry[T]
 	t := emptyTable[T]()
 	for _, e := range sorted {
 		byID = append(byID, phashed[string, *Entry[T]]{hashString(e.ID), pkv[string, *Entry[T]]{e.ID, e}})
 		if len(e.SNIs) == 0 {
-			for _, ix := range []struct {
-				m      map[uint16]*addrBuild
-				prefix netip.Prefix
-			}{{remote, e.RemoteAddr}, {local, e.ServerAddr}} {
-				ab := ix.m[e.ServerPort]
-				if ab == nil {
-					ab = &addrBuild{lists: map[netip.Prefix][]*Entry[T]{}, bits: map[int]int{}}
-					ix.m[e.ServerPort] = ab
-				}
-				if !ix.prefix.IsValid() {
-					ab.any = append(ab.any, e)
-					continue
-				}
-				if ab.lists[ix.prefix] == nil {
-					ab.bits[bitsKey(ix.prefix)]++
-				}
-				ab.lists[ix.prefix] = append(ab.lists[ix.prefix], e)
-			}
+			plainByPort = append(plainByPort, phashed[uint16, *Entry[T]]{hashPort(e.ServerPort), pkv[uint16, *Entry[T]]{e.ServerPort, e}})
 			t.plain.count++
 			continue
 		}
@@ -367,12 +347,12 @@ func New[T any](entries []*Entry[T]) (*Table[T], error) {
 			case sniStar:
 				star = append(star, e)
 			case sniSuffix:
-				suffix[key] = append(suffix[key], e)
+				suffix = append(suffix, phashed[string, *Entry[T]]{hashString(key), pkv[string, *Entry[T]]{key, e}})
 				if !dot {
 					t.nonDot++
 				}
 			default:
-				exact[key] = append(exact[key], e)
+				exact = append(exact, phashed[string, *Entry[T]]{hashString(key), pkv[string, *Entry[T]]{key, e}})
 			}
 			return nil
 		})
@@ -380,26 +360,77 @@ func New[T any](entries []*Entry[T]) (*Table[T], error) {
 			return nil, err
 		}
 	}
-	c := &chunker[T]{arena: make([][]*Entry[T], 0, 2*len(sorted)+len(exact)+len(suffix))}
-	freeze := func(m map[uint16]*addrBuild) pmap[uint16, *addrIndex[T]] {
-		out := make(map[uint16]*addrIndex[T], len(m))
-		for port, ab := range m {
-			ai := &addrIndex[T]{lists: pmapConv(ab.lists, hashPrefix, c.list), any: c.list(ab.any)}
-			for key, n := range ab.bits {
-				ai.bits = append(ai.bits, bitsUse{key, n})
-			}
-			out[port] = ai
-		}
-		return pmapOf(out, hashPort)
-	}
+	n := len(sorted)
+	c := &chunker[T]{arena: make([][]*Entry[T], 0, 2*n+len(exact)+len(suffix)+2)}
 	var ok bool
-	if t.byID, ok = pmapItems(byID, hashString); !ok {
+	if t.byID, ok = pmapItems(byID, hashString, &pslab[string, *Entry[T], *Entry[T]]{
+		nodes: make([]pnode[string, *Entry[T]], 0, n/4+1), slots: make([]pslot[string, *Entry[T]], 0, n+n/4+1),
+		leaves: make([]pleaf[string, *Entry[T]], 0, n), kvs: make([]pkv[string, *Entry[T]], 0, n),
+	}); !ok {
 		return nil, errors.New("a route id is listed twice")
 	}
-	t.plain.byRemote, t.plain.byLocal = freeze(remote), freeze(local)
-	t.exact, t.suffix = pmapConv(exact, hashString, c.list), pmapConv(suffix, hashString, c.list)
+	plain := t.plain.count
+	ports := &pslab[uint16, *Entry[T], *addrIndex[T]]{}
+	prefixes := &pslab[netip.Prefix, *Entry[T], list[T]]{
+		nodes: make([]pnode[netip.Prefix, list[T]], 0, plain/4+1), slots: make([]pslot[netip.Prefix, list[T]], 0, plain+plain/4+1),
+		leaves: make([]pleaf[netip.Prefix, list[T]], 0, plain+1), kvs: make([]pkv[netip.Prefix, list[T]], 0, plain+1),
+	}
+	vals := make([]*Entry[T], 0, 2*plain+len(exact)+len(suffix))
+	buf := make([]phashed[netip.Prefix, *Entry[T]], 0, plain)
+	var anys []*Entry[T]
+	var indexes []addrIndex[T]
+	// index is the address index of one port's routes, in Seq order, by
+	// the address filter of
+	index := func(items []phashed[uint16, *Entry[T]], of func(*Entry[T]) netip.Prefix) *addrIndex[T] {
+		buf, anys = buf[:0], anys[:0]
+		var bits []bitsUse
+		for _, it := range items {
+			if p := of(it.kv.v); p.IsValid() {
+				buf = append(buf, phashed[netip.Prefix, *Entry[T]]{hashPrefix(p), pkv[netip.Prefix, *Entry[T]]{p, it.kv.v}})
+			} else {
+				anys = append(anys, it.kv.v)
+			}
+		}
+		lists := pmapGroup(buf, hashPrefix, prefixes, func(p netip.Prefix, es []phashed[netip.Prefix, *Entry[T]]) list[T] {
+			key := bitsKey(p)
+			if i := slices.IndexFunc(bits, func(b bitsUse) bool { return b.key == key }); i >= 0 {
+				bits[i].n++
+			} else {
+				bits = append(bits, bitsUse{key, 1})
+			}
+			return carve(c, &vals, es)
+		})
+		at := len(vals)
+		vals = append(vals, anys...)
+		ai := &take(&indexes, 1)[0]
+		*ai = addrIndex[T]{lists: lists, bits: bits, any: c.list(vals[at:len(vals):len(vals)])}
+		return ai
+	}
+	// one grouping by port gives both maps: byRemote as it is built,
+	// byLocal from the pairs it leaves
+	var byLocal []phashed[uint16, *addrIndex[T]]
+	t.plain.byRemote = pmapGroup(plainByPort, hashPort, ports, func(port uint16, items []phashed[uint16, *Entry[T]]) *addrIndex[T] {
+		byLocal = append(byLocal, phashed[uint16, *addrIndex[T]]{items[0].h, pkv[uint16, *addrIndex[T]]{port, index(items, func(e *Entry[T]) netip.Prefix { return e.ServerAddr })}})
+		return index(items, func(e *Entry[T]) netip.Prefix { return e.RemoteAddr })
+	})
+	t.plain.byLocal, _ = pmapItems(byLocal, hashPort, &pslab[uint16, *addrIndex[T], *addrIndex[T]]{})
+	strs := &pslab[string, *Entry[T], list[T]]{}
+	byName := func(_ string, es []phashed[string, *Entry[T]]) list[T] { return carve(c, &vals, es) }
+	t.exact = pmapGroup(exact, hashString, strs, byName)
+	t.suffix = pmapGroup(suffix, hashString, strs, byName)
 	t.star = c.list(star)
 	return t, nil
+}
+
+// carve copies the entries of items (in Seq order) to the end of *vals
+// and chunks them into a list.
+func carve[K comparable, T any](c *chunker[T], vals *[]*Entry[T], items []phashed[K, *Entry[T]]) list[T] {
+	at := len(*vals)
+	for _, it := range items {
+		*vals = append(*vals, it.kv.v)
+	}
+	v := *vals
+	return c.list(v[at:len(v):len(v)])
 }
 
 // Put returns a table with e added, or replacing the entry with its ID.
