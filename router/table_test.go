@@ -252,17 +252,17 @@ func TestPmapGroup(t *testing.T) {
 	for name, hash := range map[string]func(int) uint64{"collide": func(k int) uint64 { return uint64(k % 7) }, "mix": func(k int) uint64 { return mix64(uint64(k)) }} {
 		t.Run(name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(3, 4))
-			items := make([]phashed[int, int], 2000)
+			items := make([]pkv[int, int], 2000)
 			ref := map[int][]int{}
 			for i := range items {
 				k := r.IntN(300)
-				items[i] = phashed[int, int]{hash(k), pkv[int, int]{k, i}}
+				items[i] = pkv[int, int]{k, i}
 				ref[k] = append(ref[k], i)
 			}
-			m := pmapGroup(items, hash, &pslab[int, int, []int]{}, func(_ int, g []phashed[int, int]) []int {
+			m := pmapGroup(items, hash, &pslab[int, []int]{}, func(_ int, g []hidx) []int {
 				var out []int
 				for _, it := range g {
-					out = append(out, it.kv.v)
+					out = append(out, items[it.i].v)
 				}
 				return out
 			})
