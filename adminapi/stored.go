@@ -21,6 +21,8 @@ func CheckStored(kind model.Kind, value []byte) ([]byte, error) {
 		UpstreamExists: func(string) bool { return true },
 		SSLType:        func(string) (string, bool) { return "client", true },
 		ServiceExists:  func(string) bool { return true },
+		// APISIX's watcher skips the plugins its node does not have
+		SkipUnknownPlugins: true,
 	}
 	if aerr := validateWith(refs, kind, obj); aerr != nil {
 		return nil, aerr
