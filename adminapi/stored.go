@@ -17,7 +17,10 @@ func CheckStored(kind model.Kind, value []byte) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New("invalid item data, it should be an object")
 	}
-	if aerr := validateWith(model.RefsExist(), kind, obj); aerr != nil {
+	refs := model.RefsExist()
+	// APISIX's watcher skips the plugins its node does not have
+	refs.SkipUnknownPlugins = true
+	if aerr := validateWith(refs, kind, obj); aerr != nil {
 		return nil, aerr
 	}
 	return model.EncodeObject(obj)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -506,8 +507,9 @@ func (s *Store) watch(r *registry.Registry, cli *clientv3.Client, rev int64, clu
 				}
 			}
 			rev = max(rev, wresp.Header.Revision)
+			keys, before := s.held(r, evs)
 			r.Apply(s, evs, rev)
-			s.synced(r, rev, cluster, false)
+			s.applied(r, keys, before, rev, cluster)
 		}
 	}
 }
@@ -553,6 +555,79 @@ func (s *Store) setDisconnected(err error) {
 	metrics.observe(s.status)
 }
 
+// objKey is one object's kind and id.
+type objKey struct {
+	kind model.Kind
+	id   string
+}
+
+// heldMod is the modifiedIndex of o when it is a served etcd object (not
+// a static one), else -1.
+func heldMod(o *registry.Object) int64 {
+	if o == nil || o.Static {
+		return -1
+	}
+	return o.ModifiedIndex
+}
+
+// held returns the distinct objects evs touch, of the kinds counted, and
+// heldMod of each before they apply.
+func (s *Store) held(r *registry.Registry, evs []registry.Event) ([]objKey, []int64) {
+	keys := make([]objKey, 0, len(evs))
+	for _, e := range evs {
+		k := objKey{e.Kind, e.ID}
+		if slices.Contains(s.opts.Kinds, e.Kind) && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	before := make([]int64, len(keys))
+	r.View(func(v registry.View) {
+		for i, k := range keys {
+			before[i] = heldMod(v.Get(k.kind, k.id))
+		}
+	})
+	return keys, before
+}
+
+// applied records a watch event's sync: the counts change by the objects
+// it touched (keys, held before at before), not by a recount of every
+// object. A kind is recounted only when the object that held its
+// highest modifiedIndex left or went below it.
+func (s *Store) applied(r *registry.Registry, keys []objKey, before []int64, rev int64, cluster uint64) {
+	s.mu.Lock()
+	objects := copyMap(s.status.Objects)
+	maxMod := copyMap(s.status.MaxModifiedIndex)
+	s.mu.Unlock()
+	var recount []model.Kind
+	r.View(func(v registry.View) {
+		for i, k := range keys {
+			kind, after := string(k.kind), heldMod(v.Get(k.kind, k.id))
+			if before[i] >= 0 {
+				objects[kind]--
+			}
+			if after >= 0 {
+				objects[kind]++
+				maxMod[kind] = max(maxMod[kind], after)
+			}
+			if before[i] >= 0 && before[i] == maxMod[kind] && after < before[i] && !slices.Contains(recount, k.kind) {
+				recount = append(recount, k.kind)
+			}
+		}
+		for _, k := range recount {
+			m := int64(0)
+			for _, o := range v.List(k) {
+				if !o.Static {
+					m = max(m, o.ModifiedIndex)
+				}
+			}
+			if maxMod[string(k)] = m; m == 0 {
+				delete(maxMod, string(k)) // as a recount leaves it
+			}
+		}
+	})
+	s.record(rev, cluster, objects, maxMod, false)
+}
+
 // synced records a sync and recounts the objects.
 func (s *Store) synced(r *registry.Registry, rev int64, cluster uint64, full bool) {
 	objects := map[string]int{}
@@ -569,6 +644,11 @@ func (s *Store) synced(r *registry.Registry, rev int64, cluster uint64, full boo
 			objects[string(k)] = n
 		}
 	})
+	s.record(rev, cluster, objects, maxMod, full)
+}
+
+// record publishes a sync's revision and counts.
+func (s *Store) record(rev int64, cluster uint64, objects map[string]int, maxMod map[string]int64, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.upAgain(rev)

@@ -117,3 +117,85 @@ func TestStoreCommit(t *testing.T) {
 		t.Fatalf("gen_id %v, id revision %d", g.Kvs, rev)
 	}
 }
+
+// The counts and highest modifiedIndex per kind that a watch event leaves
+// are those a recount of every served object gives: puts, a put and a
+// delete in one transaction, the deletion of the newest object, an
+// invalid value (skipped), and a deleted kind's last object.
+func TestWatchCounts(t *testing.T) {
+	url := startEtcd(t)
+	cfg := &Config{Host: Hosts{url}, Timeout: Seconds(5 * time.Second)}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := New(Options{Config: cfg, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New()
+	if err := reg.OpenShared(st, nil, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.CloseShared()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	const up = `{"nodes":{"127.0.0.1:1":1},"type":"roundrobin"}`
+	check := func(step string, rev int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for st.Status().Revision < rev && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		got := st.Status()
+		if got.Revision < rev {
+			t.Fatalf("%s: revision %d, want %d", step, got.Revision, rev)
+		}
+		objects, maxMod := map[string]int{}, map[string]int64{}
+		reg.View(func(v registry.View) {
+			for _, k := range DefaultKinds {
+				objects[string(k)] = 0
+				for _, o := range v.List(k) {
+					if !o.Static {
+						objects[string(k)]++
+						maxMod[string(k)] = max(maxMod[string(k)], o.ModifiedIndex)
+					}
+				}
+			}
+		})
+		if fmt.Sprint(got.Objects) != fmt.Sprint(objects) || fmt.Sprint(got.MaxModifiedIndex) != fmt.Sprint(maxMod) {
+			t.Fatalf("%s: status %v %v, recount %v %v", step, got.Objects, got.MaxModifiedIndex, objects, maxMod)
+		}
+	}
+	put := func(key, val string) int64 {
+		t.Helper()
+		resp, err := cli.Put(ctx, key, val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	for _, id := range []string{"1", "2", "3"} {
+		put("/apisix/upstreams/"+id, up)
+	}
+	check("puts", put("/apisix/services/1", `{"upstream_id":"1"}`))
+	txn, err := cli.Txn(ctx).Then(clientv3.OpPut("/apisix/upstreams/4", up), clientv3.OpDelete("/apisix/upstreams/2"),
+		clientv3.OpPut("/apisix/upstreams/1", up)).Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("one transaction", txn.Header.Revision)
+	del, err := cli.Delete(ctx, "/apisix/upstreams/1") // the newest, with upstreams/4
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("newest deleted", del.Header.Revision)
+	check("invalid value", put("/apisix/upstreams/3", `{"nodes":5}`))
+	if del, err = cli.Delete(ctx, "/apisix/services/1"); err != nil {
+		t.Fatal(err)
+	}
+	check("last service deleted", del.Header.Revision)
+}

@@ -63,9 +63,10 @@ var streamRoutePlugins = pluginTable{
 }
 
 // check validates each conf of plugins. A conf with a truthy _meta.disable
-// is accepted unchecked. Lua walks the plugins with pairs(); names are
-// taken in sorted order here.
-func (pt pluginTable) check(plugins map[string]any) error {
+// is accepted unchecked, and with skipUnknown so is a plugin the table
+// does not have. Lua walks the plugins with pairs(); names are taken in
+// sorted order here.
+func (pt pluginTable) check(plugins map[string]any, skipUnknown bool) error {
 	names := make([]string, 0, len(plugins))
 	for n := range plugins {
 		names = append(names, n)
@@ -80,6 +81,9 @@ func (pt pluginTable) check(plugins map[string]any) error {
 			}
 		}
 		if !pt.known(name) {
+			if skipUnknown {
+				continue
+			}
 			return &Error{Msg: "unknown plugin [" + name + "]"}
 		}
 		if disabled(m) {

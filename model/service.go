@@ -63,7 +63,7 @@ func CheckService(obj map[string]any, refs Refs) error {
 		return err
 	}
 	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		return httpPlugins.check(plugins)
+		return httpPlugins.check(plugins, refs.SkipUnknownPlugins)
 	}
 	return nil
 }

@@ -25,6 +25,12 @@ type Refs struct {
 	SSLType func(id string) (typ string, ok bool)
 	// ServiceExists reports whether the service exists.
 	ServiceExists func(id string) bool
+	// SkipUnknownPlugins skips, unchecked, the plugins this build does not
+	// have, as APISIX does for the items its watcher loads from etcd
+	// (apisix/plugin.lua stream_plugin_checker and plugin_checker: skip
+	// disabled plugins unless in_cp or a yaml/json config); the Admin API
+	// rejects them.
+	SkipUnknownPlugins bool
 }
 
 // Every Check function below validates a body already decoded with
@@ -81,7 +87,7 @@ func CheckStreamRoute(obj map[string]any, refs Refs) error {
 	// xRPC superior_id checks (step 7) are skipped: no protocol is
 	// registered, so step 10 rejects every protocol anyway.
 	if plugins, ok := obj["plugins"].(map[string]any); ok {
-		if err := streamRoutePlugins.check(plugins); err != nil {
+		if err := streamRoutePlugins.check(plugins, refs.SkipUnknownPlugins); err != nil {
 			return err
 		}
 	}

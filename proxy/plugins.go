@@ -24,7 +24,10 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 		}
 		u, ok := plugin.Lookup(name)
 		if !ok {
-			return fmt.Errorf("unknown plugin [%s]", name)
+			// only a stored value read from etcd names one (the Admin API
+			// rejects it): APISIX runs the plugins its node has and skips
+			// the others (apisix/plugin.lua stream_plugin_checker, filter)
+			continue
 		}
 		units = append(units, u)
 	}

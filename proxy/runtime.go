@@ -143,7 +143,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	rt.gen = d.Gen
 	plugin.SetMetadata(snap.metadata)
 	rt.snap.Store(snap)
-	var gone, kept []*Route
+	gone, kept := make([]*Route, 0, prev.table.Len()), make([]*Route, 0, snap.table.Len())
 	prev.table.Each(func(e *router.Entry[*Route]) { gone = append(gone, e.Target) })
 	snap.table.Each(func(e *router.Entry[*Route]) { kept = append(kept, e.Target) })
 	rt.metrics.prune(gone, kept, snap)

@@ -3,6 +3,7 @@ package router
 import (
 	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // pmap is a persistent hash map (a hash array mapped trie): set and del
@@ -213,56 +214,156 @@ func delNode[K comparable, V any](n *pnode[K, V], shift uint, h uint64, k K) (*p
 
 // pmapOf builds a map from a Go map in one pass (no path copies).
 func pmapOf[K comparable, V any](src map[K]V, hash func(K) uint64) pmap[K, V] {
-	return pmapConv(src, hash, func(v V) V { return v })
-}
-
-// pmapConv builds a map of conv(v) for the keys and values of src. The
-// keys are partitioned level by level in two buffers, and the leaves come
-// from one array, so a build costs a few allocations per node, not per key.
-func pmapConv[K comparable, S, V any](src map[K]S, hash func(K) uint64, conv func(S) V) pmap[K, V] {
-	m := pmap[K, V]{hash: hash, n: len(src)}
-	if len(src) == 0 {
-		return m
-	}
-	items := make([]phashed[K, V], 0, len(src))
+	kvs := make([]pkv[K, V], 0, len(src))
 	for k, v := range src {
-		items = append(items, phashed[K, V]{hash(k), pkv[K, V]{k, conv(v)}})
+		kvs = append(kvs, pkv[K, V]{k, v})
 	}
-	m, _ = pmapItems(items, hash)
+	m, _ := pmapItems(kvs, hash, &pslab[K, V]{})
 	return m
 }
 
-// pmapItems builds a map from hashed pairs (items is reused as a buffer);
-// ok is false when a key is there twice.
-func pmapItems[K comparable, V any](items []phashed[K, V], hash func(K) uint64) (m pmap[K, V], ok bool) {
-	m = pmap[K, V]{hash: hash, n: len(items)}
-	if len(items) == 0 {
-		return m, true
+// hidx is an item of a build: the hash of a key and where the key is in
+// the build's source slice. It holds no pointer, so partitioning items
+// moves 16 bytes and costs the garbage collector nothing.
+type hidx struct {
+	h uint64
+	i int32
+}
+
+// hidxOf hashes the keys of src.
+func hidxOf[K comparable, E any](src []pkv[K, E], hash func(K) uint64, buf []hidx) []hidx {
+	if cap(buf) < len(src) {
+		buf = make([]hidx, 0, len(src))
 	}
-	b := &pbuilder[K, V]{leaves: make([]pleaf[K, V], 0, len(items)), kvs: make([]pkv[K, V], 0, len(items))}
-	m.root = b.node(items, make([]phashed[K, V], len(items)), 0)
+	buf = buf[:0]
+	for i, kv := range src {
+		buf = append(buf, hidx{hash(kv.k), int32(i)})
+	}
+	return buf
+}
+
+// pslab holds the arrays a build carves its nodes, slots, leaves and
+// pairs from, so that a build costs a few allocations in all rather than
+// some per node. Several builds may share one slab (the address maps of
+// every port). What a build carved is never written again; a later set
+// or del copies the nodes it changes.
+type pslab[K comparable, V any] struct {
+	nodes  []pnode[K, V]
+	slots  []pslot[K, V]
+	leaves []pleaf[K, V]
+	kvs    []pkv[K, V]
+	// bufs are the buffers of a build; builds that do not nest may share
+	// them (nil: the slab's own)
+	bufs *hbufs
+}
+
+// hbufs are the item buffers of a build.
+type hbufs struct{ items, scratch []hidx }
+
+// take carves k elements from *slab, starting a new array when it is
+// full (the old one stays as it is for what was carved from it).
+func take[S any](slab *[]S, k int) []S {
+	s := *slab
+	if cap(s)-len(s) < k {
+		s = make([]S, 0, max(k, 2*cap(s), 16))
+	}
+	l := len(s)
+	*slab = s[:l+k]
+	return s[l : l+k : l+k]
+}
+
+// pmapItems builds a map from pairs; ok is false when a key is there
+// twice.
+func pmapItems[K comparable, V any](src []pkv[K, V], hash func(K) uint64, slab *pslab[K, V]) (m pmap[K, V], ok bool) {
+	b := pbuilder[K, V, V]{slab: slab, src: src, val: func(v V) V { return v }}
+	m = b.build(hash)
 	return m, !b.dup
 }
 
-type phashed[K comparable, V any] struct {
-	h  uint64
-	kv pkv[K, V]
+// pmapGroup builds a map of the distinct keys of src: the value of a key
+// is mk of the positions in src of its pairs, in src's order (mk must not
+// keep the slice it is given).
+func pmapGroup[K comparable, E, V any](src []pkv[K, E], hash func(K) uint64, slab *pslab[K, V], mk func(K, []hidx) V) pmap[K, V] {
+	b := pbuilder[K, E, V]{slab: slab, src: src, mk: mk}
+	return b.build(hash)
 }
 
-type pbuilder[K comparable, V any] struct {
-	leaves []pleaf[K, V]
-	kvs    []pkv[K, V]
-	dup    bool
+// pbuilder is one build of a map of the keys of src: with mk, each key
+// is grouped (pmapGroup), else each pair is one entry of value val(v)
+// (pmapItems).
+type pbuilder[K comparable, E, V any] struct {
+	slab *pslab[K, V]
+	src  []pkv[K, E]
+	mk   func(K, []hidx) V
+	val  func(E) V
+	dup  bool
+}
+
+// build partitions the items level by level (a stable counting sort), so
+// the items of a key keep src's order.
+func (b *pbuilder[K, E, V]) build(hash func(K) uint64) pmap[K, V] {
+	m := pmap[K, V]{hash: hash}
+	if len(b.src) == 0 {
+		return m
+	}
+	slab := b.slab
+	if slab.bufs == nil {
+		slab.bufs = &hbufs{}
+	}
+	bufs := slab.bufs
+	items := hidxOf(b.src, hash, bufs.items)
+	if cap(bufs.scratch) < len(items) {
+		bufs.scratch = make([]hidx, len(items))
+	}
+	before := len(slab.kvs)
+	m.root = b.node(items, bufs.scratch[:len(items)], 0)
+	m.n = len(slab.kvs) - before
+	bufs.items = items
+	return m
+}
+
+// leaf appends to slab.kvs the pairs of g, items that share one hash.
+func (b *pbuilder[K, E, V]) leaf(g []hidx) {
+	src, slab := b.src, b.slab
+	if b.mk == nil {
+		for j, it := range g {
+			for _, prev := range g[:j] {
+				b.dup = b.dup || src[prev.i].k == src[it.i].k
+			}
+			slab.kvs = append(slab.kvs, pkv[K, V]{src[it.i].k, b.val(src[it.i].v)})
+		}
+		return
+	}
+	k0 := src[g[0].i].k
+	var others []K // nearly always one key
+	for _, it := range g[1:] {
+		if k := src[it.i].k; k != k0 && !slices.Contains(others, k) {
+			others = append(others, k)
+		}
+	}
+	if len(others) == 0 {
+		slab.kvs = append(slab.kvs, pkv[K, V]{k0, b.mk(k0, g)})
+		return
+	}
+	for _, k := range append([]K{k0}, others...) {
+		var of []hidx
+		for _, it := range g {
+			if src[it.i].k == k {
+				of = append(of, it)
+			}
+		}
+		slab.kvs = append(slab.kvs, pkv[K, V]{k, b.mk(k, of)})
+	}
 }
 
 // node builds the node of items at shift; scratch (as long as items) is
 // free to use, and the children use what is left of items.
-func (b *pbuilder[K, V]) node(items, scratch []phashed[K, V], shift uint) *pnode[K, V] {
+func (b *pbuilder[K, E, V]) node(items, scratch []hidx, shift uint) *pnode[K, V] {
 	var count [33]int
 	for _, it := range items {
 		count[(it.h>>shift)&31+1]++
 	}
-	n := &pnode[K, V]{}
+	n := &take(&b.slab.nodes, 1)[0]
 	for idx := range 32 {
 		if count[idx+1] > 0 {
 			n.bitmap |= 1 << idx
@@ -275,7 +376,7 @@ func (b *pbuilder[K, V]) node(items, scratch []phashed[K, V], shift uint) *pnode
 		scratch[pos[idx]] = it
 		pos[idx]++
 	}
-	n.kids = make([]pslot[K, V], 0, bits.OnesCount32(n.bitmap))
+	n.kids = take(&b.slab.slots, bits.OnesCount32(n.bitmap))[:0]
 	for idx := range 32 {
 		lo, hi := count[idx], count[idx+1]
 		if lo == hi {
@@ -284,21 +385,20 @@ func (b *pbuilder[K, V]) node(items, scratch []phashed[K, V], shift uint) *pnode
 		g := scratch[lo:hi]
 		same := true
 		for _, it := range g[1:] {
-			same = same && it.h == g[0].h
+			if it.h != g[0].h {
+				same = false
+				break
+			}
 		}
 		if !same {
 			n.kids = append(n.kids, pslot[K, V]{node: b.node(g, items[lo:hi], shift+pbits)})
 			continue
 		}
-		at := len(b.kvs)
-		for i, it := range g {
-			for _, prev := range g[:i] {
-				b.dup = b.dup || prev.kv.k == it.kv.k
-			}
-			b.kvs = append(b.kvs, it.kv)
-		}
-		b.leaves = append(b.leaves, pleaf[K, V]{hash: g[0].h, kvs: b.kvs[at:len(b.kvs):len(b.kvs)]})
-		n.kids = append(n.kids, pslot[K, V]{leaf: &b.leaves[len(b.leaves)-1]})
+		at := len(b.slab.kvs)
+		b.leaf(g)
+		l := &take(&b.slab.leaves, 1)[0]
+		*l = pleaf[K, V]{hash: g[0].h, kvs: b.slab.kvs[at:len(b.slab.kvs):len(b.slab.kvs)]}
+		n.kids = append(n.kids, pslot[K, V]{leaf: l})
 	}
 	return n
 }

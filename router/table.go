@@ -45,14 +45,14 @@ type chunker[T any] struct{ arena [][]*Entry[T] }
 
 func (c *chunker[T]) list(entries []*Entry[T]) list[T] {
 	l := list[T]{n: len(entries)}
-	start := len(c.arena)
-	for len(entries) > 0 {
-		k := min(len(entries), chunkMax/2)
-		c.arena = append(c.arena, entries[:k:k])
-		entries = entries[k:]
+	if len(entries) == 0 {
+		return l
 	}
-	if end := len(c.arena); end > start {
-		l.chunks = c.arena[start:end:end]
+	l.chunks = take(&c.arena, (len(entries)+chunkMax/2-1)/(chunkMax/2))
+	for i := range l.chunks {
+		k := min(len(entries), chunkMax/2)
+		l.chunks[i] = entries[:k:k]
+		entries = entries[k:]
 	}
 	return l
 }
@@ -321,44 +321,35 @@ func emptyTable[T any]() *Table[T] {
 	return t
 }
 
-// New builds a table from entries, in any order (Seq decides).
+// New builds a table from entries, in any order (Seq decides). It builds
+// every map in one pass from slices in Seq order, carving nodes and lists
+// from a few shared arrays: its cost is a partition of 16-byte items, not
+// one path copy or one allocation per route.
 func New[T any](entries []*Entry[T]) (*Table[T], error) {
-	sorted := slices.Clone(entries)
-	slices.SortStableFunc(sorted, func(a, b *Entry[T]) int { return cmp.Compare(a.Seq, b.Seq) })
-	// build with Go maps, appending in Seq order, then freeze them: a
-	// build costs one pass, not one path copy per route
-	type addrBuild struct {
-		lists map[netip.Prefix][]*Entry[T]
-		bits  map[int]int
-		any   []*Entry[T]
+	bySeq := func(a, b *Entry[T]) int { return cmp.Compare(a.Seq, b.Seq) }
+	sorted := entries
+	if !slices.IsSortedFunc(sorted, bySeq) {
+		sorted = slices.Clone(entries)
+		slices.SortStableFunc(sorted, bySeq)
 	}
-	byID := make([]phashed[string, *Entry[T]], 0, len(sorted))
-	remote, local := map[uint16]*addrBuild{}, map[uint16]*addrBuild{}
-	exact, suffix := map[string][]*Entry[T]{}, map[string][]*Entry[T]{}
+	n := len(sorted)
+	type ekv[K comparable] = pkv[K, *Entry[T]]
+	byID := make([]ekv[string], 0, n)
+	plainByPort := make([]ekv[uint16], 0, n) // the plain routes, by port
+	var exact, suffix []ekv[string]
 	var star []*Entry[T]
+	remotes, locals := 0, 0 // the plain routes with a remote or local address filter
 	t := emptyTable[T]()
 	for _, e := range sorted {
-		byID = append(byID, phashed[string, *Entry[T]]{hashString(e.ID), pkv[string, *Entry[T]]{e.ID, e}})
+		byID = append(byID, ekv[string]{e.ID, e})
 		if len(e.SNIs) == 0 {
-			for _, ix := range []struct {
-				m      map[uint16]*addrBuild
-				prefix netip.Prefix
-			}{{remote, e.RemoteAddr}, {local, e.ServerAddr}} {
-				ab := ix.m[e.ServerPort]
-				if ab == nil {
-					ab = &addrBuild{lists: map[netip.Prefix][]*Entry[T]{}, bits: map[int]int{}}
-					ix.m[e.ServerPort] = ab
-				}
-				if !ix.prefix.IsValid() {
-					ab.any = append(ab.any, e)
-					continue
-				}
-				if ab.lists[ix.prefix] == nil {
-					ab.bits[bitsKey(ix.prefix)]++
-				}
-				ab.lists[ix.prefix] = append(ab.lists[ix.prefix], e)
+			plainByPort = append(plainByPort, ekv[uint16]{e.ServerPort, e})
+			if e.RemoteAddr.IsValid() {
+				remotes++
 			}
-			t.plain.count++
+			if e.ServerAddr.IsValid() {
+				locals++
+			}
 			continue
 		}
 		t.sniRoutes++
@@ -367,12 +358,12 @@ func New[T any](entries []*Entry[T]) (*Table[T], error) {
 			case sniStar:
 				star = append(star, e)
 			case sniSuffix:
-				suffix[key] = append(suffix[key], e)
+				suffix = append(suffix, ekv[string]{key, e})
 				if !dot {
 					t.nonDot++
 				}
 			default:
-				exact[key] = append(exact[key], e)
+				exact = append(exact, ekv[string]{key, e})
 			}
 			return nil
 		})
@@ -380,26 +371,113 @@ func New[T any](entries []*Entry[T]) (*Table[T], error) {
 			return nil, err
 		}
 	}
-	c := &chunker[T]{arena: make([][]*Entry[T], 0, 2*len(sorted)+len(exact)+len(suffix))}
-	freeze := func(m map[uint16]*addrBuild) pmap[uint16, *addrIndex[T]] {
-		out := make(map[uint16]*addrIndex[T], len(m))
-		for port, ab := range m {
-			ai := &addrIndex[T]{lists: pmapConv(ab.lists, hashPrefix, c.list), any: c.list(ab.any)}
-			for key, n := range ab.bits {
-				ai.bits = append(ai.bits, bitsUse{key, n})
-			}
-			out[port] = ai
+	plain := len(plainByPort)
+	t.plain.count = plain
+	var seen [1 << 16 / 64]uint64 // the ports in use
+	ports := 0
+	for _, kv := range plainByPort {
+		w, bit := kv.k/64, uint64(1)<<(kv.k%64)
+		if seen[w]&bit == 0 {
+			seen[w] |= bit
+			ports++
 		}
-		return pmapOf(out, hashPort)
 	}
+	// a list per prefix, per port (twice) and per sni key, of chunkMax/2
+	// at most
+	c := &chunker[T]{arena: make([][]*Entry[T], 0, 2*ports+remotes+locals+len(exact)+len(suffix)+2*n/(chunkMax/2)+2)}
+	vals := make([]*Entry[T], 0, 2*plain+len(exact)+len(suffix))
+	// the builds that do not nest share their item buffers
+	bufs := &hbufs{items: make([]hidx, 0, n), scratch: make([]hidx, n)}
 	var ok bool
-	if t.byID, ok = pmapItems(byID, hashString); !ok {
+	if t.byID, ok = pmapItems(byID, hashString, &pslab[string, *Entry[T]]{bufs: bufs,
+		nodes: make([]pnode[string, *Entry[T]], 0, n/4+1), slots: make([]pslot[string, *Entry[T]], 0, n+n/4+1),
+		leaves: make([]pleaf[string, *Entry[T]], 0, n), kvs: make([]pkv[string, *Entry[T]], 0, n),
+	}); !ok {
 		return nil, errors.New("a route id is listed twice")
 	}
-	t.plain.byRemote, t.plain.byLocal = freeze(remote), freeze(local)
-	t.exact, t.suffix = pmapConv(exact, hashString, c.list), pmapConv(suffix, hashString, c.list)
+	np := remotes + locals
+	prefixes := &pslab[netip.Prefix, list[T]]{bufs: bufs,
+		nodes: make([]pnode[netip.Prefix, list[T]], 0, np/4+1), slots: make([]pslot[netip.Prefix, list[T]], 0, np+np/4+1),
+		leaves: make([]pleaf[netip.Prefix, list[T]], 0, np), kvs: make([]pkv[netip.Prefix, list[T]], 0, np),
+	}
+	buf := make([]ekv[netip.Prefix], 0, max(remotes, locals))
+	anys := make([]*Entry[T], 0, plain)
+	indexes := make([]addrIndex[T], 0, 2*ports)
+	// bits holds the prefix lengths of every index; those of the index
+	// being built are bits[from:]
+	bits := make([]bitsUse, 0, 16)
+	from := 0
+	mkList := func(p netip.Prefix, es []hidx) list[T] {
+		key := bitsKey(p)
+		if i := slices.IndexFunc(bits[from:], func(b bitsUse) bool { return b.key == key }); i >= 0 {
+			bits[from+i].n++
+		} else {
+			bits = append(bits, bitsUse{key, 1})
+		}
+		return carve(c, &vals, buf, es)
+	}
+	// index is the address index of one port's routes (items, positions
+	// in plainByPort in Seq order) by the address filter remote or local
+	index := func(items []hidx, remote bool) *addrIndex[T] {
+		buf, anys = buf[:0], anys[:0]
+		for _, it := range items {
+			e := plainByPort[it.i].v
+			p := e.ServerAddr
+			if remote {
+				p = e.RemoteAddr
+			}
+			if p.IsValid() {
+				buf = append(buf, ekv[netip.Prefix]{p, e})
+			} else {
+				anys = append(anys, e)
+			}
+		}
+		from = len(bits)
+		lists := pmap[netip.Prefix, list[T]]{hash: hashPrefix}
+		if len(buf) > 0 {
+			lists = pmapGroup(buf, hashPrefix, prefixes, mkList)
+		}
+		at := len(vals)
+		vals = append(vals, anys...)
+		ai := &take(&indexes, 1)[0]
+		*ai = addrIndex[T]{lists: lists, any: c.list(vals[at:len(vals):len(vals)])}
+		if len(bits) > from {
+			ai.bits = bits[from:len(bits):len(bits)]
+		}
+		return ai
+	}
+	// one grouping by port gives both maps: byRemote as it is built,
+	// byLocal from the pairs it leaves
+	portSlab := func() *pslab[uint16, *addrIndex[T]] {
+		return &pslab[uint16, *addrIndex[T]]{
+			nodes: make([]pnode[uint16, *addrIndex[T]], 0, ports/4+1), slots: make([]pslot[uint16, *addrIndex[T]], 0, ports+ports/4+1),
+			leaves: make([]pleaf[uint16, *addrIndex[T]], 0, ports), kvs: make([]pkv[uint16, *addrIndex[T]], 0, ports),
+		}
+	}
+	byLocal := make([]pkv[uint16, *addrIndex[T]], 0, ports)
+	t.plain.byRemote = pmapGroup(plainByPort, hashPort, portSlab(), func(port uint16, items []hidx) *addrIndex[T] {
+		byLocal = append(byLocal, pkv[uint16, *addrIndex[T]]{port, index(items, false)})
+		return index(items, true)
+	})
+	local := portSlab()
+	local.bufs = bufs
+	t.plain.byLocal, _ = pmapItems(byLocal, hashPort, local)
+	strs := &pslab[string, list[T]]{bufs: bufs}
+	t.exact = pmapGroup(exact, hashString, strs, func(_ string, es []hidx) list[T] { return carve(c, &vals, exact, es) })
+	t.suffix = pmapGroup(suffix, hashString, strs, func(_ string, es []hidx) list[T] { return carve(c, &vals, suffix, es) })
 	t.star = c.list(star)
 	return t, nil
+}
+
+// carve copies the entries at items of src (in Seq order) to the end of
+// *vals and chunks them into a list.
+func carve[K comparable, T any](c *chunker[T], vals *[]*Entry[T], src []pkv[K, *Entry[T]], items []hidx) list[T] {
+	at := len(*vals)
+	for _, it := range items {
+		*vals = append(*vals, src[it.i].v)
+	}
+	v := *vals
+	return c.list(v[at:len(v):len(v)])
 }
 
 // Put returns a table with e added, or replacing the entry with its ID.

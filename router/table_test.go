@@ -245,3 +245,35 @@ func TestListChunks(t *testing.T) {
 		}
 	}
 }
+
+// pmapGroup against a Go map of slices, with a hash that collides often
+// (several keys per leaf) and one that never does.
+func TestPmapGroup(t *testing.T) {
+	for name, hash := range map[string]func(int) uint64{"collide": func(k int) uint64 { return uint64(k % 7) }, "mix": func(k int) uint64 { return mix64(uint64(k)) }} {
+		t.Run(name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			items := make([]pkv[int, int], 2000)
+			ref := map[int][]int{}
+			for i := range items {
+				k := r.IntN(300)
+				items[i] = pkv[int, int]{k, i}
+				ref[k] = append(ref[k], i)
+			}
+			m := pmapGroup(items, hash, &pslab[int, []int]{}, func(_ int, g []hidx) []int {
+				var out []int
+				for _, it := range g {
+					out = append(out, items[it.i].v)
+				}
+				return out
+			})
+			if m.len() != len(ref) {
+				t.Fatalf("len %d, want %d", m.len(), len(ref))
+			}
+			for k, want := range ref {
+				if got, _ := m.get(k); !slices.Equal(got, want) {
+					t.Fatalf("get(%d) = %v, want %v", k, got, want)
+				}
+			}
+		})
+	}
+}

@@ -57,7 +57,8 @@ func (g *gateway) askTLS(sni string) (cn, line string) {
 // SSL keys encrypted with APISIX's default keyring) are served by a data
 // plane that finds no init_dir placeholders; nested and unknown keys are
 // ignored; an invalid value is logged with its key and skipped while the
-// last valid version keeps serving; <prefix>/plugins is never overwritten.
+// last valid version keeps serving; a plugin this build lacks is skipped;
+// <prefix>/plugins is never overwritten.
 // And what our node writes decodes as APISIX would.
 func TestAPISIXValues(t *testing.T) {
 	ec := e2e.StartEtcd(t, 1, "http")
@@ -117,6 +118,14 @@ func TestAPISIXValues(t *testing.T) {
 			t.Errorf("the invalid value of %s is not logged with its key", key)
 		}
 	}
+
+	// a route naming a plugin this build lacks (an APISIX node of the
+	// cluster may have it) serves without it, as APISIX's watcher skips it
+	put(t, ec, "/apisix/stream_routes/1", `{"upstream_id":"4","plugins":{"kafka-logger":{"broker_list":{}}},"create_time":1700000000,"update_time":1700000000}`)
+	eventually(t, "the route with an unknown plugin serves", func() (bool, string) {
+		got := dp.ask()
+		return got == "b2 hi", got
+	})
 
 	// a traditional node: writes init_dir placeholders, leaves
 	// /apisix/plugins alone, and stores SSL keys encrypted as APISIX does
