@@ -3,6 +3,8 @@ package balancer
 import (
 	"slices"
 	"strconv"
+
+	"github.com/caddy-apisix/stream/internal/hash64"
 )
 
 const (
@@ -62,7 +64,7 @@ func buildRing(nodes []Node, members []int, unit bool) *ring {
 			buf = append(buf[:0], nodes[i].Addr...)
 			buf = append(buf, '#')
 			buf = strconv.AppendInt(buf, int64(j), 10)
-			pts = append(pts, point{mix64(fnvString(fnvOffset, string(buf))), int32(i)})
+			pts = append(pts, point{hash64.Mix(hash64.AddBytes(hash64.Offset, buf)), int32(i)})
 		}
 	}
 	slices.SortFunc(pts, func(a, b point) int {

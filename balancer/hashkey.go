@@ -3,6 +3,7 @@ package balancer
 import (
 	"fmt"
 
+	"github.com/caddy-apisix/stream/internal/hash64"
 	"github.com/caddy-apisix/stream/vars"
 )
 
@@ -46,39 +47,5 @@ func (k *hashKey) sum(ctx *Context) uint64 {
 		tpl = remoteAddr
 	}
 	var buf [128]byte
-	return mix64(fnvBytes(fnvOffset, tpl.Append(buf[:0], s)))
-}
-
-// The key and point hash: FNV-1a, stable across processes so every
-// instance maps a key to the same node, then a finalizer so that similar
-// strings spread over the ring.
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnvString(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
-	}
-	return h
-}
-
-func fnvBytes(h uint64, s []byte) uint64 {
-	for _, c := range s {
-		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	return h
-}
-
-// mix64 is MurmurHash3's fmix64.
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
+	return hash64.Mix(hash64.AddBytes(hash64.Offset, tpl.Append(buf[:0], s)))
 }

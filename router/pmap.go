@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+
+	"github.com/caddy-apisix/stream/internal/hash64"
 )
 
 // pmap is a persistent hash map (a hash array mapped trie): set and del
@@ -403,28 +405,12 @@ func (b *pbuilder[K, E, V]) node(items, scratch []hidx, shift uint) *pnode[K, V]
 	return n
 }
 
-// The hash functions: a fixed 64-bit mix (no seed: keys come from the
-// Admin API, and equal hashes only make a leaf longer).
+// The hash functions (internal/hash64: no seed, keys come from the Admin
+// API, and equal hashes only make a leaf longer).
 
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
-}
+func hashString(s string) uint64 { return hash64.String(s) }
 
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return mix64(h)
-}
-
-func hashPort(p uint16) uint64 { return mix64(uint64(p) + 1) }
+func hashPort(p uint16) uint64 { return hash64.Mix(uint64(p) + 1) }
 
 func hashPrefix(p netip.Prefix) uint64 {
 	b := p.Addr().As16()
@@ -437,5 +423,5 @@ func hashPrefix(p netip.Prefix) uint64 {
 	if p.Addr().Is6() {
 		fam = 6
 	}
-	return mix64(hi ^ mix64(lo^mix64(uint64(p.Bits())<<8|fam)))
+	return hash64.Mix(hi ^ hash64.Mix(lo^hash64.Mix(uint64(p.Bits())<<8|fam)))
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/caddy-apisix/stream/internal/hash64"
 )
 
 // The universe the random tests draw from: every dimension, both
@@ -116,7 +118,7 @@ func TestPutRejectsBadSNI(t *testing.T) {
 // hashes and hashes that share long prefixes), old versions unchanged.
 func TestPmap(t *testing.T) {
 	for name, hash := range map[string]func(int) uint64{
-		"mixed":     func(k int) uint64 { return mix64(uint64(k)) },
+		"mixed":     func(k int) uint64 { return hash64.Mix(uint64(k)) },
 		"colliding": func(k int) uint64 { return uint64(k%7) << 59 },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -249,7 +251,7 @@ func TestListChunks(t *testing.T) {
 // pmapGroup against a Go map of slices, with a hash that collides often
 // (several keys per leaf) and one that never does.
 func TestPmapGroup(t *testing.T) {
-	for name, hash := range map[string]func(int) uint64{"collide": func(k int) uint64 { return uint64(k % 7) }, "mix": func(k int) uint64 { return mix64(uint64(k)) }} {
+	for name, hash := range map[string]func(int) uint64{"collide": func(k int) uint64 { return uint64(k % 7) }, "mix": func(k int) uint64 { return hash64.Mix(uint64(k)) }} {
 		t.Run(name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(3, 4))
 			items := make([]pkv[int, int], 2000)
