@@ -300,7 +300,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if a.Etcd != nil {
-		if err := etcdstore.Metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+		if err := live.EtcdMetrics().Register(ctx.GetMetricsRegistry()); err != nil {
 			return fmt.Errorf("registering metrics: %w", err)
 		}
 	}

@@ -79,7 +79,7 @@ func (a *App) openStore(act *live.Activation, reg *registry.Registry) error {
 	logger := a.logger.Named("etcd")
 	opts := etcdstore.Options{
 		Config: a.Etcd, Keyring: a.deploy.keyring, Check: adminapi.CheckStored,
-		ReadOnly: a.deploy.role == roleDataPlane, Logger: logger,
+		ReadOnly: a.deploy.role == roleDataPlane, Metrics: live.EtcdMetrics(), Logger: logger,
 	}
 	if a.deploy.role == roleDataPlane {
 		// a node without the Admin API runs the stream plugins the

@@ -8,18 +8,17 @@ import (
 
 // Metrics are the etcd gauges of APISIX's prometheus plugin
 // (apisix/plugins/prometheus/exporter.lua etcd_reachable,
-// etcd_modify_indexes), process-wide: one node has one etcd view.
-var Metrics = newMetrics()
-
-type etcdMetrics struct {
+// etcd_modify_indexes). One node has one etcd view: package live creates
+// and owns the process's one instance and hands it to each Store through
+// Options.Metrics.
+type Metrics struct {
 	reachable prometheus.Gauge
 	indexes   *prometheus.GaugeVec
 }
 
-var metrics = Metrics
-
-func newMetrics() *etcdMetrics {
-	return &etcdMetrics{
+// NewMetrics returns unregistered gauges.
+func NewMetrics() *Metrics {
+	return &Metrics{
 		reachable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "apisix_etcd_reachable",
 			Help: "Config server etcd reachable from APISIX, 0 is unreachable",
@@ -32,7 +31,7 @@ func newMetrics() *etcdMetrics {
 }
 
 // Register adds the gauges to reg; registering twice is not an error.
-func (m *etcdMetrics) Register(reg prometheus.Registerer) error {
+func (m *Metrics) Register(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m.reachable, m.indexes} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -46,8 +45,11 @@ func (m *etcdMetrics) Register(reg prometheus.Registerer) error {
 
 // observe publishes a status: reachable, the highest modifiedIndex per
 // kind and overall (max_modify_index), and the watched revision
-// (x_etcd_index), as APISIX labels them.
-func (m *etcdMetrics) observe(st Status) {
+// (x_etcd_index), as APISIX labels them. A nil m observes nothing.
+func (m *Metrics) observe(st Status) {
+	if m == nil {
+		return
+	}
 	if st.Connected {
 		m.reachable.Set(1)
 	} else {

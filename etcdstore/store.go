@@ -45,7 +45,10 @@ type Options struct {
 	// init_plugins_syncer, get_plugin_names); a deleted or invalid list
 	// changes nothing. The store never writes the key.
 	OnPlugins func(stream []string)
-	Logger    *zap.Logger
+	// Metrics receives the reachable and modify-index gauges; nil
+	// publishes none.
+	Metrics *Metrics
+	Logger  *zap.Logger
 }
 
 // probeInterval is how often the store checks that etcd is reachable and
@@ -534,7 +537,7 @@ func (s *Store) probe(r *registry.Registry, cli *clientv3.Client, rev int64, clu
 	s.mu.Lock()
 	s.status.Connected = true
 	s.status.LastError = ""
-	metrics.observe(s.status)
+	s.opts.Metrics.observe(s.status)
 	s.upAgain(rev)
 	s.mu.Unlock()
 	return nil
@@ -552,7 +555,7 @@ func (s *Store) setDisconnected(err error) {
 	s.status.Connected = false
 	s.status.LastError = err.Error()
 	s.lastErr = err
-	metrics.observe(s.status)
+	s.opts.Metrics.observe(s.status)
 }
 
 // objKey is one object's kind and id.
@@ -662,5 +665,5 @@ func (s *Store) record(rev int64, cluster uint64, objects map[string]int, maxMod
 	if full {
 		s.status.Reloads++
 	}
-	metrics.observe(s.status)
+	s.opts.Metrics.observe(s.status)
 }
