@@ -125,6 +125,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	h := adminapi.Handler{
 		Registry: live.Registry(),
 		Config:   func() *adminapi.Config { return cfg },
+		State:    live.AdminState(),
 		Logger:   a.logger,
 	}
 	h.ServeHTTP(w, r)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddy-apisix/stream/adminapi"
 	"github.com/caddy-apisix/stream/live"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
@@ -70,7 +69,7 @@ func (a *App) boundAddrs() []string {
 // store that is shadowed or can never match is named at start too.
 func (a *App) warnRoutes() {
 	live.Registry().View(func(v registry.View) {
-		for _, msg := range adminapi.AllRouteWarnings(v, a.admin) {
+		for _, msg := range live.AdminState().AllRouteWarnings(v, a.admin) {
 			a.logger.Warn(msg)
 		}
 	})

@@ -86,11 +86,12 @@ type env struct {
 	cfg   atomic.Pointer[Config]
 	clock atomic.Int64
 	srv   *httptest.Server
+	state *State
 }
 
 func newEnv(t *testing.T, cfg *Config) *env {
 	t.Helper()
-	e := &env{t: t, reg: registry.New(), store: newMemStore()}
+	e := &env{t: t, reg: registry.New(), store: newMemStore(), state: NewState()}
 	if err := e.reg.Open(e.store, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +100,7 @@ func newEnv(t *testing.T, cfg *Config) *env {
 	h := &Handler{
 		Registry: e.reg,
 		Config:   e.cfg.Load,
+		State:    e.state,
 		now:      func() time.Time { return time.Unix(e.clock.Load(), 0) },
 	}
 	e.srv = httptest.NewServer(h)

@@ -37,7 +37,7 @@ func FuzzAdminBody(f *testing.F) {
 		if err := reg.Open(newMemStore(), nil); err != nil {
 			t.Fatal(err)
 		}
-		h := &Handler{Registry: reg, Config: func() *Config { return cfg }}
+		h := &Handler{Registry: reg, Config: func() *Config { return cfg }, State: NewState()}
 		for _, p := range []string{"/apisix/admin/upstreams/1", "/apisix/admin/stream_routes/1", "/apisix/admin/services/1"} {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest("PUT", p, strings.NewReader(upstreamBodyFor(p))))

@@ -21,14 +21,18 @@ import (
 const PathPrefix = "/apisix/admin"
 
 // Handler serves the APISIX Admin API under PathPrefix. It keeps no state
-// of its own: objects live in Registry and settings come from Config on
-// every request, so a Handler may be built per request.
+// of its own: objects live in Registry, settings come from Config on
+// every request and what outlives a request is in State, so a Handler may
+// be built per request.
 type Handler struct {
 	// Registry holds the stream routes, upstreams and ssls.
 	Registry *registry.Registry
 	// Config returns the settings of the running app. A nil result
 	// fails closed: every request answers 503.
 	Config func() *Config
+	// State is the process's shared Admin API state (NewState); every
+	// Handler of one process must be given the same one.
+	State *State
 	// Logger receives storage failures and rejected requests at debug
 	// level; nil logs nothing. Keys and bodies are never logged.
 	Logger *zap.Logger
@@ -165,7 +169,7 @@ func (h *Handler) route(r *http.Request, cfg *Config, segs []string) (reply, err
 		return reply{}, errMsg(http.StatusMethodNotAllowed, cfg.ReadOnly)
 	}
 	if r.Method != http.MethodGet {
-		release, busy := acquireWrite()
+		release, busy := h.State.acquireWrite()
 		if busy != nil {
 			return reply{}, busy
 		}

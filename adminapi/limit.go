@@ -12,13 +12,25 @@ import (
 // a slow disk. APISIX has no such bound: nginx workers queue on etcd.
 const MaxConcurrentWrites = 64
 
-// writeSlots holds one token per write in progress; tests replace it.
-var writeSlots = make(chan struct{}, MaxConcurrentWrites)
+// State is what the Admin API keeps between requests, shared by every
+// Handler of the process (one is built per request): the write slots
+// behind MaxConcurrentWrites and the cache of parsed route filters the
+// warnings use. Package live creates and owns the process's one State.
+type State struct {
+	// writeSlots holds one token per write in progress.
+	writeSlots chan struct{}
+	filters    filterCache
+}
+
+// NewState returns an empty State with MaxConcurrentWrites write slots.
+func NewState() *State {
+	return &State{writeSlots: make(chan struct{}, MaxConcurrentWrites)}
+}
 
 // acquireWrite takes a write slot, or answers the 503 to send when all
 // are taken. release gives the slot back.
-func acquireWrite() (release func(), busy *apiError) {
-	slots := writeSlots
+func (s *State) acquireWrite() (release func(), busy *apiError) {
+	slots := s.writeSlots
 	select {
 	case slots <- struct{}{}:
 		return func() { <-slots }, nil

@@ -32,11 +32,8 @@ func (s *blockingStore) Delete(kind model.Kind, id string) error { return s.memS
 // moves. (Reads wait too meanwhile: the registry persists under its lock.)
 func TestConcurrentWritesBounded(t *testing.T) {
 	const slots = 3
-	saved := writeSlots
-	writeSlots = make(chan struct{}, slots)
-	t.Cleanup(func() { writeSlots = saved })
-
 	e := newEnv(t, streamCfg())
+	e.state.writeSlots = make(chan struct{}, slots) // before any request
 	bs := &blockingStore{memStore: newMemStore(), entered: make(chan struct{}, slots), release: make(chan struct{})}
 	if err := e.reg.Open(bs, nil); err != nil {
 		t.Fatal(err)
@@ -51,9 +48,9 @@ func TestConcurrentWritesBounded(t *testing.T) {
 		}()
 	}
 	<-bs.entered // one write is in the store, the others wait for the registry
-	for i := 0; len(writeSlots) < slots; i++ {
+	for i := 0; len(e.state.writeSlots) < slots; i++ {
 		if i > 1000 {
-			t.Fatalf("%d of %d writers hold a slot after 10 s", len(writeSlots), slots)
+			t.Fatalf("%d of %d writers hold a slot after 10 s", len(e.state.writeSlots), slots)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -60,7 +60,7 @@ func newSharedEnv(t *testing.T, cfg *Config) (*env, *fakeShared) {
 	}
 	e.cfg.Store(cfg)
 	e.clock.Store(testNow)
-	e.srv = httptest.NewServer(&Handler{Registry: e.reg, Config: e.cfg.Load,
+	e.srv = httptest.NewServer(&Handler{Registry: e.reg, Config: e.cfg.Load, State: NewState(),
 		now: func() time.Time { return time.Unix(e.clock.Load(), 0) }})
 	t.Cleanup(e.srv.Close)
 	return e, f

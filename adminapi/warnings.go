@@ -21,8 +21,8 @@ const WarningHeader = "X-APISIX-Warning"
 // RouteWarnings returns the warnings for the stream route id in the view:
 // who shadows it, whom it shadows, and why it can match nothing. Routes
 // that fail to parse are skipped (the data path refuses them anyway).
-func RouteWarnings(v registry.View, cfg *Config, id string) []string {
-	routes, at := matchRoutes(v, id)
+func (s *State) RouteWarnings(v registry.View, cfg *Config, id string) []string {
+	routes, at := s.filters.matchRoutes(v, id)
 	if at < 0 {
 		return nil
 	}
@@ -42,8 +42,8 @@ func RouteWarnings(v registry.View, cfg *Config, id string) []string {
 // AllRouteWarnings returns the warnings about each stream route itself
 // (shadowed, can never match), in match order; none past
 // listWarningLimit routes.
-func AllRouteWarnings(v registry.View, cfg *Config) []string {
-	routes, _ := matchRoutes(v, "")
+func (s *State) AllRouteWarnings(v registry.View, cfg *Config) []string {
+	routes, _ := s.filters.matchRoutes(v, "")
 	if len(routes) > listWarningLimit {
 		return nil
 	}
@@ -79,18 +79,18 @@ const listWarningLimit = 2000
 // filterCache keeps the parsed filters of the stored objects between
 // calls (objects are immutable: a write makes a new one), so that a write
 // with many routes present parses one route, not all of them.
-var filterCache struct {
+type filterCache struct {
 	sync.Mutex
 	m map[*registry.Object]*router.Route // nil value: not matchable
 }
 
 // matchRoutes returns the stream routes in match order, and the position
 // of id among them (-1 when absent).
-func matchRoutes(v registry.View, id string) ([]*router.Route, int) {
-	filterCache.Lock()
-	defer filterCache.Unlock()
+func (c *filterCache) matchRoutes(v registry.View, id string) ([]*router.Route, int) {
+	c.Lock()
+	defer c.Unlock()
 	objs := v.List(model.StreamRoutes)
-	m := filterCache.m
+	m := c.m
 	if m == nil || len(m) > 2*len(objs)+64 {
 		// drop the replaced objects now and then, not on every call
 		// (a write with 10,000 routes stored would copy them all)
@@ -101,7 +101,7 @@ func matchRoutes(v registry.View, id string) ([]*router.Route, int) {
 				m[o] = r
 			}
 		}
-		filterCache.m = m
+		c.m = m
 	}
 	routes := make([]*router.Route, 0, len(objs))
 	at := -1
@@ -142,7 +142,7 @@ func parseFilters(o *registry.Object) *router.Route {
 func (h *Handler) warnOnWrite(w http.ResponseWriter, r *http.Request, cfg *Config, rep reply) {
 	if r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == PathPrefix+"/"+string(model.StreamRoutes) {
 		h.Registry.View(func(v registry.View) {
-			for _, msg := range AllRouteWarnings(v, cfg) {
+			for _, msg := range h.State.AllRouteWarnings(v, cfg) {
 				w.Header().Add(WarningHeader, msg)
 			}
 		})
@@ -158,7 +158,7 @@ func (h *Handler) warnOnWrite(w http.ResponseWriter, r *http.Request, cfg *Confi
 	}
 	id := strings.TrimPrefix(vb.Key, prefix)
 	var warnings []string
-	h.Registry.View(func(v registry.View) { warnings = RouteWarnings(v, cfg, id) })
+	h.Registry.View(func(v registry.View) { warnings = h.State.RouteWarnings(v, cfg, id) })
 	for _, msg := range warnings {
 		w.Header().Add(WarningHeader, msg)
 		if h.Logger != nil {

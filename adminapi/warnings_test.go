@@ -99,9 +99,10 @@ func BenchmarkWarningsOnWrite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	st := NewState()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		reg.View(func(v registry.View) { _ = RouteWarnings(v, cfg, "5000") })
+		reg.View(func(v registry.View) { _ = st.RouteWarnings(v, cfg, "5000") })
 	}
 }
 
@@ -126,9 +127,10 @@ func BenchmarkRouteWarnings(b *testing.B) {
 				b.Fatal(err)
 			}
 			cfg := streamCfg()
+			st := NewState()
 			b.ReportAllocs()
 			for b.Loop() {
-				reg.View(func(v registry.View) { RouteWarnings(v, cfg, "probe") })
+				reg.View(func(v registry.View) { st.RouteWarnings(v, cfg, "probe") })
 			}
 		})
 	}

@@ -21,6 +21,7 @@ var (
 	once    sync.Once
 	runtime *proxy.Runtime
 	admin   atomic.Pointer[adminapi.Config]
+	adminSt = adminapi.NewState()
 )
 
 // Registry is the process-global object registry.
@@ -39,6 +40,10 @@ func Runtime() *proxy.Runtime {
 // AdminConfig returns the Admin API settings of the running apisix app,
 // nil while none runs.
 func AdminConfig() *adminapi.Config { return admin.Load() }
+
+// AdminState is the Admin API state every adminapi.Handler of the process
+// shares (the write bound, the parsed-filter cache of the warnings).
+func AdminState() *adminapi.State { return adminSt }
 
 // SetAdminConfig publishes the running app's Admin API settings; nil when
 // no apisix app is left.
