@@ -25,7 +25,6 @@ import (
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
 	"github.com/caddy-apisix/stream/standalone"
-	"github.com/caddy-apisix/stream/store"
 )
 
 func init() {
@@ -296,7 +295,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := live.Runtime().RegisterMetrics(a.metrics); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	if err := store.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if err := live.StoreMetrics().Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if a.Etcd != nil {

@@ -69,7 +69,8 @@ func (a *App) openStore(act *live.Activation, reg *registry.Registry) error {
 	// otherwise (below)
 	rt.SetStreamPlugins(nil)
 	if a.deploy.provider != providerEtcd {
-		st := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")), a.deploy.keyring, a.logger)
+		st := datacrypt.AtRest(store.New(a.storage.storage, "apisix").WithLogger(a.logger.Named("store")).WithMetrics(live.StoreMetrics()),
+			a.deploy.keyring, live.StoreMetrics(), a.logger)
 		if err := reg.Open(st, rt.Compile); err != nil {
 			return fmt.Errorf("loading stored objects: %w", err)
 		}

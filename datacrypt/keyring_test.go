@@ -134,7 +134,7 @@ func FuzzDecrypt(f *testing.F) {
 func TestAtRest(t *testing.T) {
 	kr, _ := NewKeyring(DefaultKeyring)
 	mem := store.NewMemory()
-	st := AtRest(mem, kr, nil)
+	st := AtRest(mem, kr, nil, nil)
 	v := `{"cert":"c","key":"` + strings.ReplaceAll(pemKey, "\n", `\n`) + `"}`
 	if err := st.Put(&registry.Object{Kind: model.SSLs, ID: "1", Value: []byte(v), CreatedIndex: 1, ModifiedIndex: 1}); err != nil {
 		t.Fatal(err)
@@ -155,15 +155,15 @@ func TestAtRestWrongKeyring(t *testing.T) {
 	other, _ := NewKeyring([]string{"0123456789abcdef0123456789abcdef"})
 	mem := store.NewMemory()
 	v := `{"cert":"c","key":"` + strings.ReplaceAll(pemKey, "\n", `\n`) + `"}`
-	if err := AtRest(mem, kr, nil).Put(&registry.Object{Kind: model.SSLs, ID: "1", Value: []byte(v), CreatedIndex: 1, ModifiedIndex: 1}); err != nil {
+	if err := AtRest(mem, kr, nil, nil).Put(&registry.Object{Kind: model.SSLs, ID: "1", Value: []byte(v), CreatedIndex: 1, ModifiedIndex: 1}); err != nil {
 		t.Fatal(err)
 	}
-	store.UnreadableObjects.Set(0)
-	objs, _, err := AtRest(mem, other, nil).Load()
+	m := store.NewMetrics()
+	objs, _, err := AtRest(mem, other, m, nil).Load()
 	if err != nil || len(objs) != 0 {
 		t.Fatalf("Load = %v, %v; want the object skipped", objs, err)
 	}
-	if got := testutil.ToFloat64(store.UnreadableObjects); got != 1 {
+	if got := testutil.ToFloat64(m); got != 1 {
 		t.Fatalf("apisix_store_unreadable_objects = %v, want 1", got)
 	}
 }

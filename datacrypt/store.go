@@ -10,19 +10,20 @@ import (
 
 // AtRest wraps a registry.Store so that private keys are encrypted in it
 // and clear in the registry. An object whose keys do not decrypt with the
-// keyring is skipped by Load, logged and counted in
-// store.UnreadableObjects.
-func AtRest(inner registry.Store, kr *Keyring, logger *zap.Logger) registry.Store {
+// keyring is skipped by Load, logged and counted in m (the gauges the
+// inner store's Load sets; nil counts nowhere).
+func AtRest(inner registry.Store, kr *Keyring, m *store.Metrics, logger *zap.Logger) registry.Store {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &atRest{inner: inner, kr: kr, logger: logger}
+	return &atRest{inner: inner, kr: kr, metrics: m, logger: logger}
 }
 
 type atRest struct {
-	inner  registry.Store
-	kr     *Keyring
-	logger *zap.Logger
+	inner   registry.Store
+	kr      *Keyring
+	metrics *store.Metrics
+	logger  *zap.Logger
 }
 
 func (s *atRest) Load() ([]*registry.Object, int64, error) {
@@ -36,7 +37,7 @@ func (s *atRest) Load() ([]*registry.Object, int64, error) {
 		if err != nil {
 			s.logger.Error("skipping stored object: its private key does not decrypt with the keyring",
 				zap.String("kind", string(o.Kind)), zap.String("id", o.ID), zap.Error(err))
-			store.UnreadableObjects.Inc() // the inner store's Load reset it
+			s.metrics.AddUnreadable() // the inner store's Load reset it
 			continue
 		}
 		o.Value = v

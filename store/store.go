@@ -48,10 +48,11 @@ type Store struct {
 	storage certmagic.Storage
 	// files is storage when it is a *certmagic.FileStorage, which Store
 	// writes itself to make writes durable; nil otherwise.
-	files  *certmagic.FileStorage
-	prefix string
-	logger *zap.Logger
-	mu     sync.Mutex
+	files   *certmagic.FileStorage
+	prefix  string
+	logger  *zap.Logger
+	metrics *Metrics
+	mu      sync.Mutex
 }
 
 var _ registry.Store = (*Store)(nil)
@@ -72,6 +73,13 @@ func (s *Store) WithLogger(l *zap.Logger) *Store {
 		l = zap.NewNop()
 	}
 	s.logger = l
+	return s
+}
+
+// WithMetrics sets the gauges Load updates (nil updates none) and returns
+// s.
+func (s *Store) WithMetrics(m *Metrics) *Store {
+	s.metrics = m
 	return s
 }
 
@@ -101,7 +109,7 @@ var errTemp = errors.New("temporary file of an interrupted write")
 // counter; failures of the storage itself are errors. Entries that cannot
 // be read back whole are skipped, never deleted: each is logged at ERROR
 // with its key, its file (on a FileStorage) and why, and counted in
-// UnreadableObjects. Temporary files of interrupted writes are logged at
+// apisix_store_unreadable_objects (WithMetrics). Temporary files of interrupted writes are logged at
 // INFO and not counted.
 func (s *Store) Load() ([]*registry.Object, int64, error) {
 	objs, counter, skipped, err := s.Scan()
@@ -123,7 +131,7 @@ func (s *Store) Load() ([]*registry.Object, int64, error) {
 		fields = append(fields, zap.String("action", "restore the file from a backup, or delete it and write the object again"))
 		s.logger.Error("stored object unreadable: not served; the file is kept for inspection", fields...)
 	}
-	UnreadableObjects.Set(float64(unreadable))
+	s.metrics.SetUnreadable(unreadable)
 	return objs, counter, nil
 }
 

@@ -300,7 +300,8 @@ func TestLoadSkipsDamagedEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.InfoLevel)
-	objs, n, err := New(&certmagic.FileStorage{Path: dir}, "").WithLogger(zap.New(core)).Load()
+	m := NewMetrics()
+	objs, n, err := New(&certmagic.FileStorage{Path: dir}, "").WithLogger(zap.New(core)).WithMetrics(m).Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +339,7 @@ func TestLoadSkipsDamagedEntries(t *testing.T) {
 	if !reflect.DeepEqual(gotKeys, wantKeys) {
 		t.Fatalf("warned about\n%q\nwant\n%q", gotKeys, wantKeys)
 	}
-	if got := testutil.ToFloat64(UnreadableObjects); got != float64(errorsLogged) || errorsLogged == 0 {
+	if got := testutil.ToFloat64(m); got != float64(errorsLogged) || errorsLogged == 0 {
 		t.Errorf("apisix_store_unreadable_objects = %v, want %d", got, errorsLogged)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
