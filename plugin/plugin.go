@@ -59,6 +59,8 @@ type Env struct {
 	// passed the upstream schema) kept under key across snapshots while
 	// raw is unchanged.
 	InlineUpstream func(key string, raw json.RawMessage) (Upstream, error)
+	// Shared is the data path's state shared by all instances (NewShared).
+	Shared *Shared
 }
 
 // Upstream is a compiled upstream of the data path, opaque to plugins.
@@ -147,13 +149,30 @@ func Disabled(conf json.RawMessage) bool {
 	return meta.Meta.Disable
 }
 
-var metadata atomic.Pointer[map[string]json.RawMessage]
+// Shared is what the plugins of one data path share across snapshots and
+// sessions: the plugin_metadata objects of the current snapshot, and
+// syslog's compiled metadata and running clients. The data-path runtime
+// (proxy.Runtime, which package live owns) holds the process's one and
+// hands it to every instance through Env.Shared. Create it with
+// NewShared.
+type Shared struct {
+	metadata atomic.Pointer[map[string]json.RawMessage]
+	// syslogMeta is plugin_metadata/syslog as last compiled.
+	syslogMeta atomic.Pointer[syslogMetadata]
+	// syslogClients are syslog's running clients.
+	syslogClients *clientCache
+}
+
+// NewShared returns a Shared without metadata or clients.
+func NewShared() *Shared {
+	return &Shared{syslogClients: &clientCache{m: map[string]*cachedClient{}}}
+}
 
 // Metadata is the current plugin_metadata/<name> object (its JSON), nil
 // when there is none. Read it per session or per batch: it changes at
 // runtime.
-func Metadata(name string) json.RawMessage {
-	if m := metadata.Load(); m != nil {
+func (sh *Shared) Metadata(name string) json.RawMessage {
+	if m := sh.metadata.Load(); m != nil {
 		return (*m)[name]
 	}
 	return nil
@@ -161,7 +180,7 @@ func Metadata(name string) json.RawMessage {
 
 // SetMetadata publishes the plugin_metadata objects; the data path calls
 // it on every change.
-func SetMetadata(m map[string]json.RawMessage) { metadata.Store(&m) }
+func (sh *Shared) SetMetadata(m map[string]json.RawMessage) { sh.metadata.Store(&m) }
 
 // Session is what plugins see of one TCP connection or UDP session. Its
 // variables (vars.Set: Get, Put, and the fields) are shared with the

@@ -186,9 +186,10 @@ func TestSyslogLog(t *testing.T) {
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	core, logs := observer.New(zapcore.DebugLevel)
 	u, _ := Lookup("syslog")
+	sh := NewShared()
 	newInst := func(extra string) LogPhaser {
 		conf := `{"host": "127.0.0.1", "port": ` + itoa(port) + `, "sock_type": "udp", "batch_max_size": 1, "flush_limit": 1` + extra + `}`
-		inst, err := u.New(json.RawMessage(conf), &Env{RouteID: "r1", Logger: zap.New(core)})
+		inst, err := u.New(json.RawMessage(conf), &Env{RouteID: "r1", Logger: zap.New(core), Shared: sh})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,6 @@ func TestSyslogLog(t *testing.T) {
 	s.Put("mqtt_client_id", "dev-7")
 	e := &Entry{Start: time.Now(), Duration: 1500 * time.Millisecond, Status: 200, Upstream: "127.0.0.1:1884", BytesReceived: 31, BytesSent: 4}
 
-	SetMetadata(nil)
 	newInst("").Log(s, e)
 	if n := logs.FilterMessage("syslog's log_format is not set").Len(); n != 1 {
 		t.Fatalf("%d 'log_format is not set' errors, want 1", n)
@@ -235,8 +235,7 @@ func TestSyslogLog(t *testing.T) {
 		t.Errorf("entry %v, want %v", got, want)
 	}
 
-	SetMetadata(map[string]json.RawMessage{"syslog": json.RawMessage(`{"log_format": {"client_ip": "$remote_addr"}}`)})
-	defer SetMetadata(nil)
+	sh.SetMetadata(map[string]json.RawMessage{"syslog": json.RawMessage(`{"log_format": {"client_ip": "$remote_addr"}}`)})
 	s.ServiceID = "svc"
 	newInst(`, "name": "from metadata"`).Log(s, e)
 	if got, want := read(), map[string]any{"client_ip": "127.0.0.1", "route_id": "r1", "service_id": "svc"}; !equalJSON(got, want) {

@@ -3,8 +3,8 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,6 +76,7 @@ type syslogPlugin struct {
 	cfg    syslog.Config
 	format *logformat.Format // the conf's log_format, nil without one
 	logger *zap.Logger
+	shared *Shared
 }
 
 func newSyslog(raw json.RawMessage, env *Env) (any, error) {
@@ -85,7 +86,10 @@ func newSyslog(raw json.RawMessage, env *Env) (any, error) {
 	if err := dec.Decode(&conf); err != nil {
 		return nil, err
 	}
-	p := &syslogPlugin{key: string(raw), logger: env.Logger}
+	if env.Shared == nil {
+		return nil, errors.New("syslog: no shared plugin state in the environment")
+	}
+	p := &syslogPlugin{key: string(raw), logger: env.Logger, shared: env.Shared}
 	if p.logger == nil {
 		p.logger = zap.NewNop()
 	}
@@ -119,7 +123,7 @@ func newSyslog(raw json.RawMessage, env *Env) (any, error) {
 
 func (p *syslogPlugin) Log(s *Session, e *Entry) {
 	format, maxPending := p.format, 0
-	if meta := syslogMeta(); meta != nil {
+	if meta := p.shared.syslogMetadata(); meta != nil {
 		maxPending = meta.maxPending
 		if format == nil {
 			format = meta.format
@@ -135,7 +139,7 @@ func (p *syslogPlugin) Log(s *Session, e *Entry) {
 		entry["service_id"] = s.ServiceID
 	}
 	entry["route_id"] = s.RouteID
-	c, err := syslogClients.get(p.key, p.cfg)
+	c, err := p.shared.syslogClients.get(p.key, p.cfg)
 	if err != nil {
 		p.logger.Error("syslog: failed when initiating the sys logger processor", zap.Error(err))
 		return
@@ -154,15 +158,13 @@ type syslogMetadata struct {
 	maxPending int
 }
 
-var lastSyslogMeta atomic.Pointer[syslogMetadata]
-
-// syslogMeta is the current plugin_metadata/syslog, nil without one.
-func syslogMeta() *syslogMetadata {
-	raw := Metadata("syslog")
+// syslogMetadata is the current plugin_metadata/syslog, nil without one.
+func (sh *Shared) syslogMetadata() *syslogMetadata {
+	raw := sh.Metadata("syslog")
 	if raw == nil {
 		return nil
 	}
-	if m := lastSyslogMeta.Load(); m != nil && bytes.Equal(m.raw, raw) {
+	if m := sh.syslogMeta.Load(); m != nil && bytes.Equal(m.raw, raw) {
 		return m
 	}
 	var v struct {
@@ -176,20 +178,18 @@ func syslogMeta() *syslogMetadata {
 	if len(v.LogFormat) > 0 {
 		m.format = logformat.Compile(v.LogFormat)
 	}
-	lastSyslogMeta.Store(m)
+	sh.syslogMeta.Store(m)
 	return m
 }
-
-// syslogClients are the running clients, one per distinct conf, as
-// APISIX keeps one batch processor per conf version and one logger per
-// conf (batch-processor-manager.lua, the lrucache of syslog/init.lua).
-// A client unused for syslogIdle is closed (it sends what it holds
-// first); the next entry of its conf starts a new one.
-var syslogClients = &clientCache{m: map[string]*cachedClient{}}
 
 // syslogIdle is the logger cache's TTL in syslog/init.lua (300 s).
 const syslogIdle = 5 * time.Minute
 
+// clientCache holds syslog's running clients (Shared.syslogClients), one
+// per distinct conf, as APISIX keeps one batch processor per conf version
+// and one logger per conf (batch-processor-manager.lua, the lrucache of
+// syslog/init.lua). A client unused for syslogIdle is closed (it sends
+// what it holds first); the next entry of its conf starts a new one.
 type clientCache struct {
 	mu       sync.Mutex
 	m        map[string]*cachedClient

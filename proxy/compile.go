@@ -92,6 +92,8 @@ func newObjCache(prev objCache) objCache {
 
 // compiler builds a snapshot, reusing the upstreams of the previous one.
 type compiler struct {
+	// shared is the runtime's plugin state, handed to every instance
+	shared  *plugin.Shared
 	prev    map[string]*Upstream
 	next    map[string]*Upstream
 	started []*Upstream

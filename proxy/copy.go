@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // Counters are the bytes a proxied connection moved, kept by the proxy
@@ -63,10 +65,10 @@ func (rt *Runtime) TCPCopy() CopyMode { return CopyMode(rt.tcpCopy.Load()) }
 // (the last direction to end leaves its FIN to that close, see run). The
 // caller's goroutine copies one direction; see startPump for a variant
 // that returns at once.
-func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, c *Counters) {
+func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, pipes *rawsock.PipePool, c *Counters) {
 	var wg sync.WaitGroup
 	wg.Add(1)
-	l := newLink(client, upstream, idle, mode, wg.Done)
+	l := newLink(client, upstream, idle, mode, pipes, wg.Done)
 	go l.run(client, upstream, &c.Received)
 	l.run(upstream, client, &c.Sent)
 	wg.Wait()
@@ -77,15 +79,16 @@ func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, c *Count
 // ended. A caller that hands the connection over this way need not keep
 // its own (deeper) goroutine stack alive for as long as the connection is
 // idle.
-func startPump(client, upstream net.Conn, idle time.Duration, mode CopyMode, c *Counters, done func()) {
-	l := newLink(client, upstream, idle, mode, done)
+func startPump(client, upstream net.Conn, idle time.Duration, mode CopyMode, pipes *rawsock.PipePool, c *Counters, done func()) {
+	l := newLink(client, upstream, idle, mode, pipes, done)
 	go l.run(client, upstream, &c.Received)
 	go l.run(upstream, client, &c.Sent)
 }
 
 // newLink prepares a connection's two directions; done runs after both.
-func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, done func()) *link {
-	l := &link{a: client, b: upstream, idle: idle, mode: mode, onDone: done}
+// pipes is the pool of the CopySplice stage.
+func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, pipes *rawsock.PipePool, done func()) *link {
+	l := &link{a: client, b: upstream, idle: idle, mode: mode, pipes: pipes, onDone: done}
 	l.pending.Store(2)
 	// deadlines left by the caller (preread, replay) must not cut the
 	// copy short: from here on only the idle timer ends it
@@ -103,6 +106,7 @@ type link struct {
 	a, b  net.Conn
 	idle  time.Duration
 	mode  CopyMode
+	pipes *rawsock.PipePool
 	timer *time.Timer
 	// last is when bytes last moved, in Unix nanoseconds.
 	last atomic.Int64

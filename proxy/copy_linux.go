@@ -89,7 +89,7 @@ func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
 func (c *rawCopier) take() error {
 	switch {
 	case c.splice && c.pipe == nil:
-		p, err := rawsock.GetPipe()
+		p, err := c.l.pipes.Get()
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (c *rawCopier) putStage() {
 		c.buf = nil
 	}
 	if c.pipe != nil {
-		rawsock.PutPipe(c.pipe)
+		c.l.pipes.Put(c.pipe)
 		c.pipe = nil
 	}
 }

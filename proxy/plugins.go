@@ -35,7 +35,7 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 	// inline collects the upstreams the instance being built compiles
 	var inline []*Upstream
 	env := &plugin.Env{
-		RouteID: r.ID, ServiceID: r.ServiceID, Logger: c.logger,
+		RouteID: r.ID, ServiceID: r.ServiceID, Logger: c.logger, Shared: c.shared,
 		// resolved per session in the snapshot then current: an
 		// instance outlives the snapshot it was built in
 		Upstream: func(id string) plugin.Upstream {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/plugin"
+	"github.com/caddy-apisix/stream/rawsock"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
 	"go.uber.org/zap"
@@ -45,6 +46,12 @@ type Runtime struct {
 	// handshakes and of TCP and UDP sessions no route matched
 	tlsWarn       warnLimiter
 	unmatchedWarn [2]warnLimiter
+	// shared is the state the plugin instances share (plugin_metadata,
+	// syslog's clients)
+	shared *plugin.Shared
+	// pipes are the pipes of the CopySplice copy, kept between
+	// connections (the runtime is the process's one, owned by live)
+	pipes rawsock.PipePool
 }
 
 // SetAccessLog turns the per-session access log on or off.
@@ -55,7 +62,7 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	rt := &Runtime{upstreams: map[string]*Upstream{}, metrics: newStreamMetrics()}
+	rt := &Runtime{upstreams: map[string]*Upstream{}, metrics: newStreamMetrics(), shared: plugin.NewShared()}
 	rt.logger.Store(logger)
 	empty, _ := (&compiler{view: emptyView{}, logger: logger, metrics: rt.metrics, next: map[string]*Upstream{}, nextPlugins: map[string]builtPlugin{}, nextParsed: map[string]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
 	rt.snap.Store(empty)
@@ -114,7 +121,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 		return nil
 	}
 	c := &compiler{
-		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(), metrics: rt.metrics,
+		prev: rt.upstreams, next: make(map[string]*Upstream, len(rt.upstreams)), view: v, logger: rt.Logger(), metrics: rt.metrics, shared: rt.shared,
 		prevPlugins: rt.plugins, nextPlugins: make(map[string]builtPlugin, len(rt.plugins)),
 		prevParsed: rt.parsed, nextParsed: make(map[string]*parsedRoute, len(rt.parsed)),
 		live: rt.Snapshot, prevObjs: rt.objs, nextObjs: newObjCache(rt.objs), enabled: rt.enabled,
@@ -141,7 +148,7 @@ func (rt *Runtime) Compile(v registry.View) error {
 	rt.objs = c.nextObjs
 	rt.ssl, rt.sslRev = c.ssl, c.sslRev
 	rt.gen = d.Gen
-	plugin.SetMetadata(snap.metadata)
+	rt.shared.SetMetadata(snap.metadata)
 	rt.snap.Store(snap)
 	gone, kept := make([]*Route, 0, prev.table.Len()), make([]*Route, 0, snap.table.Len())
 	prev.table.Each(func(e *router.Entry[*Route]) { gone = append(gone, e.Target) })
@@ -180,7 +187,7 @@ func (rt *Runtime) incremental(d registry.Delta) bool {
 func (rt *Runtime) compileRoutes(v registry.View, keys []registry.Key) error {
 	prev := rt.snap.Load()
 	c := &compiler{
-		prev: rt.upstreams, next: map[string]*Upstream{}, view: v, logger: rt.Logger(), metrics: rt.metrics,
+		prev: rt.upstreams, next: map[string]*Upstream{}, view: v, logger: rt.Logger(), metrics: rt.metrics, shared: rt.shared,
 		prevPlugins: rt.plugins, nextPlugins: map[string]builtPlugin{},
 		prevParsed: rt.parsed, nextParsed: map[string]*parsedRoute{},
 		live: rt.Snapshot, ssl: rt.ssl, sslRev: rt.sslRev, enabled: rt.enabled,

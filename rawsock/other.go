@@ -21,3 +21,7 @@ func RaiseNofile() int64 { return 0 }
 // ConnectUDP is Linux-only (the epoll UDP server's raw upstream
 // sockets); elsewhere it fails with ErrUnsupported.
 func ConnectUDP(string) (int, error) { return -1, ErrUnsupported }
+
+// PipePool is empty outside Linux: the splice copy it serves is
+// Linux-only.
+type PipePool struct{}

@@ -28,13 +28,17 @@ const pipeSize = 256 << 10
 // creating and closing pipes.
 const maxFreePipes = 64
 
-var pipes struct {
+// PipePool keeps empty pipes for reuse; the zero value is an empty pool.
+// It cannot be a sync.Pool: a pipe the garbage collector drops leaks its
+// two descriptors. The process's one pool is the data-path runtime's
+// (proxy.Runtime, owned by package live).
+type PipePool struct {
 	mu   sync.Mutex
 	free []*Pipe
 }
 
-// GetPipe takes an empty pipe from the pool or makes one.
-func GetPipe() (*Pipe, error) {
+// Get takes an empty pipe from the pool or makes one.
+func (pipes *PipePool) Get() (*Pipe, error) {
 	pipes.mu.Lock()
 	if n := len(pipes.free); n > 0 {
 		p := pipes.free[n-1]
@@ -51,8 +55,8 @@ func GetPipe() (*Pipe, error) {
 	return &Pipe{R: fds[0], W: fds[1]}, nil
 }
 
-// PutPipe keeps an empty pipe for reuse, or closes it.
-func PutPipe(p *Pipe) {
+// Put keeps an empty pipe for reuse, or closes it.
+func (pipes *PipePool) Put(p *Pipe) {
 	pipes.mu.Lock()
 	if len(pipes.free) < maxFreePipes {
 		pipes.free = append(pipes.free, p)
