@@ -80,7 +80,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Config != nil {
 		cfg = h.Config()
 	}
-	if cfg == nil || h.Registry == nil {
+	if cfg == nil || h.Registry == nil || h.State == nil {
+		// not wired to a running app (State comes with it, from live)
 		writeError(w, errMsg(http.StatusServiceUnavailable, NotRunning))
 		return
 	}
