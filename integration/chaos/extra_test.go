@@ -326,6 +326,13 @@ func removeAllBut(t *testing.T, a admin, keep map[string]bool) {
 			if keep[path] {
 				continue
 			}
+			if id := fmt.Sprint(o.Value.ID); id == "." || id == ".." {
+				// a valid id by APISIX's pattern (^[a-zA-Z0-9-_.]+$) that a
+				// fuzzed body can create, but that no URL can name: HTTP
+				// servers clean /x/.. to /, as nginx does for APISIX
+				t.Logf("left %s: its id cannot be named in a URL", path)
+				continue
+			}
 			if code, resp, err := a.do(http.MethodDelete, "/apisix/admin/"+path, nil); err != nil || code != http.StatusOK {
 				t.Errorf("deleting %s at the end: %d %s %v", path, code, resp, err)
 			}
