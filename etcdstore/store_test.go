@@ -53,8 +53,10 @@ func startEtcdB(t testing.TB) string {
 	return client
 }
 
-func TestStoreCommit(t *testing.T) {
-	url := startEtcd(t)
+// openShared opens a registry on an etcd store at url, closed with the
+// test.
+func openShared(t *testing.T, url string) (*Store, *registry.Registry) {
+	t.Helper()
 	cfg := &Config{Host: Hosts{url}, Timeout: Seconds(5 * time.Second)}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -67,14 +69,20 @@ func TestStoreCommit(t *testing.T) {
 	if err := reg.OpenShared(st, nil, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	defer reg.CloseShared()
+	t.Cleanup(reg.CloseShared)
+	return st, reg
+}
+
+func TestStoreCommit(t *testing.T) {
+	url := startEtcd(t)
+	st, reg := openShared(t, url)
 	deadline := time.Now().Add(10 * time.Second)
 	for !st.Status().Connected && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
 	var obj *registry.Object
-	err = reg.Update(func(tx *registry.Tx) error {
+	err := reg.Update(func(tx *registry.Tx) error {
 		var err error
 		obj, _, err = tx.Put(model.Upstreams, "1", []byte(`{"id":"1","nodes":{"127.0.0.1:1":1}}`))
 		return err
@@ -124,19 +132,7 @@ func TestStoreCommit(t *testing.T) {
 // invalid value (skipped), and a deleted kind's last object.
 func TestWatchCounts(t *testing.T) {
 	url := startEtcd(t)
-	cfg := &Config{Host: Hosts{url}, Timeout: Seconds(5 * time.Second)}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := New(Options{Config: cfg, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New()
-	if err := reg.OpenShared(st, nil, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	defer reg.CloseShared()
+	st, reg := openShared(t, url)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)

@@ -316,6 +316,18 @@ func (rm *routeMetrics) endLocked(listen netip.AddrPort, node string) *endMetric
 	return em
 }
 
+// sent counts n bytes from the client to the upstream, on both sides.
+func (em *endMetrics) sent(n int64) {
+	em.fromClient.Add(float64(n))
+	em.toUpstream.Add(float64(n))
+}
+
+// received counts n bytes from the upstream back to the client.
+func (em *endMetrics) received(n int64) {
+	em.fromUpstream.Add(float64(n))
+	em.toClient.Add(float64(n))
+}
+
 // untypedCopy exports the series of a counter vector under another name,
 // untyped: APISIX's names of counters that lack the _total suffix.
 type untypedCopy struct {

@@ -165,16 +165,14 @@ func (s *session) failed(last *balancer.Node, err error) {
 func (s *session) upstreamBytes(n int) {
 	s.c.Sent.Add(int64(n))
 	if em := s.em; em != nil && n > 0 {
-		em.fromClient.Add(float64(n))
-		em.toUpstream.Add(float64(n))
+		em.sent(int64(n))
 	}
 }
 
 func (s *session) clientBytes(n int) {
 	s.c.Received.Add(int64(n))
 	if em := s.em; em != nil && n > 0 {
-		em.fromUpstream.Add(float64(n))
-		em.toClient.Add(float64(n))
+		em.received(int64(n))
 	}
 }
 
@@ -184,13 +182,11 @@ func (s *session) flushBytes() {
 	em := s.em
 	if d := s.c.Sent.Load() - s.flushedSent; d > 0 {
 		s.flushedSent += d
-		em.fromClient.Add(float64(d))
-		em.toUpstream.Add(float64(d))
+		em.sent(d)
 	}
 	if d := s.c.Received.Load() - s.flushedReceived; d > 0 {
 		s.flushedReceived += d
-		em.toClient.Add(float64(d))
-		em.fromUpstream.Add(float64(d))
+		em.received(d)
 	}
 }
 
