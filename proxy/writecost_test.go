@@ -61,15 +61,17 @@ func putRoute(tb testing.TB, reg *registry.Registry, i int) {
 // nodes or 100 times as many: unchanged upstreams are not parsed or
 // compiled again (issue: every write recompiled every upstream).
 func TestWriteCostIndependentOfStoredNodes(t *testing.T) {
-	allocs := func(nodes int) float64 {
-		reg := storeWithNodes(t, 20, nodes)
-		i := 0
-		return testing.AllocsPerRun(20, func() { putRoute(t, reg, i); i++ })
-	}
-	small, large := allocs(10), allocs(1000)
+	small := routeWriteAllocs(t, storeWithNodes(t, 20, 10))
+	large := routeWriteAllocs(t, storeWithNodes(t, 20, 1000))
 	if large > small*1.1+5 {
 		t.Fatalf("one route write: %v allocations with 20×10 stored nodes, %v with 20×1000", small, large)
 	}
+}
+
+// routeWriteAllocs is the allocations of one stream route write to reg.
+func routeWriteAllocs(t *testing.T, reg *registry.Registry) float64 {
+	i := 0
+	return testing.AllocsPerRun(20, func() { putRoute(t, reg, i); i++ })
 }
 
 // BenchmarkWriteLargeStore measures one small write with 100 upstreams
@@ -114,12 +116,8 @@ func storeWithRoutes(tb testing.TB, n int) *registry.Registry {
 // A route write costs the same with 100 routes stored as with 10,000:
 // the router is updated, not rebuilt (it was rebuilt on every change).
 func TestRouteWriteCostIndependentOfRouteCount(t *testing.T) {
-	allocs := func(n int) float64 {
-		reg := storeWithRoutes(t, n)
-		i := 0
-		return testing.AllocsPerRun(20, func() { putRoute(t, reg, i); i++ })
-	}
-	small, large := allocs(100), allocs(10000)
+	small := routeWriteAllocs(t, storeWithRoutes(t, 100))
+	large := routeWriteAllocs(t, storeWithRoutes(t, 10000))
 	if large > small*1.5+20 {
 		t.Fatalf("one route write: %v allocations with 100 routes stored, %v with 10,000", small, large)
 	}
