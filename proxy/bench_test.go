@@ -27,12 +27,7 @@ const benchIOTimeout = 10 * time.Second
 // send/read timeouts (seconds).
 func benchRuntime(tb testing.TB, upstream string, port, routes, idle int) *Runtime {
 	tb.Helper()
-	rt := NewRuntime(nil)
-	tb.Cleanup(rt.Close)
-	reg := registry.New()
-	if err := reg.SetCompile(rt.Compile); err != nil {
-		tb.Fatal(err)
-	}
+	rt, reg := compiledRegistry(tb)
 	err := reg.Update(func(tx *registry.Tx) error {
 		up := fmt.Sprintf(`{"id":"1","type":"roundrobin","nodes":{%q:1}}`, upstream)
 		if idle > 0 {

@@ -9,9 +9,9 @@ import (
 	"github.com/caddy-apisix/stream/registry"
 )
 
-// storeWithNodes is a registry holding upstreams objects of nodes nodes
-// each, and one stream route per upstream.
-func storeWithNodes(tb testing.TB, upstreams, nodes int) *registry.Registry {
+// compiledRegistry is a registry whose changes compile into a fresh
+// runtime, closed with the test.
+func compiledRegistry(tb testing.TB) (*Runtime, *registry.Registry) {
 	tb.Helper()
 	rt := NewRuntime(nil)
 	tb.Cleanup(rt.Close)
@@ -19,6 +19,14 @@ func storeWithNodes(tb testing.TB, upstreams, nodes int) *registry.Registry {
 	if err := reg.SetCompile(rt.Compile); err != nil {
 		tb.Fatal(err)
 	}
+	return rt, reg
+}
+
+// storeWithNodes is a registry holding upstreams objects of nodes nodes
+// each, and one stream route per upstream.
+func storeWithNodes(tb testing.TB, upstreams, nodes int) *registry.Registry {
+	tb.Helper()
+	_, reg := compiledRegistry(tb)
 	err := reg.Update(func(tx *registry.Tx) error {
 		for u := range upstreams {
 			var b strings.Builder
@@ -89,12 +97,7 @@ func BenchmarkWriteLargeStore(b *testing.B) {
 // each from its own client address (the propagation benchmark's shape).
 func storeWithRoutes(tb testing.TB, n int) *registry.Registry {
 	tb.Helper()
-	rt := NewRuntime(nil)
-	tb.Cleanup(rt.Close)
-	reg := registry.New()
-	if err := reg.SetCompile(rt.Compile); err != nil {
-		tb.Fatal(err)
-	}
+	_, reg := compiledRegistry(tb)
 	err := reg.Update(func(tx *registry.Tx) error {
 		if _, _, err := tx.Put(model.Upstreams, "u1", []byte(`{"type":"roundrobin","nodes":{"127.0.0.1:1":1}}`)); err != nil {
 			return err
