@@ -130,11 +130,14 @@ type App struct {
 	prev    *App
 	// watcher is the file watcher of a file-driven data plane, guarded
 	// by the activation lock (live.WithActivation): the live app's runs, the others are stopped.
-	watcher  *standalone.Watcher
-	tcp      []net.Listener
-	tcpOpts  []proxy.ListenerOptions
-	udp      []*net.UDPConn
-	udpSrv   []*proxy.UDPServer
+	watcher *standalone.Watcher
+	tcp     []net.Listener
+	tcpOpts []proxy.ListenerOptions
+	udp     []*net.UDPConn
+	udpSrv  []*proxy.UDPServer
+	// unhold let go of the runtime's record of each bound listener
+	// (Runtime.HoldListener), whose series go when none serves them
+	unhold   []func()
 	adminSrv *adminServer
 	// metrics is the config's metrics registry, also served by
 	// admin_listen at /metrics
@@ -495,6 +498,7 @@ func (a *App) bind() error {
 			}
 			a.tcp = append(a.tcp, ln)
 			a.tcpOpts = append(a.tcpOpts, l.opts)
+			a.unhold = append(a.unhold, live.Runtime().HoldListener(ln.Addr()))
 		case "udp":
 			pc, err := lc.ListenPacket(context.Background(), "udp", l.addr.String())
 			if err != nil {
@@ -508,6 +512,7 @@ func (a *App) bind() error {
 			}
 			a.udp = append(a.udp, uc)
 			a.udpSrv = append(a.udpSrv, srv)
+			a.unhold = append(a.unhold, live.Runtime().HoldListener(uc.LocalAddr()))
 		}
 	}
 	return nil
@@ -526,7 +531,11 @@ func (a *App) closeListeners() {
 	if a.adminSrv != nil {
 		a.adminSrv.stop()
 	}
-	a.tcp, a.tcpOpts, a.udp, a.udpSrv, a.adminSrv = nil, nil, nil, nil, nil
+	// after the close: no new session comes from these listeners
+	for _, release := range a.unhold {
+		release()
+	}
+	a.tcp, a.tcpOpts, a.udp, a.udpSrv, a.adminSrv, a.unhold = nil, nil, nil, nil, nil, nil
 }
 
 // staticObjects validates the config's objects as the Admin API would and

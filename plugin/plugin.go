@@ -82,6 +82,13 @@ type UpstreamChooser interface {
 	ChooseUpstream(s *Session) (Upstream, error)
 }
 
+// UpstreamReferrer is an UpstreamChooser that may pick upstream objects
+// by id (traffic-split's upstream_id): the data path keeps the series of
+// their nodes while the route may reach them.
+type UpstreamReferrer interface {
+	UpstreamIDs() []string
+}
+
 // LogPhaser runs once the session ended, for every session that matched
 // a route, refused ones included.
 type LogPhaser interface {

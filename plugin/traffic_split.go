@@ -195,6 +195,15 @@ func (p *trafficSplit) ChooseUpstream(s *Session) (Upstream, error) {
 	return nil, nil
 }
 
+// UpstreamIDs are the upstream objects the rules may pick.
+func (p *trafficSplit) UpstreamIDs() []string {
+	var ids []string
+	for _, r := range p.rules {
+		ids = append(ids, r.ids...)
+	}
+	return ids
+}
+
 func (r *splitRule) matches(s *vars.Set) bool {
 	if r.match == nil {
 		return true
@@ -232,4 +241,7 @@ func (r *splitRule) pick() *wrrEntry {
 }
 
 // Interface guards
-var _ UpstreamChooser = (*trafficSplit)(nil)
+var (
+	_ UpstreamChooser  = (*trafficSplit)(nil)
+	_ UpstreamReferrer = (*trafficSplit)(nil)
+)

@@ -44,6 +44,14 @@ type Route struct {
 	loggers    []plugin.LogPhaser
 
 	metrics *routeMetrics
+	// reaches and reachIDs are the upstreams the route's plugins may
+	// pick besides Upstream: compiled inline ones, and upstream objects
+	// by id (traffic-split); the route's series keep only the nodes of
+	// these and Upstream (routeMetrics.scopes)
+	reaches  []*Upstream
+	reachIDs []string
+	// scoped is set once the route's scope is in its metrics' scopes
+	scoped bool
 	// ownUpstreams and ownPlugins are the runtime's keys of the inline
 	// upstreams and plugin instances this route made (an incremental
 	// compile drops those of a route that changed).

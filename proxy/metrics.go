@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -44,6 +46,9 @@ type streamMetrics struct {
 	// discarded are the series of the sessions of a dropped route:
 	// counted, never exported
 	discarded *endMetrics
+	// listening counts the stream_proxy listeners holding each local
+	// address (HoldListener)
+	listening map[netip.AddrPort]int
 }
 
 func newStreamMetrics() *streamMetrics {
@@ -68,7 +73,8 @@ func newStreamMetrics() *streamMetrics {
 			Name: "apisix_stream_sessions_refused_total",
 			Help: "New sessions refused before any route matched, by the limit that refused them: udp_max_sessions, udp_max_sessions_total, fd_reserve, tcp_max_connections.",
 		}, []string{"reason"}),
-		static: map[string]int{},
+		static:    map[string]int{},
+		listening: map[netip.AddrPort]int{},
 	}
 	c := func() prometheus.Counter { return prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"}) }
 	m.discarded = &endMetrics{active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "discarded"}),
@@ -150,6 +156,10 @@ type routeMetrics struct {
 	streams map[*session]struct{}
 	// dead is set once the series are dropped
 	dead bool
+	// scopes are what each compiled route of the label, by id, can
+	// reach (rescope); listens counts ends by local address
+	scopes  map[string]*routeScope
+	listens map[netip.AddrPort]int
 }
 
 // endKey names the series of one local address and upstream node.
@@ -167,6 +177,17 @@ type endMetrics struct {
 	// bandwidth by type and side
 	fromClient, toClient, toUpstream, fromUpstream prometheus.Counter
 	listen, node                                   string
+	key                                            endKey
+	// refs counts the sessions holding the series (hold, release);
+	// stale ones (no route can reach their node or local address, or no
+	// listener serves it) go with the last. outOfScope, unserved,
+	// removed and codes (the plugin codes counted, whose series go with
+	// them) are under the route's mu.
+	refs                 atomic.Int64
+	stale                atomic.Bool
+	outOfScope, unserved bool
+	removed              bool
+	codes                []string
 }
 
 // route returns the series of the route label (the route id, or its
@@ -176,7 +197,7 @@ func (m *streamMetrics) route(label string) *routeMetrics {
 		return rm.(*routeMetrics)
 	}
 	rm := &routeMetrics{m: m, label: label, connections: m.connections.WithLabelValues(label), ends: map[endKey]*endMetrics{},
-		streams: map[*session]struct{}{}}
+		streams: map[*session]struct{}{}, scopes: map[string]*routeScope{}, listens: map[netip.AddrPort]int{}}
 	actual, _ := m.routes.LoadOrStore(label, rm)
 	return actual.(*routeMetrics)
 }
@@ -209,7 +230,10 @@ func (m *streamMetrics) releaseStatic(label string) {
 // labels it by name. added are next's routes that replaced them: a
 // label they keep is still used without looking further, so a route
 // write costs a walk of next's routes only when it drops a label.
+// The labels that stay lose the series of the nodes and local addresses
+// their routes can no longer reach (rescope).
 func (m *streamMetrics) prune(gone, added []*Route, next *Snapshot) {
+	m.rescope(gone, added, next)
 	drop := make(map[*routeMetrics]bool, len(gone))
 	for _, r := range gone {
 		if r.metrics != nil {
@@ -252,17 +276,269 @@ func (m *streamMetrics) drop(rm *routeMetrics) {
 	m.bandwidth.DeletePartialMatch(l)
 }
 
+// rescope records the scope of each compiled route of added not seen
+// before, forgets that of each route of gone whose id left its label, and
+// sweeps the labels whose scopes changed. Upstream nodes come and go
+// (Kubernetes endpoints, DNS, a replaced backend), as do listeners: a
+// series of a node or local address no route of the label can reach
+// again would stay as long as the route, one more per node ever used.
+// Only the changed routes are looked at: a reused compiled route has
+// the scope it had.
+func (m *streamMetrics) rescope(gone, added []*Route, next *Snapshot) {
+	var touched map[*routeMetrics]bool
+	touch := func(rm *routeMetrics) {
+		if touched == nil {
+			touched = map[*routeMetrics]bool{}
+		}
+		touched[rm] = true
+	}
+	for _, r := range gone {
+		e := next.table.Get(r.ID)
+		if r.metrics == nil || (e != nil && e.Target.metrics == r.metrics) {
+			// unchanged, or its successor below takes its scope over
+			continue
+		}
+		r.metrics.mu.Lock()
+		delete(r.metrics.scopes, r.ID)
+		r.metrics.mu.Unlock()
+		touch(r.metrics)
+	}
+	for _, r := range added {
+		if r.scoped || r.metrics == nil {
+			continue
+		}
+		e := next.table.Get(r.ID)
+		if e == nil || e.Target != r {
+			continue
+		}
+		sc := scopeOf(r, e.Route, next)
+		r.metrics.mu.Lock()
+		r.metrics.scopes[r.ID] = sc
+		r.metrics.mu.Unlock()
+		r.scoped = true
+		touch(r.metrics)
+	}
+	for rm := range touched {
+		rm.sweep()
+	}
+}
+
+// routeScope is what one compiled route can reach: the nodes of its
+// upstreams (its own, its service's, traffic-split's) and the local
+// addresses its server_addr and server_port let in.
+type routeScope struct {
+	ups        []*Upstream
+	serverAddr netip.Prefix
+	serverPort uint16
+}
+
+// scopeOf is the scope of r, whose router filters are f, in next.
+func scopeOf(r *Route, f *router.Route, next *Snapshot) *routeScope {
+	sc := &routeScope{serverAddr: f.ServerAddr, serverPort: f.ServerPort}
+	add := func(u *Upstream) {
+		if u != nil {
+			sc.ups = append(sc.ups, u)
+		}
+	}
+	add(r.Upstream)
+	for _, u := range r.reaches {
+		add(u)
+	}
+	for _, id := range r.reachIDs {
+		add(next.upstreams[id])
+	}
+	return sc
+}
+
+// allows reports whether a session of the route can count under k; ""
+// (no node reached) always can.
+func (sc *routeScope) allows(k endKey) bool {
+	if k.node != "" && !slices.ContainsFunc(sc.ups, func(u *Upstream) bool { return u.hasNode(k.node) }) {
+		return false
+	}
+	if sc.serverPort != 0 && k.listen.Port() != sc.serverPort {
+		return false
+	}
+	return !sc.serverAddr.IsValid() || sc.serverAddr.Contains(k.listen.Addr().Unmap())
+}
+
+// allowsLocked reports whether a route of the label can count under k;
+// a label without compiled routes (a static handler's, or one not yet
+// scoped) allows everything. Under rm.mu.
+func (rm *routeMetrics) allowsLocked(k endKey) bool {
+	if len(rm.scopes) == 0 {
+		return true
+	}
+	for _, sc := range rm.scopes {
+		if sc.allows(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// sweep removes the series no route of the label can reach any more and
+// no session holds; the held ones go when their last session ends
+// (release). A series that comes back in scope before then stays.
+func (rm *routeMetrics) sweep() {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead {
+		return
+	}
+	for k, em := range rm.ends {
+		out := !rm.allowsLocked(k)
+		em.outOfScope = out
+		rm.staleLocked(em)
+	}
+}
+
+// staleLocked marks em stale when out of scope or of every listener, and
+// removes it at once when no session holds it. Under rm.mu.
+func (rm *routeMetrics) staleLocked(em *endMetrics) {
+	em.stale.Store(em.outOfScope || em.unserved)
+	if em.stale.Load() && em.refs.Load() == 0 {
+		rm.removeLocked(em)
+	}
+}
+
+// removeLocked deletes em's series: its status series, and the local
+// address's bandwidth and active series once no other node of that
+// address has series left (those have no node label). A scrape never
+// sees one of them lower than before: they are gone, and series made
+// again later start from zero as new series. Under rm.mu.
+func (rm *routeMetrics) removeLocked(em *endMetrics) {
+	if em.removed {
+		return
+	}
+	em.removed = true
+	delete(rm.ends, em.key)
+	m, r, l := rm.m, rm.label, em.listen
+	for _, code := range append([]string{"200", "502", "503"}, em.codes...) {
+		m.status.DeleteLabelValues(code, r, l, em.node)
+	}
+	if rm.listens[em.key.listen]--; rm.listens[em.key.listen] > 0 {
+		return
+	}
+	delete(rm.listens, em.key.listen)
+	m.active.DeleteLabelValues(r, l)
+	for _, ts := range [][2]string{{"ingress", "downstream"}, {"egress", "downstream"}, {"egress", "upstream"}, {"ingress", "upstream"}} {
+		m.bandwidth.DeleteLabelValues(ts[0], r, l, ts[1])
+	}
+}
+
+// hold makes the route's series of a local address and node s's (s.em),
+// letting go of those s held before, under rm.mu.
+func (rm *routeMetrics) hold(s *session, listen netip.AddrPort, node string) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.holdLocked(s, listen, node)
+}
+
+// holdLocked is hold under rm.mu.
+func (rm *routeMetrics) holdLocked(s *session, listen netip.AddrPort, node string) {
+	em := rm.endLocked(listen, node)
+	em.refs.Add(1)
+	if old := s.em; old != nil {
+		rm.letGoLocked(old)
+	}
+	s.em = em
+}
+
+// letGoLocked is release under rm.mu.
+func (rm *routeMetrics) letGoLocked(em *endMetrics) {
+	if em.refs.Add(-1) == 0 && em.stale.Load() {
+		rm.removeLocked(em)
+	}
+}
+
+// release lets go of series a session held; stale ones go with their
+// last session. Lock-free unless they are stale: a stale mark (under
+// rm.mu, then a read of refs) and the last release (refs to 0, then a
+// read of the mark) see each other, so one of them removes the series.
+func (rm *routeMetrics) release(em *endMetrics) {
+	if em.refs.Add(-1) != 0 || !em.stale.Load() {
+		return
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if em.refs.Load() == 0 && em.stale.Load() {
+		rm.removeLocked(em)
+	}
+}
+
+// HoldListener records that a stream_proxy listener serves addr until
+// the returned func is called. When the last listener of an address
+// goes (a reload removed it), the series of the local addresses it
+// served and no other listener serves are removed once no session
+// holds them. A listener kept by a reload is held by the new config
+// before the old one lets go, so its series stay.
+func (rt *Runtime) HoldListener(addr net.Addr) (release func()) {
+	ap := router.AddrPortOf(addr)
+	m := rt.metrics
+	m.mu.Lock()
+	m.listening[ap]++
+	m.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { m.releaseListener(ap) }) }
+}
+
+// covers reports whether a listener bound to ln receives connections
+// whose local address is local.
+func covers(ln, local netip.AddrPort) bool {
+	return ln.Port() == local.Port() && (ln.Addr().IsUnspecified() || ln.Addr().Unmap() == local.Addr().Unmap())
+}
+
+// releaseListener lets go of one listener of ln. It walks every route's
+// series, once per listener address that leaves: a reload, not a write.
+func (m *streamMetrics) releaseListener(ln netip.AddrPort) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.listening[ln]--; m.listening[ln] > 0 {
+		return
+	}
+	delete(m.listening, ln)
+	served := func(local netip.AddrPort) bool {
+		for held := range m.listening {
+			if covers(held, local) {
+				return true
+			}
+		}
+		return false
+	}
+	m.routes.Range(func(_, v any) bool {
+		rm := v.(*routeMetrics)
+		rm.mu.Lock()
+		defer rm.mu.Unlock()
+		if rm.dead {
+			return true
+		}
+		for k, em := range rm.ends {
+			if covers(ln, k.listen) && !served(k.listen) {
+				em.unserved = true
+				rm.staleLocked(em)
+			}
+		}
+		return true
+	})
+}
+
 // status counts an ended session under a status other than 200, 502 and
 // 503 (a plugin's code), unless the route's series are gone.
 func (rm *routeMetrics) status(code int, em *endMetrics) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	if !rm.dead && em != rm.m.discarded {
-		rm.m.status.WithLabelValues(strconv.Itoa(code), rm.label, em.listen, em.node).Inc()
+	if !rm.dead && em != rm.m.discarded && !em.removed {
+		c := strconv.Itoa(code)
+		if !slices.Contains(em.codes, c) {
+			em.codes = append(em.codes, c)
+		}
+		rm.m.status.WithLabelValues(c, rm.label, em.listen, em.node).Inc()
 	}
 }
 
-// end returns the route's series of a local address and node.
+// end returns the route's series of a local address and node, without
+// holding them.
 func (rm *routeMetrics) end(listen netip.AddrPort, node string) *endMetrics {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
@@ -275,7 +551,8 @@ func (rm *routeMetrics) end(listen netip.AddrPort, node string) *endMetrics {
 func (rm *routeMetrics) open(s *session, node string) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	s.em, s.counting = rm.endLocked(s.Local, node), true
+	rm.holdLocked(s, s.Local, node)
+	s.counting = true
 	if !rm.dead {
 		rm.streams[s] = struct{}{}
 	}
@@ -310,9 +587,14 @@ func (rm *routeMetrics) endLocked(listen netip.AddrPort, node string) *endMetric
 		toClient:     m.bandwidth.WithLabelValues("egress", r, l, "downstream"),
 		toUpstream:   m.bandwidth.WithLabelValues("egress", r, l, "upstream"),
 		fromUpstream: m.bandwidth.WithLabelValues("ingress", r, l, "upstream"),
-		listen:       l, node: node,
+		listen:       l, node: node, key: k,
 	}
+	// a node or address out of scope: a session of an older snapshot;
+	// the series go when it ends
+	em.outOfScope = !rm.allowsLocked(k)
+	em.stale.Store(em.outOfScope)
 	rm.ends[k] = em
+	rm.listens[listen]++
 	return em
 }
 

@@ -83,6 +83,10 @@ func (c *compiler) buildPlugins(r *Route, name string, snap *Snapshot, confs map
 		for _, cu := range bp.inline {
 			r.ownUpstreams = append(r.ownUpstreams, cu.key)
 		}
+		r.reaches = append(r.reaches, bp.inline...)
+		if ref, ok := bp.inst.(plugin.UpstreamReferrer); ok {
+			r.reachIDs = append(r.reachIDs, ref.UpstreamIDs()...)
+		}
 		c.nextPlugins[key] = bp
 		r.ownPlugins = append(r.ownPlugins, key)
 		p := bp.inst

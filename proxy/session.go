@@ -33,7 +33,8 @@ type session struct {
 	route   *Route
 	up      *Upstream
 	metrics *routeMetrics
-	// em are the series of the node reached (nil before)
+	// em are the series of the node reached or tried last (nil
+	// before), held until finish (routeMetrics.hold)
 	em    *endMetrics
 	start time.Time
 	bctx  balancer.Context
@@ -137,7 +138,7 @@ const (
 func (s *session) reached(node *balancer.Node, connect time.Duration) {
 	s.node, s.connect, s.active = node, connect, true
 	if s.datagrams {
-		s.em = s.metrics.end(s.Local, node.Addr)
+		s.metrics.hold(s, s.Local, node.Addr)
 	} else {
 		s.metrics.open(s, node.Addr)
 	}
@@ -195,7 +196,7 @@ func (s *session) flushBytes() {
 // access log.
 func (s *session) tried(last *balancer.Node) {
 	s.lastTried = last.Addr
-	s.em = s.metrics.end(s.Local, last.Addr)
+	s.metrics.hold(s, s.Local, last.Addr)
 }
 
 // finish ends the session: it is idempotent, and the last step of every
@@ -207,10 +208,10 @@ func (s *session) finish() {
 	if s.status == 0 {
 		s.status = http200
 	}
-	em := s.em
-	if em == nil {
-		em = s.metrics.end(s.Local, "")
+	if s.em == nil {
+		s.metrics.hold(s, s.Local, "")
 	}
+	em := s.em
 	if s.counting {
 		// the bytes not counted by a scrape yet, before the session
 		// counts as ended: a scrape that sees it ended sees all its bytes
@@ -229,6 +230,8 @@ func (s *session) finish() {
 	default:
 		s.metrics.status(s.status, em)
 	}
+	// counted: the series may go now if no route reaches them any more
+	s.metrics.release(em)
 	received, sent := s.c.Sent.Load(), s.c.Received.Load()
 	node := s.lastTried
 	if s.node != nil {

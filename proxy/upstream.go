@@ -54,6 +54,23 @@ type Upstream struct {
 	// staticMetrics holds static's series until Close
 	staticMetrics *streamMetrics
 	closeOnce     sync.Once
+	// nodeSet is Nodes by address, built on first use (hasNode)
+	nodeSet     map[string]struct{}
+	nodeSetOnce sync.Once
+}
+
+// hasNode reports whether addr is one of the upstream's nodes. The set
+// is built once per compiled upstream, when a route using it is first
+// scoped, so a route write does not cost its upstream's node count.
+func (u *Upstream) hasNode(addr string) bool {
+	u.nodeSetOnce.Do(func() {
+		u.nodeSet = make(map[string]struct{}, len(u.Nodes))
+		for _, n := range u.Nodes {
+			u.nodeSet[n.Addr] = struct{}{}
+		}
+	})
+	_, ok := u.nodeSet[addr]
+	return ok
 }
 
 // ID names the upstream in logs: the upstream object's id, or the key of
