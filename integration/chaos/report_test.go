@@ -36,6 +36,8 @@ type counters struct {
 	panics                                                        atomic.Int64
 	etcdKills, etcdAcked, etcdWriteFailed, etcdVerified, etcdLost atomic.Int64
 	etcdConnOK, etcdConnFailed                                    atomic.Int64
+	capRounds, capHeld, capHeldFailed, capRefused, capServed      atomic.Int64
+	capHung, capMetric, capMetricWrong, capNotRecovered, capWarns atomic.Int64
 	connectLat, adminLat                                          latencies
 }
 
@@ -115,6 +117,10 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 		cpuShare = 100 * cpu.Seconds() / exhausted.Seconds()
 	}
 	row("faults", "fd gateway CPU while exhausted: CPU s / wall s (% of a core)", fmt.Sprintf("%.2f / %.0f (%.1f%%)", cpu.Seconds(), exhausted.Seconds(), cpuShare))
+	row("faults", fmt.Sprintf("TCP cap (tcp_max_connections %d): rounds / held conns served / failed", capConns), fmt.Sprintf("%d / %d / %d", c.capRounds.Load(), c.capHeld.Load(), c.capHeldFailed.Load()))
+	row("faults", fmt.Sprintf("  %d beyond it per round: closed / served / left open", capExtras), fmt.Sprintf("%d / %d / %d", c.capRefused.Load(), c.capServed.Load(), c.capHung.Load()))
+	row("faults", "  refused_total{tcp_max_connections} growth / rounds off by any", fmt.Sprintf("%d / %d", c.capMetric.Load(), c.capMetricWrong.Load()))
+	row("faults", "  WARNs logged (rate-limited) / rounds not served again after", fmt.Sprintf("%d / %d", c.capWarns.Load(), c.capNotRecovered.Load()))
 	row("faults", "full disk (512 KiB tmpfs): writes acknowledged / 503 full / other", fmt.Sprintf("%d / %d / %d", c.diskAcked.Load(), c.disk503.Load(), c.diskOther.Load()))
 	row("faults", "full disk: traffic failures while full", c.diskTrafficFailed.Load())
 	row("faults", "etcd member kill -9 + restart (3 members, etcd mode)", c.etcdKills.Load())

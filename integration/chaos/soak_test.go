@@ -102,6 +102,17 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("PUT fd route: %d %s %v", code, resp, err)
 	}
 
+	// cap gateway: stream_proxy.tcp_max_connections capConns, one TCP listener
+	capPorts := e2e.FreePorts(t, 2)
+	capAdmin, capAddr := e2e.HostPort("127.0.0.1", capPorts[0]), e2e.HostPort("127.0.0.1", capPorts[1])
+	capDir := t.TempDir()
+	capGW := startGateway(t, capDir, "cap-gateway", capAdmin, e2e.CaddyConfig(capAdmin, filepath.Join(capDir, "storage"), e2e.LogLevel("WARN"), map[string]any{
+		"apisix": e2e.ApisixApp(map[string]any{"stream_proxy": map[string]any{"tcp": []any{capAddr}, "tcp_max_connections": capConns}}),
+	}), 0)
+	if code, resp, err := (admin{capAdmin}).do("PUT", "/apisix/admin/stream_routes/cap", map[string]any{"server_port": capPorts[1], "upstream": up(echoes[1], nil)}); err != nil || code >= 300 {
+		t.Fatalf("PUT cap route: %d %s %v", code, resp, err)
+	}
+
 	var c counters
 	startStats := statsOf(gw.PID())
 	sweepAddr := e2e.HostPort("127.0.0.1", sweepPort)
@@ -166,6 +177,7 @@ func TestSoak(t *testing.T) {
 		reloads(ctx, &c, adminAddr, mainConfig, e2e.HostPort("127.0.0.1", extraPort), 3*time.Second)
 	})
 	spawn(func(r *rand.Rand) { fdLoop(ctx, &c, fdGW, fdAddr) })
+	spawn(func(r *rand.Rand) { capLoop(ctx, &c, capGW, capAdmin, capAddr) })
 
 	crashLoop(ctx, t, &c, rng, echoes[0])
 	wg.Wait()
@@ -205,6 +217,11 @@ func TestSoak(t *testing.T) {
 		{"acknowledged writes lost on the full disk", c.diskLost.Load()},
 		{"acknowledged writes lost in etcd mode", c.etcdLost.Load()},
 		{"full-disk rounds where traffic failed", c.diskTrafficFailed.Load()},
+		{"connections within the TCP cap not served", c.capHeldFailed.Load()},
+		{"connections beyond the TCP cap served", c.capServed.Load()},
+		{"connections beyond the TCP cap left open", c.capHung.Load()},
+		{"TCP cap rounds whose refused_total{tcp_max_connections} did not grow by the refused", c.capMetricWrong.Load()},
+		{"TCP cap rounds not served again after the held connections closed", c.capNotRecovered.Load()},
 	}
 	for _, ck := range checks {
 		if ck.n != 0 {
@@ -216,6 +233,11 @@ func TestSoak(t *testing.T) {
 	}
 	if c.etcdKills.Load() == 0 || c.etcdAcked.Load() == 0 || c.etcdConnOK.Load() == 0 {
 		t.Errorf("the etcd part did not run: %d member kills, %d acknowledged writes, %d connections", c.etcdKills.Load(), c.etcdAcked.Load(), c.etcdConnOK.Load())
+	}
+	// one WARN per ratewarn.Every (10 s) at most while the cap bites, with
+	// the count since the last: at least one, never one per refusal
+	if w, most := c.capWarns.Load(), int64((*duration).Seconds())/10+2; c.capRounds.Load() == 0 || w == 0 || w > most {
+		t.Errorf("TCP cap: %d rounds, %d refusal WARNs in the cap gateway's log, want at least 1 and at most %d", c.capRounds.Load(), w, most)
 	}
 	if c.diskAcked.Load() > 0 && c.disk503.Load() == 0 {
 		t.Errorf("the disk gateway's tmpfs never filled up (%d acknowledged writes)", c.diskAcked.Load())
