@@ -99,12 +99,17 @@ func cpuTicks(pid int) int64 {
 // garbage collection, from its admin endpoint.
 type goMem struct {
 	heapInuse, heapObjects, heapIdleKept, goroutines int64
+	// series are the samples of its /metrics (saved as dir/name.metrics
+	// when dir is not ""), stream those of apisix_stream_*: what grows
+	// there is label values that keep appearing
+	series, stream int64
 }
 
 // memOf forces a GC in the gateway whose Caddy admin endpoint is admin
 // (GET /debug/pprof/heap?gc=1, saved as dir/name.pb.gz when dir is not
 // ""), then reads its memory statistics (/debug/vars) and goroutine
-// count (/debug/pprof/goroutine?debug=1).
+// count (/debug/pprof/goroutine?debug=1), and counts its metric series
+// (/metrics).
 func memOf(admin, dir, name string) goMem {
 	var m goMem
 	get := func(path string) []byte {
@@ -127,6 +132,20 @@ func memOf(admin, dir, name string) goMem {
 	if json.Unmarshal(get("/debug/vars"), &vars) == nil {
 		ms := vars.Memstats
 		m.heapInuse, m.heapObjects, m.heapIdleKept = ms.HeapInuse, ms.HeapObjects, ms.HeapIdle-ms.HeapReleased
+	}
+	if text := get("/metrics"); len(text) > 0 {
+		if dir != "" {
+			_ = os.WriteFile(filepath.Join(dir, name+".metrics"), text, 0o644)
+		}
+		for _, line := range strings.Split(string(text), "\n") {
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			m.series++
+			if strings.HasPrefix(line, "apisix_stream_") {
+				m.stream++
+			}
+		}
 	}
 	if g := get("/debug/pprof/goroutine?debug=1"); len(g) > 0 {
 		// "goroutine profile: total N"

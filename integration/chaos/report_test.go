@@ -117,7 +117,7 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 		cpuShare = 100 * cpu.Seconds() / exhausted.Seconds()
 	}
 	row("faults", "fd gateway CPU while exhausted: CPU s / wall s (% of a core)", fmt.Sprintf("%.2f / %.0f (%.1f%%)", cpu.Seconds(), exhausted.Seconds(), cpuShare))
-	row("faults", fmt.Sprintf("TCP cap (tcp_max_connections %d): rounds / held conns served / failed", capConns), fmt.Sprintf("%d / %d / %d", c.capRounds.Load(), c.capHeld.Load(), c.capHeldFailed.Load()))
+	row("faults", fmt.Sprintf("TCP cap %d (tcp_max_connections): rounds / held served / failed", capConns), fmt.Sprintf("%d / %d / %d", c.capRounds.Load(), c.capHeld.Load(), c.capHeldFailed.Load()))
 	row("faults", fmt.Sprintf("  %d beyond it per round: closed / served / left open", capExtras), fmt.Sprintf("%d / %d / %d", c.capRefused.Load(), c.capServed.Load(), c.capHung.Load()))
 	row("faults", "  refused_total{tcp_max_connections} growth / rounds off by any", fmt.Sprintf("%d / %d", c.capMetric.Load(), c.capMetricWrong.Load()))
 	row("faults", "  WARNs logged (rate-limited) / rounds not served again after", fmt.Sprintf("%d / %d", c.capWarns.Load(), c.capNotRecovered.Load()))
@@ -149,5 +149,6 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 	row("process", "Go heap objects after GC: after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapObjects, endMem.heapObjects, pct(baseMem.heapObjects, endMem.heapObjects)))
 	row("process", "Go heap idle, not returned to the OS (KiB): warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.heapIdleKept>>10, endMem.heapIdleKept>>10))
 	row("process", "goroutines: after warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.goroutines, endMem.goroutines))
+	row("process", "metric series / of them apisix_stream_*: after warm-up -> end", fmt.Sprintf("%d / %d -> %d / %d", baseMem.series, baseMem.stream, endMem.series, endMem.stream))
 	return b.String()
 }
