@@ -118,12 +118,28 @@ func TestSoak(t *testing.T) {
 	sweepAddr := e2e.HostPort("127.0.0.1", sweepPort)
 	liveAddr := e2e.HostPort("127.0.0.1", livePort)
 
+	var faultAddrsGW [4]string
+	for i, p := range faultPorts {
+		faultAddrsGW[i] = e2e.HostPort("127.0.0.1", p)
+	}
 	// warm-up: the peak the soak reaches (every sweep port a session,
-	// short connections), then idle until the sessions expired: the
-	// baseline RSS, descriptors and Go heap are those of a process that
-	// has served this load once
+	// short connections), and a session on each route the soak uses (the
+	// fault routes, UDP), then idle until the sessions expired: the
+	// baseline RSS, descriptors, Go heap and metric series are those of
+	// a process that has served this load once (a route's first session
+	// makes its series)
 	warm, warmCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	var warmWG sync.WaitGroup
+	var wc counters
+	warmWG.Add(2)
+	go func() {
+		defer warmWG.Done()
+		faults(warm, &wc, faultAddrsGW, rand.New(rand.NewPCG(rng.Uint64(), 2)))
+	}()
+	go func() {
+		defer warmWG.Done()
+		udpFlow(warm, &wc, e2e.HostPort("127.0.0.1", udpPort), rand.New(rand.NewPCG(rng.Uint64(), 3)))
+	}()
 	for range nShort {
 		r := rand.New(rand.NewPCG(rng.Uint64(), 1))
 		warmWG.Add(1)
@@ -132,7 +148,6 @@ func TestSoak(t *testing.T) {
 			shortConns(warm, &c, liveAddr, r)
 		}()
 	}
-	var wc counters
 	udpSweep(warm, &wc, sweepAddr, *udpPorts, *udpPorts)
 	warmWG.Wait()
 	warmCancel()
@@ -159,10 +174,6 @@ func TestSoak(t *testing.T) {
 	}
 	for range nUDP {
 		spawn(func(r *rand.Rand) { udpFlow(ctx, &c, e2e.HostPort("127.0.0.1", udpPort), r) })
-	}
-	var faultAddrsGW [4]string
-	for i, p := range faultPorts {
-		faultAddrsGW[i] = e2e.HostPort("127.0.0.1", p)
 	}
 	led := newLedger()
 	spawn(func(r *rand.Rand) { faults(ctx, &c, faultAddrsGW, r) })
