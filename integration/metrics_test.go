@@ -129,3 +129,44 @@ func TestStreamBandwidthWhileOpen(t *testing.T) {
 	}
 	check("connection closed")
 }
+
+// TestNodeChurnSeriesBounded checks, from /metrics, that a live route
+// whose node is replaced 20 times (a connection through each) exports
+// the series of its current node only once the old nodes' sessions
+// ended: upstreams whose nodes change (Kubernetes endpoints, DNS) used
+// to grow one set of series per node ever used.
+func TestNodeChurnSeriesBounded(t *testing.T) {
+	addr := hostPort("127.0.0.1", freePort(t))
+	p := startCaddy(t, caddyConfig{Apisix: map[string]any{
+		"stream_proxy": map[string]any{"tcp": []any{addr}},
+	}})
+	nodeRe := regexp.MustCompile(`(?m)^apisix_stream_status_total\{code="200",listen_addr="[^"]*",node="([^"]*)",route="1"\} `)
+	nodes := func() map[string]bool {
+		code, body, err := p.request(http.MethodGet, "/metrics", nil)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("GET /metrics: %d %v", code, err)
+		}
+		out := map[string]bool{}
+		for _, m := range nodeRe.FindAllSubmatch(body, -1) {
+			out[string(m[1])] = true
+		}
+		return out
+	}
+	var be *backend
+	for i := range 20 {
+		be = newBackend(t, fmt.Sprintf("node-%d", i))
+		p.put(t, "stream_routes/1", map[string]any{"upstream": upstreamOf(be)})
+		if got := whoTCP(t, "127.0.0.1", addr); got != be.Name {
+			t.Fatalf("round %d: answered by %q, want %q", i, got, be.Name)
+		}
+	}
+	// the last session's end, and the release of the ones before it, are
+	// asynchronous: poll, bounded
+	deadline := time.Now().Add(answerWait)
+	for got := nodes(); len(got) != 1 || !got[be.Addr()]; got = nodes() {
+		if time.Now().After(deadline) {
+			t.Fatalf("route 1 exports status series of %d nodes %v, want only the current %s", len(got), got, be.Addr())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
