@@ -170,3 +170,38 @@ func TestNodeChurnSeriesBounded(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRemovedListenerSeriesGo checks, from /metrics, that a reload that
+// removes a stream_proxy listener removes the series of its local
+// address, and one that keeps a listener keeps its series.
+func TestRemovedListenerSeriesGo(t *testing.T) {
+	be := newBackend(t, "kept")
+	kept, removed := hostPort("127.0.0.1", freePort(t)), hostPort("127.0.0.1", freePort(t))
+	both := caddyConfig{Apisix: map[string]any{"stream_proxy": map[string]any{"tcp": []any{kept, removed}}}}
+	p := startCaddy(t, both)
+	p.put(t, "stream_routes/1", map[string]any{"upstream": upstreamOf(be)})
+	series := func(addr string) string {
+		return fmt.Sprintf(`apisix_stream_status_total{code="200",listen_addr=%q,node=%q,route="1"}`, addr, be.Addr())
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(answerWait)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, addr := range []string{kept, removed} {
+		if got := whoTCP(t, "127.0.0.1", addr); got != be.Name {
+			t.Fatalf("%s: answered by %q", addr, got)
+		}
+		waitFor(addr+": no series", func() bool { return metricValue(t, p, series(addr)) == 1 })
+	}
+	p.load(t, caddyConfig{Apisix: map[string]any{"stream_proxy": map[string]any{"tcp": []any{kept}}}})
+	waitFor("the removed listener's series stayed", func() bool { return metricValue(t, p, series(removed)) == -1 })
+	if v := metricValue(t, p, series(kept)); v != 1 {
+		t.Errorf("the kept listener's series: %v, want 1", v)
+	}
+}
