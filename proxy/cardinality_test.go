@@ -267,3 +267,31 @@ func TestReleasedListenerSeriesGo(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestStaleSeriesOfDeletedRouteSpareItsSuccessor: a session holding
+// series whose listener went ends after its route was deleted and written
+// again: the new route's series of the same labels stay.
+func TestStaleSeriesOfDeletedRouteSpareItsSuccessor(t *testing.T) {
+	rt, reg := compiledRegistry(t)
+	local := netip.MustParseAddrPort("127.0.0.1:9")
+	const node = "127.0.0.1:1"
+	body := map[string]string{"r": `{"upstream":{"nodes":{"` + node + `":1}}}`}
+	putAll(t, reg, nil, body)
+	release := rt.HoldListener(net.TCPAddrFromAddrPort(local))
+	old := rt.metrics.route("r")
+	s := &session{}
+	old.hold(s, local, node)
+	release() // the listener goes; the session holds its series
+	if err := reg.Update(func(tx *registry.Tx) error {
+		_, err := tx.Delete(model.StreamRoutes, "r")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, reg, nil, body)
+	rt.metrics.route("r").end(local, node).ok.Inc()
+	old.release(s.em)
+	if v := statusSum(gather(t, rt)["apisix_stream_status_total"], "r", "200"); v != 1 {
+		t.Errorf("the route written again counts %v sessions on %s, want 1", v, node)
+	}
+}

@@ -412,6 +412,11 @@ func (rm *routeMetrics) removeLocked(em *endMetrics) {
 		return
 	}
 	em.removed = true
+	if rm.dead {
+		// drop removed the route's series; the same labels may be a
+		// new route's by now
+		return
+	}
 	delete(rm.ends, em.key)
 	m, r, l := rm.m, rm.label, em.listen
 	for _, code := range append([]string{"200", "502", "503"}, em.codes...) {
