@@ -26,8 +26,9 @@ const (
 // It fails on what must never happen, whatever the load: an acknowledged
 // write lost (on the main gateway or over kill -9), a byte corrupted, an
 // established stream dropped across route changes and reloads, a 5xx to
-// bad input, a crash of the fd-starved gateway or a listener that a
-// reload did not add or remove. Rates and latencies are reported, not
+// bad input, a crash of the fd-starved gateway, a listener that a
+// reload did not add or remove, or a TCP session cap that did not hold
+// (cap gateway). Rates and latencies are reported, not
 // asserted.
 func TestSoak(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(*seed), 16))
