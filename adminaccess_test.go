@@ -1,11 +1,20 @@
 package stream
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -161,4 +170,69 @@ func TestAdminModuleRefusesOpenAdmin(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "admin_listen") || !strings.Contains(err.Error(), "admin.remote") {
 		t.Fatalf("err = %v, want a refusal naming admin_listen and admin.remote", err)
 	}
+}
+
+// admin_tls refuses files it cannot use, naming them and never their
+// content; a ca_file makes client certificates required.
+func TestAdminTLSConfig(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t)
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cert, key := write("admin.crt", certPEM), write("admin.key", keyPEM)
+	ca, notPEM := write("ca.crt", certPEM), write("junk.crt", "not a certificate")
+	for _, c := range []struct {
+		name       string
+		tls        AdminTLS
+		err        string
+		clientAuth tls.ClientAuthType
+	}{
+		{"server only", AdminTLS{CertFile: cert, KeyFile: key}, "", tls.NoClientCert},
+		{"mutual", AdminTLS{CertFile: cert, KeyFile: key, CAFile: ca}, "", tls.RequireAndVerifyClientCert},
+		{"no key", AdminTLS{CertFile: cert}, "cert_file and key_file are both required", 0},
+		{"missing ca", AdminTLS{CertFile: cert, KeyFile: key, CAFile: filepath.Join(dir, "none.crt")}, "admin_tls: ca_file: open " + filepath.Join(dir, "none.crt"), 0},
+		{"ca without PEM", AdminTLS{CertFile: cert, KeyFile: key, CAFile: notPEM}, "admin_tls: ca_file " + notPEM + " holds no PEM certificate", 0},
+	} {
+		cfg, err := c.tls.config()
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: %v, want an error with %q", c.name, err, c.err)
+			} else if strings.Contains(err.Error(), "PRIVATE KEY") {
+				t.Errorf("%s: the error holds the key: %v", c.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if cfg.ClientAuth != c.clientAuth || (c.clientAuth != tls.NoClientCert) != (cfg.ClientCAs != nil) {
+			t.Errorf("%s: client auth %v with CAs %v, want %v", c.name, cfg.ClientAuth, cfg.ClientCAs != nil, c.clientAuth)
+		}
+	}
+}
+
+// selfSigned is a self-signed ECDSA certificate and its key, as PEM.
+func selfSigned(t *testing.T) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "admin.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
 }

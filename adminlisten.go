@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -49,19 +51,26 @@ func parseAdminListen(s string) (*caddy.NetworkAddress, error) {
 	return &na, nil
 }
 
-// AdminTLS is the certificate admin_listen serves HTTPS with, as APISIX's
-// deployment.admin.https_admin with admin_api_mtls.admin_ssl_cert and
-// admin_ssl_cert_key. The files are read when the config loads, so a
-// reload picks up a renewed certificate; {env.*} placeholders expand.
+// AdminTLS is the certificate admin_listen serves HTTPS with, and the CAs
+// of the client certificates it may require, as APISIX's
+// deployment.admin.https_admin with admin_api_mtls.admin_ssl_cert,
+// admin_ssl_cert_key and admin_ssl_ca_cert. The files are read when the
+// config loads, so a reload picks up a renewed certificate; {env.*}
+// placeholders expand.
 type AdminTLS struct {
 	// CertFile is the PEM certificate chain, leaf first.
 	CertFile string `json:"cert_file"`
 	// KeyFile is the PEM private key of the leaf certificate.
 	KeyFile string `json:"key_file"`
+	// CAFile, when set, is a PEM file of CA certificates, and every
+	// client must present a certificate one of them signed (mutual TLS):
+	// a client without one is refused in the handshake, before any
+	// request, key or allow_admin check.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
-// config reads the key pair into a server TLS configuration (TLS 1.2 and
-// later, Go's defaults otherwise).
+// config reads the key pair (and the client CAs) into a server TLS
+// configuration (TLS 1.2 and later, Go's defaults otherwise).
 func (t *AdminTLS) config() (*tls.Config, error) {
 	if t.CertFile == "" || t.KeyFile == "" {
 		return nil, errors.New("admin_tls: cert_file and key_file are both required")
@@ -73,7 +82,20 @@ func (t *AdminTLS) config() (*tls.Config, error) {
 		// the error names the files, never the key's bytes
 		return nil, fmt.Errorf("admin_tls: loading %s and %s: %w", certFile, keyFile, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		caFile := repl.ReplaceKnown(t.CAFile, "")
+		pemBytes, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("admin_tls: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("admin_tls: ca_file %s holds no PEM certificate", caFile)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
 
 // originCheck refuses state-changing browser requests that come from

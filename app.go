@@ -180,13 +180,17 @@ type StreamProxy struct {
 	// TCPCopy is how a plain TCP connection's bytes are moved (neither
 	// side TLS), on Linux: "buffer" reads into and writes from a pooled
 	// 32 KiB buffer, "splice" moves them with splice(2) through a pooled
-	// pipe without copying them through user space, and "auto" picks the
-	// one measured cheaper for the whole host: "buffer" (on an Intel Xeon,
-	// splicing made the load generator's own copies cost more; on the AMD
-	// EPYC of docs/performance-run.md, "splice" was ahead: see
-	// docs/performance.md, change 14). Connections with TLS on either
-	// side, and every connection on other systems, use the buffered copy
-	// whatever the value. Default "auto".
+	// pipe without copying them through user space, and "auto" measures
+	// both once per process, when the first plain TCP connection is
+	// proxied, and takes the one that cost the whole pipeline (sender,
+	// proxy, receiver) less CPU per byte; it logs both figures and its
+	// choice, and copies through the buffer until then. Which one wins
+	// depends on the CPU: splice on the AMD EPYC of
+	// docs/performance-run-amd.md, buffer on the Intel Xeon of
+	// docs/performance-run-intel.md (docs/performance.md, changes 14 and
+	// 15). Connections with TLS on either side, and every connection on
+	// other systems, use the buffered copy whatever the value. Default
+	// "auto".
 	TCPCopy string `json:"tcp_copy,omitempty"`
 }
 

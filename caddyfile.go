@@ -47,7 +47,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		}
 //		admin_key <name> <key> [admin|viewer]
 //		admin_listen <addr> {
-//			tls <cert_file> <key_file>
+//			tls <cert_file> <key_file> [<client_ca_file>]
 //			origins <origin>...
 //		}
 //		allow_admin <cidr>...
@@ -82,7 +82,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //
 // An <addr> is a port (all interfaces), ip:port, [v6]:port or a range;
 // admin_listen takes one host:port or a unix socket; its tls serves it
-// over HTTPS, its origins are the browser origins allowed to write
+// over HTTPS (and, with a client CA file, requires client certificates
+// signed by it), its origins are the browser origins allowed to write
 // (admin_tls and admin_origins in JSON). A <key> may be an
 // {env.NAME} or {file./path} placeholder.
 // The upstream, stream_route and ssl blocks are static objects; their
@@ -171,10 +172,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				switch d.Val() {
 				case "tls":
 					args := d.RemainingArgs()
-					if len(args) != 2 {
-						return d.Errf("admin_listen tls: want <cert_file> <key_file>")
+					if len(args) != 2 && len(args) != 3 {
+						return d.Errf("admin_listen tls: want <cert_file> <key_file> [<client_ca_file>]")
 					}
 					a.AdminTLS = &AdminTLS{CertFile: args[0], KeyFile: args[1]}
+					if len(args) == 3 {
+						a.AdminTLS.CAFile = args[2]
+					}
 				case "origins":
 					args := d.RemainingArgs()
 					if len(args) == 0 {

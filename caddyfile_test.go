@@ -40,9 +40,19 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}`, `{"admin_listen":"0.0.0.0:9180","admin_tls":{"cert_file":"/etc/apisix/admin.crt","key_file":"/etc/apisix/admin.key"},"admin_origins":["https://admin.example.com:9180","10.0.0.5:9180"]}`, ""},
 		{`apisix {
 			admin_listen :9180 {
+				tls /etc/apisix/admin.crt /etc/apisix/admin.key /etc/apisix/clients-ca.crt
+			}
+		}`, `{"admin_listen":":9180","admin_tls":{"cert_file":"/etc/apisix/admin.crt","key_file":"/etc/apisix/admin.key","ca_file":"/etc/apisix/clients-ca.crt"}}`, ""},
+		{`apisix {
+			admin_listen :9180 {
 				tls /etc/apisix/admin.crt
 			}
 		}`, "", "want <cert_file> <key_file>"},
+		{`apisix {
+			admin_listen :9180 {
+				tls a b c d
+			}
+		}`, "", "want <cert_file> <key_file> [<client_ca_file>]"},
 		{`apisix {
 			admin_listen :9180 {
 				cors

@@ -27,8 +27,10 @@ type CopyMode int32
 
 // Copy modes, stream_proxy.tcp_copy.
 const (
-	// CopyAuto is the measured default: CopyBuffer (docs/performance.md,
-	// change 14).
+	// CopyAuto chooses CopyBuffer or CopySplice by measuring both on
+	// this host when the first plain TCP connection is proxied
+	// (calibrate_linux.go, docs/performance.md, change 15); until the
+	// measurement ends, and wherever it cannot run, it is CopyBuffer.
 	CopyAuto CopyMode = iota
 	// CopyBuffer reads into and writes from a pooled 32 KiB buffer.
 	CopyBuffer
@@ -51,12 +53,50 @@ func ParseCopyMode(s string) (CopyMode, error) {
 	return CopyAuto, fmt.Errorf("unknown copy mode %q (want auto, buffer or splice)", s)
 }
 
+// String is the mode's tcp_copy value.
+func (m CopyMode) String() string {
+	switch m {
+	case CopyBuffer:
+		return "buffer"
+	case CopySplice:
+		return "splice"
+	}
+	return "auto"
+}
+
+// CopyCalibration is what tcp_copy auto measured: the CPU time a whole
+// pipeline (sender, the proxy's copy, receiver) took per 10^9 bytes with
+// each stage, and the stage chosen.
+type CopyCalibration struct {
+	Buffer, Splice time.Duration
+	Chosen         CopyMode
+}
+
 // SetTCPCopy sets the copy mode of new TCP connections; live ones keep
 // theirs.
 func (rt *Runtime) SetTCPCopy(m CopyMode) { rt.tcpCopy.Store(int32(m)) }
 
-// TCPCopy is the copy mode SetTCPCopy last set (CopyAuto before).
+// TCPCopy is the copy mode SetTCPCopy last set.
 func (rt *Runtime) TCPCopy() CopyMode { return CopyMode(rt.tcpCopy.Load()) }
+
+// copyMode is the mode of a new plain TCP connection: TCPCopy, with auto
+// resolved to the calibrated stage. The first connection in auto mode
+// starts the process's one calibration, in the background: a process that
+// proxies no TCP never pays for it.
+func (rt *Runtime) copyMode() CopyMode {
+	if m := rt.TCPCopy(); m != CopyAuto {
+		return m
+	}
+	rt.calibration.Do(func() { go rt.calibrate() })
+	if c := rt.calibrated.Load(); c != nil {
+		return c.Chosen
+	}
+	return CopyBuffer
+}
+
+// CopyCalibration is tcp_copy auto's measurement, nil before it has ended
+// (or when it could not run).
+func (rt *Runtime) CopyCalibration() *CopyCalibration { return rt.calibrated.Load() }
 
 // pump copies both ways between client and upstream until both directions
 // have ended, honouring half-close (EOF on one side becomes a FIN on the

@@ -22,17 +22,19 @@ const spliceChunk = 1 << 20
 // chunk. The chunk is staged in one of two ways (CopyMode):
 //
 //   - CopyBuffer: read(2) into a pooled 32 KiB buffer and write(2) from
-//     it. The default (CopyAuto) on Linux: splicing keeps the sender's
-//     pages referenced until the receiver has read them, so the load
-//     generator's socket writes land on cold pages instead of reusing its
-//     hot page fragment, and on the Intel host the two copies of the load
-//     core took 1.7x the time per byte; copying through one hot buffer
-//     costs the proxy about what splicing did and the rest of the host
-//     less (docs/performance.md, change 11).
+//     it. Splicing keeps the sender's pages referenced until the receiver
+//     has read them, so the load generator's socket writes land on cold
+//     pages instead of reusing its hot page fragment: on the Intel host
+//     the two copies of the load core took 1.7x the time per byte, and
+//     copying through one hot buffer cost the proxy about what splicing
+//     did and the rest of the host less (docs/performance.md, change 11).
 //   - CopySplice: splice(2) from src into a pooled pipe and from the pipe
 //     into dst, without copying the bytes through user space: on the AMD
-//     EPYC of the first pass it moved 1.65x nginx's throughput at 0.66x its
-//     host CPU per byte (docs/performance-run.md, change 14).
+//     EPYC of docs/performance-run-amd.md it cost the whole host 0.69x
+//     what the buffer did per byte.
+//
+// CopyAuto measures both on the host and takes the cheaper
+// (calibrate_linux.go).
 type rawCopier struct {
 	src, dst syscall.RawConn
 	l        *link

@@ -39,6 +39,10 @@ type Runtime struct {
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
 	tcpCopy     atomic.Int32 // a CopyMode
+	// calibration runs tcp_copy auto's measurement once per process;
+	// calibrated is its result
+	calibration sync.Once
+	calibrated  atomic.Pointer[CopyCalibration]
 	limits      limits
 	metrics     *streamMetrics
 	acceptWarn  warnLimiter
@@ -57,7 +61,8 @@ type Runtime struct {
 // SetAccessLog turns the per-session access log on or off.
 func (rt *Runtime) SetAccessLog(on bool) { rt.logAccess.Store(on) }
 
-// NewRuntime returns a runtime with an empty snapshot.
+// NewRuntime returns a runtime with an empty snapshot, copying TCP
+// through the buffer (SetTCPCopy).
 func NewRuntime(logger *zap.Logger) *Runtime {
 	if logger == nil {
 		logger = zap.NewNop()
@@ -66,6 +71,9 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	rt.logger.Store(logger)
 	empty, _ := (&compiler{view: emptyView{}, logger: logger, metrics: rt.metrics, next: map[string]*Upstream{}, nextPlugins: map[string]builtPlugin{}, nextParsed: map[string]*parsedRoute{}, nextObjs: newObjCache(objCache{})}).compile("", nil)
 	rt.snap.Store(empty)
+	// the buffer until a config sets its mode: a runtime that no config
+	// drives (tests, tools) never starts tcp_copy auto's measurement
+	rt.SetTCPCopy(CopyBuffer)
 	return rt
 }
 

@@ -67,6 +67,18 @@ func (pipes *PipePool) Put(p *Pipe) {
 	p.Close()
 }
 
+// Drain closes the pipes kept for reuse (a pool used once, as tcp_copy
+// auto's calibration does).
+func (pipes *PipePool) Drain() {
+	pipes.mu.Lock()
+	free := pipes.free
+	pipes.free = nil
+	pipes.mu.Unlock()
+	for _, p := range free {
+		p.Close()
+	}
+}
+
 // Close closes both ends (a pipe with bytes stuck in it).
 func (p *Pipe) Close() {
 	_ = unix.Close(p.R)

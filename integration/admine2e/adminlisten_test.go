@@ -140,3 +140,59 @@ func TestAdminListenOrigins(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminListenMutualTLS: with admin_tls.ca_file, admin_listen serves
+// only clients whose certificate that CA signed; a client without a
+// certificate, or with one from another CA, fails the handshake and
+// reaches nothing (APISIX's admin_api_mtls.admin_ssl_ca_cert).
+func TestAdminListenMutualTLS(t *testing.T) {
+	server := e2e.NewCert(t, "admin.test")
+	dir := t.TempDir()
+	certFile, keyFile := server.Files(t, dir, "admin")
+	clientsCA := e2e.NewCA(t, "admin clients")
+	caFile, _ := clientsCA.Files(t, dir, "clients-ca")
+	operator := e2e.NewLeaf(t, "operator", clientsCA)
+	stranger := e2e.NewLeaf(t, "stranger", e2e.NewCA(t, "another CA"))
+	in, adminListen := recommendedInstance(t, map[string]any{
+		"admin_tls": map[string]any{"cert_file": certFile, "key_file": keyFile, "ca_file": caFile},
+	})
+	p := in.start()
+	put := func(client *tls.Certificate) (int, error) {
+		t.Helper()
+		cfg := &tls.Config{RootCAs: server.Pool(), ServerName: "admin.test"}
+		if client != nil {
+			cfg.Certificates = []tls.Certificate{*client}
+		}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		req, err := http.NewRequest("PUT", "https://"+adminListen+"/apisix/admin/upstreams/mtls", strings.NewReader(`{"nodes":{"127.0.0.1:1":1}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-API-KEY", adminKey)
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	for _, c := range []struct {
+		name   string
+		client *tls.Certificate
+	}{{"no client certificate", nil}, {"a certificate of another CA", ptr(stranger.TLS())}} {
+		if st, err := put(c.client); err == nil {
+			t.Errorf("PUT with %s: answered %d, want a failed handshake", c.name, st)
+		} else if !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("PUT with %s: %v, want the server's certificate alert", c.name, err)
+		}
+	}
+	p.must(t, "GET", "/apisix/admin/upstreams/mtls", "", http.StatusNotFound)
+	if st, err := put(ptr(operator.TLS())); err != nil || st != http.StatusCreated {
+		t.Fatalf("PUT with the operator's certificate: %d, %v, want 201", st, err)
+	}
+	p.must(t, "GET", "/apisix/admin/upstreams/mtls", "", http.StatusOK)
+	assertNoSecretsInLog(t, p.Output(), []string{adminKey, viewerKey, server.KeyPEM, operator.KeyPEM})
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,112 @@
+//go:build linux && !portable
+
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestChooseCopy(t *testing.T) {
+	for _, tc := range []struct {
+		buffer, splice time.Duration
+		want           CopyMode
+	}{
+		{800 * time.Millisecond, 560 * time.Millisecond, CopySplice}, // the AMD EPYC here
+		{800 * time.Millisecond, 720 * time.Millisecond, CopySplice}, // exactly the margin
+		{800 * time.Millisecond, 730 * time.Millisecond, CopyBuffer}, // a near tie
+		{800 * time.Millisecond, 860 * time.Millisecond, CopyBuffer}, // splice dearer (the Intel Xeon)
+		{800 * time.Millisecond, 0, CopyBuffer},                      // nothing measured
+	} {
+		if got := chooseCopy(tc.buffer, tc.splice); got != tc.want {
+			t.Errorf("chooseCopy(%v, %v) = %v, want %v", tc.buffer, tc.splice, got, tc.want)
+		}
+	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// In auto mode the first proxied connection starts the measurement: it
+// ends with both stages measured, logs its figures and choice, leaves no
+// descriptor behind, and connections then take the chosen stage with
+// every byte intact.
+func TestAutoCopyCalibrates(t *testing.T) {
+	echo := tcpEcho(t)
+	rt, _ := newTestRuntime(t, map[string]string{"r": `{"upstream":{"nodes":{"` + echo + `":1}}}`}, nil)
+	core, logs := observer.New(zap.InfoLevel)
+	rt.SetLogger(zap.New(core))
+	rt.SetTCPCopy(CopyAuto)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
+	fds := openFDs(t)
+
+	roundTrip := func(size int) {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		msg := make([]byte, size)
+		_, _ = rand.NewChaCha8([32]byte{byte(size)}).Read(msg)
+		go func() { _, _ = c.Write(msg); _ = c.(*net.TCPConn).CloseWrite() }()
+		got, err := io.ReadAll(c)
+		if err != nil || sha256.Sum256(got) != sha256.Sum256(msg) {
+			t.Fatalf("echo of %d bytes: %d bytes back, equal %v, %v", size, len(got), bytes.Equal(got, msg), err)
+		}
+	}
+	roundTrip(1 << 20)
+	deadline := time.Now().Add(20 * time.Second)
+	for rt.CopyCalibration() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := rt.CopyCalibration()
+	if c == nil {
+		t.Fatalf("no calibration 20 s after the first connection; logs: %v", logs.All())
+	}
+	if c.Buffer <= 0 || c.Splice <= 0 || c.Chosen != chooseCopy(c.Buffer, c.Splice) {
+		t.Fatalf("calibration %+v: want both stages measured and the cheaper chosen", *c)
+	}
+	t.Logf("measured: buffer %v/GB, splice %v/GB, chose %v", c.Buffer, c.Splice, c.Chosen)
+	if rt.copyMode() != c.Chosen {
+		t.Errorf("new connections copy with %v, want the chosen %v", rt.copyMode(), c.Chosen)
+	}
+	entries := logs.FilterMessageSnippet("tcp_copy auto").All()
+	if len(entries) != 1 {
+		t.Fatalf("%d tcp_copy auto log lines, want 1: %v", len(entries), logs.All())
+	}
+	if f := entries[0].ContextMap(); f["chosen"] != c.Chosen.String() || f["buffer_cpu_per_gb"] == nil || f["splice_cpu_per_gb"] == nil {
+		t.Errorf("log fields %v, want chosen %v and both figures", f, c.Chosen)
+	}
+	// the measurement's sockets and pipes are closed (the proxied
+	// connection's are, once the echo ended)
+	for openFDs(t) > fds && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := openFDs(t); n > fds {
+		t.Errorf("%d descriptors open after the calibration, %d before", n, fds)
+	}
+	roundTrip(8 << 20)
+}
