@@ -2,6 +2,7 @@ package stream
 
 import (
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -65,14 +66,21 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/v1/healthcheck", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
 		{Pattern: "/v1/healthcheck/", Handler: caddy.AdminHandlerFunc(a.serveHealth)},
 		{Pattern: "/v1/cluster", Handler: caddy.AdminHandlerFunc(a.serveCluster)},
+		{Pattern: "/v1/gc", Handler: caddy.AdminHandlerFunc(a.serveGC)},
 		{Pattern: dashboard.PathPrefix + "/", Handler: caddy.AdminHandlerFunc(a.serveDashboard)},
 	}
 }
 
-// controlRequest answers what every control API endpoint refuses (no app
-// running, a client outside allow_admin, a method other than GET) and
-// reports whether the request may go on.
+// controlRequest answers what every read-only control API endpoint
+// refuses (no app running, a client outside allow_admin, a method other
+// than GET) and reports whether the request may go on.
 func controlRequest(w http.ResponseWriter, r *http.Request) bool {
+	return controlRequestFor(w, r, http.MethodGet)
+}
+
+// controlRequestFor is controlRequest for an endpoint whose method is
+// method.
+func controlRequestFor(w http.ResponseWriter, r *http.Request, method string) bool {
 	cfg := live.AdminConfig()
 	switch {
 	case cfg == nil:
@@ -82,7 +90,7 @@ func controlRequest(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
 		return false
-	case r.Method != http.MethodGet:
+	case r.Method != method:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return false
@@ -112,6 +120,20 @@ func (a *AdminAPI) serveHealth(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	adminapi.WriteJSON(w, http.StatusOK, report)
+	return nil
+}
+
+// serveGC is APISIX's POST /v1/gc (apisix/control/v1.lua trigger_gc): a
+// full garbage collection, here followed by returning the freed memory to
+// the operating system, so that RSS read right after shows what the
+// process holds rather than what the Go runtime kept for reuse. It
+// answers 200 with no body, as APISIX.
+func (a *AdminAPI) serveGC(w http.ResponseWriter, r *http.Request) error {
+	if !controlRequestFor(w, r, http.MethodPost) {
+		return nil
+	}
+	debug.FreeOSMemory()
+	w.WriteHeader(http.StatusOK)
 	return nil
 }
 

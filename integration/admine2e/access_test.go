@@ -103,13 +103,13 @@ func TestAdminAccessRecommendedSetup(t *testing.T) {
 	}
 	// outside allow_admin: 403 with or without a key, on both endpoints
 	for _, a := range []e2e.Admin{caddyAdmin, listen} {
-		for _, path := range []string{"/apisix/admin/upstreams", "/v1/healthcheck", "/apisix/dashboard/"} {
-			st, _, body, err := a.Do(http.MethodGet, path, adminKey, nil, nil)
+		for _, req := range [][2]string{{"GET", "/apisix/admin/upstreams"}, {"GET", "/v1/healthcheck"}, {"GET", "/apisix/dashboard/"}, {"POST", "/v1/gc"}} {
+			st, _, body, err := a.Do(req[0], req[1], adminKey, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if st != http.StatusForbidden {
-				t.Errorf("GET %s on %s from %s: %d %s, want 403", path, a.Addr, outsider, st, body)
+				t.Errorf("%s %s on %s from %s: %d %s, want 403", req[0], req[1], a.Addr, outsider, st, body)
 			}
 		}
 	}
@@ -127,6 +127,9 @@ func TestAdminAccessRecommendedSetup(t *testing.T) {
 		{"GET", "/apisix/admin/upstreams/al", viewerKey, "", 200, `"id":"al"`},
 		{"HEAD", "/apisix/admin", "", "", 200, ""},
 		{"GET", "/v1/healthcheck", "", "", 200, ""},
+		// APISIX's control API: POST /v1/gc answers 200 with no body
+		{"POST", "/v1/gc", "", "", 200, ""},
+		{"GET", "/v1/gc", "", "", 405, ""},
 		{"GET", "/apisix/dashboard/", "", "", 200, "<html"},
 	} {
 		var raw []byte
@@ -137,7 +140,7 @@ func TestAdminAccessRecommendedSetup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st != c.want || !strings.Contains(string(body), c.wantBody) {
+		if st != c.want || !strings.Contains(string(body), c.wantBody) || (c.path == "/v1/gc" && len(body) != 0) {
 			t.Errorf("%s %s (key %q) on admin_listen: %s, want %d with %q", c.method, c.path, c.key, answer(st, string(body)), c.want, c.wantBody)
 		}
 	}

@@ -107,7 +107,10 @@ type goMem struct {
 
 // memOf forces a GC in the gateway whose Caddy admin endpoint is admin
 // (GET /debug/pprof/heap?gc=1, saved as dir/name.pb.gz when dir is not
-// ""), then reads its memory statistics (/debug/vars) and goroutine
+// ""), has it return the freed memory to the OS (POST /v1/gc, APISIX's
+// control API), so that the RSS read next is what the process holds and
+// not what the Go runtime kept for reuse, then reads its memory
+// statistics (/debug/vars) and goroutine
 // count (/debug/pprof/goroutine?debug=1), and counts its metric series
 // (/metrics).
 func memOf(admin, dir, name string) goMem {
@@ -123,6 +126,9 @@ func memOf(admin, dir, name string) goMem {
 	}
 	if prof := get("/debug/pprof/heap?gc=1"); dir != "" && len(prof) > 0 {
 		_ = os.WriteFile(filepath.Join(dir, name+".pb.gz"), prof, 0o644)
+	}
+	if resp, err := (&http.Client{Timeout: 30 * time.Second}).Post("http://"+admin+"/v1/gc", "", nil); err == nil {
+		resp.Body.Close()
 	}
 	var vars struct {
 		Memstats struct {
