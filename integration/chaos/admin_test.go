@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -376,6 +378,10 @@ func badRequests(ctx context.Context, c *counters, addr string, rng *rand.Rand) 
 		case err != nil:
 			if ctx.Err() == nil {
 				c.badErrors.Add(1)
+				c.badErrKinds[transportErrKind(err)].Add(1)
+				if time.Since(time.Unix(0, c.lastReload.Load())) < time.Second {
+					c.badErrNearReload.Add(1)
+				}
 			}
 		default:
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -385,6 +391,27 @@ func badRequests(ctx context.Context, c *counters, addr string, rng *rand.Rand) 
 			}
 		}
 	}
+}
+
+// transportErrKinds name what transportErrKind tells apart.
+var transportErrKinds = [...]string{"closed by the server (EOF)", "reset", "timeout", "refused", "other"}
+
+// transportErrKind sorts a fuzz request's transport error, so that the
+// table says whether they are the admin endpoint's restarts at each
+// reload (connections closed or reset) or something else.
+func transportErrKind(err error) int {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "server closed"):
+		return 0
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		return 1
+	case errors.As(err, &ne) && ne.Timeout():
+		return 2
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return 3
+	}
+	return 4
 }
 
 // confine gives a bad input that is a JSON object, and so may be a
@@ -417,6 +444,7 @@ func reloads(ctx context.Context, c *counters, addr string, config func(extra bo
 		case <-time.After(period):
 		}
 		extra := n%2 == 1
+		c.lastReload.Store(time.Now().UnixNano())
 		code, body, err := admin{addr}.do(http.MethodPost, "/load", config(extra))
 		if err != nil || code != http.StatusOK {
 			c.reloadFailed.Add(1)

@@ -25,6 +25,9 @@ type counters struct {
 	adminLost                                                     atomic.Int64
 	reloads, reloadFailed, extraChecks, extraNotUp, extraStillUp  atomic.Int64
 	badInputs, bad5xx, badErrors                                  atomic.Int64
+	badErrKinds                                                   [len(transportErrKinds)]atomic.Int64
+	badErrNearReload                                              atomic.Int64
+	lastReload                                                    atomic.Int64    // Unix ns when the last POST /load began
 	faults                                                        [4]atomic.Int64 // reset, never-reading, blackhole, slow
 	faultHung                                                     atomic.Int64
 	kills, crashAcked, crashVerified, crashLost                   atomic.Int64
@@ -67,17 +70,29 @@ func (l *latencies) quantile(q float64) time.Duration {
 	return s[int(q*float64(len(s)-1))]
 }
 
-// procStats are a process's resident set size and open descriptors.
+// procStats are a process's resident set size, split into anonymous
+// memory (what it allocated) and file pages (its executable's code and
+// data paged in as code paths first run, shared with the page cache and
+// reclaimable), and its open descriptors.
 type procStats struct {
-	rssKiB, fds int
+	rssKiB, anonKiB, fileKiB, fds int
 }
 
 func statsOf(pid int) procStats {
 	var s procStats
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			switch f[0] {
+			case "VmRSS:":
 				s.rssKiB, _ = strconv.Atoi(f[1])
+			case "RssAnon:":
+				s.anonKiB, _ = strconv.Atoi(f[1])
+			case "RssFile:":
+				s.fileKiB, _ = strconv.Atoi(f[1])
 			}
 		}
 	}
@@ -127,6 +142,15 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 	row("faults", "  etcd mode: writes acknowledged / failed (5xx) / conns ok / failed", fmt.Sprintf("%d / %d / %d / %d", c.etcdAcked.Load(), c.etcdWriteFailed.Load(), c.etcdConnOK.Load(), c.etcdConnFailed.Load()))
 	row("bad in", "bad Admin API requests (bodies, paths, queries, headers)", c.badInputs.Load())
 	row("bad in", "  answered 5xx / transport errors", fmt.Sprintf("%d / %d", c.bad5xx.Load(), c.badErrors.Load()))
+	var kinds []string
+	for i, k := range transportErrKinds {
+		if n := c.badErrKinds[i].Load(); n > 0 {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	if len(kinds) > 0 {
+		row("bad in", "  transport errors by kind; within 1 s of a reload", fmt.Sprintf("%s; %d", strings.Join(kinds, ", "), c.badErrNearReload.Load()))
+	}
 	row("bad in", "  panics in the main gateway's log", c.panics.Load())
 	row("lost", "acknowledged writes lost: main gateway (at the end)", c.adminLost.Load())
 	row("lost", "acknowledged writes lost: over kill -9 restarts (of verified)", fmt.Sprintf("%d (of %d)", c.crashLost.Load(), c.crashVerified.Load()))
@@ -144,6 +168,8 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 	}
 	row("process", "main gateway RSS (KiB) at start", start.rssKiB)
 	row("process", "  idle after warm-up -> idle at the end (sessions expired)", fmt.Sprintf("%d -> %d (%s)", base.rssKiB, end.rssKiB, pct(int64(base.rssKiB), int64(end.rssKiB))))
+	row("process", "  of it anonymous (allocated): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", base.anonKiB, end.anonKiB, pct(int64(base.anonKiB), int64(end.anonKiB))))
+	row("process", "  of it file pages (code first run, reclaimable): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", base.fileKiB, end.fileKiB, pct(int64(base.fileKiB), int64(end.fileKiB))))
 	row("process", "main gateway open fds: start / after warm-up -> end", fmt.Sprintf("%d / %d -> %d", start.fds, base.fds, end.fds))
 	row("process", "Go heap in use after GC (KiB): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapInuse>>10, endMem.heapInuse>>10, pct(baseMem.heapInuse, endMem.heapInuse)))
 	row("process", "Go heap objects after GC: after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapObjects, endMem.heapObjects, pct(baseMem.heapObjects, endMem.heapObjects)))
