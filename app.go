@@ -181,10 +181,11 @@ type StreamProxy struct {
 	// side TLS), on Linux: "buffer" reads into and writes from a pooled
 	// 32 KiB buffer, "splice" moves them with splice(2) through a pooled
 	// pipe without copying them through user space, and "auto" measures
-	// both once per process, when the first plain TCP connection is
-	// proxied, and takes the one that cost the whole pipeline (sender,
-	// proxy, receiver) less CPU per byte; it logs both figures and its
-	// choice, and copies through the buffer until then. Which one wins
+	// both once per process, in the background when the config starts,
+	// and takes the one that cost the whole pipeline (sender, proxy,
+	// receiver) less CPU per byte; it logs both figures and its choice,
+	// and copies through the buffer until then (open connections switch
+	// at their next chunk). Which one wins
 	// depends on the CPU: splice on the AMD EPYC of
 	// docs/performance-run-amd.md, buffer on the Intel Xeon of
 	// docs/performance-run-intel.md (docs/performance.md, changes 14 and

@@ -14,8 +14,6 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // Which copy stage costs the host less per byte depends on the CPU, and
@@ -56,7 +54,7 @@ func (rt *Runtime) calibrate() {
 		rt.Logger().Warn("tcp_copy auto: could not measure the copy stages; copying through the buffer", zap.Error(err))
 		return
 	}
-	rt.calibrated.Store(&c)
+	rt.copies.calibrated.Store(&c)
 	rt.Logger().Info("tcp_copy auto: measured the host's CPU per byte with each copy stage",
 		zap.Stringer("chosen", c.Chosen),
 		zap.Duration("buffer_cpu_per_gb", c.Buffer),
@@ -67,12 +65,12 @@ func (rt *Runtime) calibrate() {
 // pipes are its own, closed at the end, so that the runtime's pool holds
 // only what connections left there.
 func calibrateCopy() (CopyCalibration, error) {
-	var pipes rawsock.PipePool
-	defer pipes.Drain()
+	var stages copyStages
+	defer stages.pipes.Drain()
 	best := map[CopyMode]time.Duration{}
 	for range calibrationRounds {
 		for _, m := range []CopyMode{CopyBuffer, CopySplice} {
-			cpu, err := pipelineCPU(m, &pipes, calibrationBytes)
+			cpu, err := pipelineCPU(m, &stages, calibrationBytes)
 			if err != nil {
 				return CopyCalibration{}, fmt.Errorf("%v stage: %w", m, err)
 			}
@@ -99,7 +97,7 @@ func chooseCopy(buffer, splice time.Duration) CopyMode {
 // pipelineCPU moves n bytes from a sender through the proxy's copy in
 // mode m to a receiver, over loopback TCP, and returns the CPU time the
 // three threads took.
-func pipelineCPU(m CopyMode, pipes *rawsock.PipePool, n int) (time.Duration, error) {
+func pipelineCPU(m CopyMode, stages *copyStages, n int) (time.Duration, error) {
 	sender, proxyIn, err := loopbackPair()
 	if err != nil {
 		return 0, err
@@ -144,7 +142,7 @@ func pipelineCPU(m CopyMode, pipes *rawsock.PipePool, n int) (time.Duration, err
 		return sender.(*net.TCPConn).CloseWrite()
 	})
 	onThread(1, func() error {
-		l := &link{a: proxyIn, b: proxyOut, mode: m, pipes: pipes}
+		l := &link{a: proxyIn, b: proxyOut, mode: m, stages: stages}
 		c := newRawCopier(proxyOut, proxyIn, l, new(atomic.Int64))
 		if c == nil {
 			return errors.New("no raw copy on loopback TCP")

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,16 +44,15 @@ func openFDs(t *testing.T) int {
 	return len(ents)
 }
 
-// In auto mode the first proxied connection starts the measurement: it
-// ends with both stages measured, logs its figures and choice, leaves no
-// descriptor behind, and connections then take the chosen stage with
-// every byte intact.
+// Setting auto starts the measurement: it ends with both stages
+// measured, logs its figures and choice, leaves no descriptor behind, and
+// connections, one of them opened before it ended, take the chosen stage
+// with every byte intact.
 func TestAutoCopyCalibrates(t *testing.T) {
 	echo := tcpEcho(t)
 	rt, _ := newTestRuntime(t, map[string]string{"r": `{"upstream":{"nodes":{"` + echo + `":1}}}`}, nil)
 	core, logs := observer.New(zap.InfoLevel)
 	rt.SetLogger(zap.New(core))
-	rt.SetTCPCopy(CopyAuto)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +60,7 @@ func TestAutoCopyCalibrates(t *testing.T) {
 	t.Cleanup(func() { ln.Close() })
 	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
 	fds := openFDs(t)
+	rt.SetTCPCopy(CopyAuto)
 
 	roundTrip := func(size int) {
 		t.Helper()
@@ -90,9 +91,6 @@ func TestAutoCopyCalibrates(t *testing.T) {
 		t.Fatalf("calibration %+v: want both stages measured and the cheaper chosen", *c)
 	}
 	t.Logf("measured: buffer %v/GB, splice %v/GB, chose %v", c.Buffer, c.Splice, c.Chosen)
-	if rt.copyMode() != c.Chosen {
-		t.Errorf("new connections copy with %v, want the chosen %v", rt.copyMode(), c.Chosen)
-	}
 	entries := logs.FilterMessageSnippet("tcp_copy auto").All()
 	if len(entries) != 1 {
 		t.Fatalf("%d tcp_copy auto log lines, want 1: %v", len(entries), logs.All())
@@ -109,4 +107,59 @@ func TestAutoCopyCalibrates(t *testing.T) {
 		t.Errorf("%d descriptors open after the calibration, %d before", n, fds)
 	}
 	roundTrip(8 << 20)
+}
+
+// A direction in auto mode chooses its stage each time it takes one: the
+// buffer before the measurement ended, then the chosen stage; explicit
+// modes never change.
+func TestAutoStageFollowsCalibration(t *testing.T) {
+	src, _ := tcpPair(t)
+	dst, _ := tcpPair(t)
+	var stages copyStages
+	defer stages.pipes.Drain()
+	stageOf := func(m CopyMode) string {
+		t.Helper()
+		c := newRawCopier(dst, src, &link{mode: m, stages: &stages}, new(atomic.Int64))
+		if c == nil {
+			t.Fatal("no raw copier for plain TCP")
+		}
+		if err := c.take(); err != nil {
+			t.Fatal(err)
+		}
+		defer c.putStage()
+		switch {
+		case c.pipe != nil && c.buf == nil && c.splice:
+			return "splice"
+		case c.buf != nil && c.pipe == nil && !c.splice:
+			return "buffer"
+		}
+		return "inconsistent"
+	}
+	// one direction of a connection opened before the measurement ended
+	early := newRawCopier(dst, src, &link{mode: CopyAuto, stages: &stages}, new(atomic.Int64))
+	if err := early.take(); err != nil || early.buf == nil {
+		t.Fatalf("before the measurement: buffer %v, %v; want the buffer", early.buf != nil, err)
+	}
+	early.putStage()
+	stages.calibrated.Store(&CopyCalibration{Chosen: CopySplice})
+	if err := early.take(); err != nil || early.pipe == nil || !early.splice {
+		t.Fatalf("after it chose splice: pipe %v, %v; want the pipe", early.pipe != nil, err)
+	}
+	early.putStage()
+
+	for _, step := range []struct {
+		calibrated               *CopyCalibration
+		auto, buffer, spliceMode string
+	}{
+		{nil, "buffer", "buffer", "splice"},
+		{&CopyCalibration{Chosen: CopySplice}, "splice", "buffer", "splice"},
+		{&CopyCalibration{Chosen: CopyBuffer}, "buffer", "buffer", "splice"},
+	} {
+		stages.calibrated.Store(step.calibrated)
+		for m, want := range map[CopyMode]string{CopyAuto: step.auto, CopyBuffer: step.buffer, CopySplice: step.spliceMode} {
+			if got := stageOf(m); got != want {
+				t.Errorf("calibrated %+v, mode %v: stage %s, want %s", step.calibrated, m, got, want)
+			}
+		}
+	}
 }

@@ -28,7 +28,7 @@ type CopyMode int32
 // Copy modes, stream_proxy.tcp_copy.
 const (
 	// CopyAuto chooses CopyBuffer or CopySplice by measuring both on
-	// this host when the first plain TCP connection is proxied
+	// this host once per process, when a config first sets it
 	// (calibrate_linux.go, docs/performance.md, change 15); until the
 	// measurement ends, and wherever it cannot run, it is CopyBuffer.
 	CopyAuto CopyMode = iota
@@ -72,31 +72,46 @@ type CopyCalibration struct {
 	Chosen         CopyMode
 }
 
+// copyStages is what the raw copies of all connections share: the
+// splice stage's pipes and tcp_copy auto's measurement. The runtime's is
+// the process's one (package live owns the runtime).
+type copyStages struct {
+	pipes rawsock.PipePool
+	// calibrated is tcp_copy auto's measurement, nil until it ended;
+	// calibration starts it once
+	calibrated  atomic.Pointer[CopyCalibration]
+	calibration sync.Once
+}
+
+// splice reports whether a direction in mode m stages its next chunk in
+// a pipe. Auto asks each time a direction takes a stage (only while
+// nothing is in flight), so connections opened before the measurement
+// ended take its choice from their next chunk on.
+func (cs *copyStages) splice(m CopyMode) bool {
+	if m == CopyAuto {
+		c := cs.calibrated.Load()
+		return c != nil && c.Chosen == CopySplice
+	}
+	return m == CopySplice
+}
+
 // SetTCPCopy sets the copy mode of new TCP connections; live ones keep
-// theirs.
-func (rt *Runtime) SetTCPCopy(m CopyMode) { rt.tcpCopy.Store(int32(m)) }
+// theirs. The first CopyAuto starts the process's one measurement of the
+// stages (calibrate_linux.go), in the background: a config that sets
+// another mode never pays for it.
+func (rt *Runtime) SetTCPCopy(m CopyMode) {
+	rt.tcpCopy.Store(int32(m))
+	if m == CopyAuto {
+		rt.copies.calibration.Do(func() { go rt.calibrate() })
+	}
+}
 
 // TCPCopy is the copy mode SetTCPCopy last set.
 func (rt *Runtime) TCPCopy() CopyMode { return CopyMode(rt.tcpCopy.Load()) }
 
-// copyMode is the mode of a new plain TCP connection: TCPCopy, with auto
-// resolved to the calibrated stage. The first connection in auto mode
-// starts the process's one calibration, in the background: a process that
-// proxies no TCP never pays for it.
-func (rt *Runtime) copyMode() CopyMode {
-	if m := rt.TCPCopy(); m != CopyAuto {
-		return m
-	}
-	rt.calibration.Do(func() { go rt.calibrate() })
-	if c := rt.calibrated.Load(); c != nil {
-		return c.Chosen
-	}
-	return CopyBuffer
-}
-
 // CopyCalibration is tcp_copy auto's measurement, nil before it has ended
 // (or when it could not run).
-func (rt *Runtime) CopyCalibration() *CopyCalibration { return rt.calibrated.Load() }
+func (rt *Runtime) CopyCalibration() *CopyCalibration { return rt.copies.calibrated.Load() }
 
 // pump copies both ways between client and upstream until both directions
 // have ended, honouring half-close (EOF on one side becomes a FIN on the
@@ -105,10 +120,10 @@ func (rt *Runtime) CopyCalibration() *CopyCalibration { return rt.calibrated.Loa
 // (the last direction to end leaves its FIN to that close, see run). The
 // caller's goroutine copies one direction; see startPump for a variant
 // that returns at once.
-func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, pipes *rawsock.PipePool, c *Counters) {
+func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters) {
 	var wg sync.WaitGroup
 	wg.Add(1)
-	l := newLink(client, upstream, idle, mode, pipes, wg.Done)
+	l := newLink(client, upstream, idle, mode, stages, wg.Done)
 	go l.run(client, upstream, &c.Received)
 	l.run(upstream, client, &c.Sent)
 	wg.Wait()
@@ -119,16 +134,16 @@ func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, pipes *r
 // ended. A caller that hands the connection over this way need not keep
 // its own (deeper) goroutine stack alive for as long as the connection is
 // idle.
-func startPump(client, upstream net.Conn, idle time.Duration, mode CopyMode, pipes *rawsock.PipePool, c *Counters, done func()) {
-	l := newLink(client, upstream, idle, mode, pipes, done)
+func startPump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters, done func()) {
+	l := newLink(client, upstream, idle, mode, stages, done)
 	go l.run(client, upstream, &c.Received)
 	go l.run(upstream, client, &c.Sent)
 }
 
 // newLink prepares a connection's two directions; done runs after both.
-// pipes is the pool of the CopySplice stage.
-func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, pipes *rawsock.PipePool, done func()) *link {
-	l := &link{a: client, b: upstream, idle: idle, mode: mode, pipes: pipes, onDone: done}
+// stages are the runtime's (Runtime.copies).
+func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, done func()) *link {
+	l := &link{a: client, b: upstream, idle: idle, mode: mode, stages: stages, onDone: done}
 	l.pending.Store(2)
 	// deadlines left by the caller (preread, replay) must not cut the
 	// copy short: from here on only the idle timer ends it
@@ -143,11 +158,11 @@ func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, pipes
 // enforces the idle timeout: the copy loops only record when bytes moved,
 // which is far cheaper than re-arming socket deadlines per chunk.
 type link struct {
-	a, b  net.Conn
-	idle  time.Duration
-	mode  CopyMode
-	pipes *rawsock.PipePool
-	timer *time.Timer
+	a, b   net.Conn
+	idle   time.Duration
+	mode   CopyMode
+	stages *copyStages
+	timer  *time.Timer
 	// last is when bytes last moved, in Unix nanoseconds.
 	last atomic.Int64
 	// pending counts the directions still running; the last one to end

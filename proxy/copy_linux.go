@@ -45,7 +45,8 @@ type rawCopier struct {
 	// closed only after both directions have ended.
 	dstFD int
 
-	// splice selects the pipe over the buffer.
+	// splice selects the pipe over the buffer for the stage held (set
+	// by take).
 	splice bool
 	// buf (CopyBuffer) or pipe (CopySplice) comes from its pool only
 	// while bytes are in flight: an idle connection holds neither.
@@ -79,7 +80,7 @@ func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1, splice: l.mode == CopySplice}
+	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1}
 	if rd.Control(func(fd uintptr) { c.dstFD = int(fd) }) != nil || c.dstFD < 0 {
 		return nil
 	}
@@ -87,11 +88,15 @@ func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
 	return c
 }
 
-// take gets the staging buffer or pipe from its pool.
+// take gets the staging buffer or pipe from its pool. With none held,
+// it first chooses which (copyStages.splice).
 func (c *rawCopier) take() error {
+	if c.buf == nil && c.pipe == nil {
+		c.splice = c.l.stages.splice(c.l.mode)
+	}
 	switch {
 	case c.splice && c.pipe == nil:
-		p, err := c.l.pipes.Get()
+		p, err := c.l.stages.pipes.Get()
 		if err != nil {
 			return err
 		}
@@ -199,7 +204,7 @@ func (c *rawCopier) putStage() {
 		c.buf = nil
 	}
 	if c.pipe != nil {
-		c.l.pipes.Put(c.pipe)
+		c.l.stages.pipes.Put(c.pipe)
 		c.pipe = nil
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"os"
 	"testing"
 	"time"
-
-	"github.com/caddy-apisix/stream/rawsock"
 )
 
 // wrappedConn hides a *net.TCPConn behind another type, as a TLS
@@ -90,10 +88,10 @@ func startLink(t *testing.T, tc pumpCase, idle time.Duration) (client, backend *
 		close(done)
 	}
 	if tc.async {
-		startPump(in, out, idle, tc.mode, new(rawsock.PipePool), c, end)
+		startPump(in, out, idle, tc.mode, new(copyStages), c, end)
 	} else {
 		go func() {
-			pump(in, out, idle, tc.mode, new(rawsock.PipePool), c)
+			pump(in, out, idle, tc.mode, new(copyStages), c)
 			end()
 		}()
 	}

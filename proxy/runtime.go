@@ -11,7 +11,6 @@ import (
 
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/plugin"
-	"github.com/caddy-apisix/stream/rawsock"
 	"github.com/caddy-apisix/stream/registry"
 	"github.com/caddy-apisix/stream/router"
 	"go.uber.org/zap"
@@ -39,10 +38,6 @@ type Runtime struct {
 	logger      atomic.Pointer[zap.Logger] // read per connection: no lock
 	logAccess   atomic.Bool
 	tcpCopy     atomic.Int32 // a CopyMode
-	// calibration runs tcp_copy auto's measurement once per process;
-	// calibrated is its result
-	calibration sync.Once
-	calibrated  atomic.Pointer[CopyCalibration]
 	limits      limits
 	metrics     *streamMetrics
 	acceptWarn  warnLimiter
@@ -53,9 +48,9 @@ type Runtime struct {
 	// shared is the state the plugin instances share (plugin_metadata,
 	// syslog's clients)
 	shared *plugin.Shared
-	// pipes are the pipes of the CopySplice copy, kept between
-	// connections (the runtime is the process's one, owned by live)
-	pipes rawsock.PipePool
+	// copies are the raw copies' shared stages (the splice stage's pipes,
+	// tcp_copy auto's measurement), kept between connections
+	copies copyStages
 }
 
 // SetAccessLog turns the per-session access log on or off.

@@ -173,10 +173,10 @@ func (s *session) forward(async bool) {
 	}
 	s.replay = nil
 	if async {
-		startPump(s.client, d.conn, u.idleTimeout, s.rt.copyMode(), &s.rt.pipes, &s.c, s.endStream)
+		startPump(s.client, d.conn, u.idleTimeout, s.rt.TCPCopy(), &s.rt.copies, &s.c, s.endStream)
 		return
 	}
-	pump(s.client, d.conn, u.idleTimeout, s.rt.copyMode(), &s.rt.pipes, &s.c)
+	pump(s.client, d.conn, u.idleTimeout, s.rt.TCPCopy(), &s.rt.copies, &s.c)
 	s.endStream()
 }
 
