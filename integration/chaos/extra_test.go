@@ -99,6 +99,11 @@ func cpuTicks(pid int) int64 {
 // garbage collection, from its admin endpoint.
 type goMem struct {
 	heapInuse, heapObjects, heapIdleKept, goroutines int64
+	// runtimeKiB is the Go runtime's memory outside the heap: goroutine
+	// stacks, span and cache structures, GC metadata, profiling buckets
+	// and the rest (StackInuse, MSpanInuse, MCacheInuse, GCSys,
+	// BuckHashSys, OtherSys)
+	runtimeKiB int64
 	// series are the samples of its /metrics (saved as dir/name.metrics
 	// when dir is not ""), stream those of apisix_stream_*: what grows
 	// there is label values that keep appearing
@@ -132,12 +137,14 @@ func memOf(admin, dir, name string) goMem {
 	}
 	var vars struct {
 		Memstats struct {
-			HeapInuse, HeapObjects, HeapIdle, HeapReleased int64
+			HeapInuse, HeapObjects, HeapIdle, HeapReleased                    int64
+			StackInuse, MSpanInuse, MCacheInuse, GCSys, BuckHashSys, OtherSys int64
 		} `json:"memstats"`
 	}
 	if json.Unmarshal(get("/debug/vars"), &vars) == nil {
 		ms := vars.Memstats
 		m.heapInuse, m.heapObjects, m.heapIdleKept = ms.HeapInuse, ms.HeapObjects, ms.HeapIdle-ms.HeapReleased
+		m.runtimeKiB = (ms.StackInuse + ms.MSpanInuse + ms.MCacheInuse + ms.GCSys + ms.BuckHashSys + ms.OtherSys) >> 10
 	}
 	if text := get("/metrics"); len(text) > 0 {
 		if dir != "" {

@@ -174,6 +174,7 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 	row("process", "Go heap in use after GC (KiB): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapInuse>>10, endMem.heapInuse>>10, pct(baseMem.heapInuse, endMem.heapInuse)))
 	row("process", "Go heap objects after GC: after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapObjects, endMem.heapObjects, pct(baseMem.heapObjects, endMem.heapObjects)))
 	row("process", "Go heap idle, not returned to the OS (KiB): warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.heapIdleKept>>10, endMem.heapIdleKept>>10))
+	row("process", "Go runtime outside the heap (KiB): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.runtimeKiB, endMem.runtimeKiB, pct(baseMem.runtimeKiB, endMem.runtimeKiB)))
 	row("process", "goroutines: after warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.goroutines, endMem.goroutines))
 	row("process", "metric series / of them apisix_stream_*: after warm-up -> end", fmt.Sprintf("%d / %d -> %d / %d", baseMem.series, baseMem.stream, endMem.series, endMem.stream))
 	return b.String()
