@@ -1,22 +1,16 @@
 package stream
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-apisix/stream/internal/testcert"
 )
 
 // TestLoadedConfig guards the reflection in loadedConfig: the context
@@ -176,7 +170,7 @@ func TestAdminModuleRefusesOpenAdmin(t *testing.T) {
 // content; a ca_file makes client certificates required.
 func TestAdminTLSConfig(t *testing.T) {
 	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
+	certPEM, keyPEM := testcert.SelfSigned(t, "admin.test")
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -214,25 +208,4 @@ func TestAdminTLSConfig(t *testing.T) {
 			t.Errorf("%s: client auth %v with CAs %v, want %v", c.name, cfg.ClientAuth, cfg.ClientCAs != nil, c.clientAuth)
 		}
 	}
-}
-
-// selfSigned is a self-signed ECDSA certificate and its key, as PEM.
-func selfSigned(t *testing.T) (certPEM, keyPEM string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "admin.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
 }

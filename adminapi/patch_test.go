@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/caddy-apisix/stream/internal/testcert"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
@@ -74,7 +75,7 @@ func TestPatch(t *testing.T) {
 
 func TestPatchSSL(t *testing.T) {
 	e := newEnv(t, streamCfg())
-	cert, key := testCert(t, "a.test.com")
+	cert, key := testcert.SelfSigned(t, "a.test.com")
 	e.must(201, "PUT", "/apisix/admin/ssls/1", `{"cert":`+jsonStr(cert)+`,"key":`+jsonStr(key)+`,"sni":"a.test.com"}`)
 	v := e.must(200, "PATCH", "/apisix/admin/ssls/1", `{"status":0}`).json(t)["value"].(map[string]any)
 	if v["status"] != 0.0 || v["sni"] != "a.test.com" {
@@ -82,7 +83,7 @@ func TestPatchSSL(t *testing.T) {
 	}
 	// A key of another certificate: the whole object is checked again and
 	// the stored key stays.
-	_, otherKey := testCert(t, "b.test.com")
+	_, otherKey := testcert.SelfSigned(t, "b.test.com")
 	e.must(400, "PATCH", "/apisix/admin/ssls/1/key", jsonStr(otherKey))
 	e.reg.View(func(v registry.View) {
 		obj, err := model.DecodeObject(v.Get(model.SSLs, "1").Value)

@@ -3,6 +3,7 @@ package adminapi
 import (
 	"testing"
 
+	"github.com/caddy-apisix/stream/internal/testcert"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
@@ -21,7 +22,7 @@ func (e *env) putRaw(kind model.Kind, id, value string) {
 }
 
 func TestDeleteReferenceRules(t *testing.T) {
-	cert, key := testCert(t, "client")
+	cert, key := testcert.SelfSigned(t, "client")
 	clientSSL := `{"type":"client","cert":` + jsonStr(cert) + `,"key":` + jsonStr(key) + `}`
 	tests := []struct {
 		name   string
@@ -159,7 +160,7 @@ func TestDeleteReferenceRules(t *testing.T) {
 
 func TestUpstreamClientCertMustBeClientSSL(t *testing.T) {
 	e := newEnv(t, streamCfg())
-	cert, key := testCert(t, "test.com")
+	cert, key := testcert.SelfSigned(t, "test.com")
 	e.must(201, "PUT", "/apisix/admin/ssls/s1", `{"cert":`+jsonStr(cert)+`,"key":`+jsonStr(key)+`,"sni":"test.com"}`)
 	tests := []struct{ ref, msg string }{
 		{"s1", "failed to fetch ssl info by ssl id [s1], wrong ssl type"},

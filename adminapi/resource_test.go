@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-apisix/stream/internal/testcert"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
@@ -209,8 +210,8 @@ func TestStorageFailureIs503(t *testing.T) {
 
 func TestSecretsNeverReturned(t *testing.T) {
 	e := newEnv(t, streamCfg())
-	cert, key := testCert(t, "test.com")
-	ccert, ckey := testCert(t, "client")
+	cert, key := testcert.SelfSigned(t, "test.com")
+	ccert, ckey := testcert.SelfSigned(t, "client")
 	ssl := `{"cert":` + jsonStr(cert) + `,"key":` + jsonStr(key) + `,"sni":"test.com"}`
 	tlsUp := `{"nodes":{"127.0.0.1:80":1},"scheme":"tls","tls":{"client_cert":` + jsonStr(ccert) +
 		`,"client_key":` + jsonStr(ckey) + `}}`

@@ -1,18 +1,12 @@
 package proxy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"testing"
-	"time"
 
+	"github.com/caddy-apisix/stream/internal/testcert"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
@@ -57,29 +51,12 @@ func BenchmarkCompile(b *testing.B) {
 	}
 }
 
-func selfSignedPEM(t testing.TB, cn string) (certPEM, keyPEM string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, _ := x509.MarshalPKCS8PrivateKey(key)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}))
-}
-
 // An upstream whose client certificate comes from an SSL object presents
 // the new certificate once that object is rotated, though the upstream's
 // own JSON did not change.
 func TestClientCertRotation(t *testing.T) {
 	sslBody := func(cn string) []byte {
-		c, k := selfSignedPEM(t, cn)
+		c, k := testcert.SelfSigned(t, cn)
 		b, _ := json.Marshal(map[string]string{"type": "client", "cert": c, "key": k})
 		return b
 	}

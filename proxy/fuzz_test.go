@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-apisix/stream/internal/testcert"
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
@@ -20,7 +21,7 @@ import (
 // can then fail with a non-APISIX error. Seeds: the bodies below and the
 // corpora of model's FuzzCheck* targets.
 func FuzzAcceptedCompiles(f *testing.F) {
-	cert, key := selfSignedPEM(f, "client.test")
+	cert, key := testcert.SelfSigned(f, "client.test")
 	fixtures := []struct {
 		kind     model.Kind
 		id, body string
