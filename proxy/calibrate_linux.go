@@ -46,8 +46,8 @@ const (
 	spliceMargin = 0.9
 )
 
-// calibrate measures both stages and publishes the choice, which new
-// connections in auto mode take from then on.
+// calibrate measures both stages and publishes the choice, which every
+// connection in auto mode takes from its next chunk on.
 func (rt *Runtime) calibrate() {
 	c, err := calibrateCopy()
 	if err != nil {
