@@ -73,9 +73,9 @@ func (l *latencies) quantile(q float64) time.Duration {
 // procStats are a process's resident set size, split into anonymous
 // memory (what it allocated) and file pages (its executable's code and
 // data paged in as code paths first run, shared with the page cache and
-// reclaimable), and its open descriptors.
+// reclaimable), its OS threads and its open descriptors.
 type procStats struct {
-	rssKiB, anonKiB, fileKiB, fds int
+	rssKiB, anonKiB, fileKiB, threads, fds int
 }
 
 func statsOf(pid int) procStats {
@@ -93,6 +93,8 @@ func statsOf(pid int) procStats {
 				s.anonKiB, _ = strconv.Atoi(f[1])
 			case "RssFile:":
 				s.fileKiB, _ = strconv.Atoi(f[1])
+			case "Threads:":
+				s.threads, _ = strconv.Atoi(f[1])
 			}
 		}
 	}
@@ -170,6 +172,7 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 	row("process", "  idle after warm-up -> idle at the end (sessions expired)", fmt.Sprintf("%d -> %d (%s)", base.rssKiB, end.rssKiB, pct(int64(base.rssKiB), int64(end.rssKiB))))
 	row("process", "  of it anonymous (allocated): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", base.anonKiB, end.anonKiB, pct(int64(base.anonKiB), int64(end.anonKiB))))
 	row("process", "  of it file pages (code first run, reclaimable): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", base.fileKiB, end.fileKiB, pct(int64(base.fileKiB), int64(end.fileKiB))))
+	row("process", "main gateway OS threads: after warm-up -> end", fmt.Sprintf("%d -> %d", base.threads, end.threads))
 	row("process", "main gateway open fds: start / after warm-up -> end", fmt.Sprintf("%d / %d -> %d", start.fds, base.fds, end.fds))
 	row("process", "Go heap in use after GC (KiB): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapInuse>>10, endMem.heapInuse>>10, pct(baseMem.heapInuse, endMem.heapInuse)))
 	row("process", "Go heap objects after GC: after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapObjects, endMem.heapObjects, pct(baseMem.heapObjects, endMem.heapObjects)))
