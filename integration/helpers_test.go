@@ -97,9 +97,19 @@ func (p *caddyProc) load(t *testing.T, cc caddyConfig) {
 	if cc.Storage == "" {
 		cc.Storage = filepath.Join(p.dir, "storage")
 	}
+	stopped := strings.Count(p.Output(), `"stopped previous server"`)
 	code, body, err := p.request(http.MethodPost, "/load", p.config(cc))
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("POST /load: %d %s %v", code, body, err)
+	}
+	// Caddy restarts its admin endpoint on every /load and stops the old
+	// one in the background (caddy admin.go replaceLocalAdminServer): a
+	// request the old socket accepts meanwhile is reset. Wait for its
+	// log line (at most 2 s: a config that logs above INFO has none).
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Count(p.Output(), `"stopped previous server"`) > stopped {
+			return
+		}
 	}
 }
 
