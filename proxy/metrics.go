@@ -176,8 +176,9 @@ type endMetrics struct {
 	ok, failed, deny prometheus.Counter
 	// bandwidth by type and side
 	fromClient, toClient, toUpstream, fromUpstream prometheus.Counter
-	listen, node                                   string
-	key                                            endKey
+	// listen is key.listen as its label value
+	listen string
+	key    endKey
 	// refs counts the sessions holding the series (hold, release);
 	// stale ones (no route can reach their node or local address, or no
 	// listener serves it) go with the last. outOfScope, unserved,
@@ -420,7 +421,7 @@ func (rm *routeMetrics) removeLocked(em *endMetrics) {
 	delete(rm.ends, em.key)
 	m, r, l := rm.m, rm.label, em.listen
 	for _, code := range append([]string{"200", "502", "503"}, em.codes...) {
-		m.status.DeleteLabelValues(code, r, l, em.node)
+		m.status.DeleteLabelValues(code, r, l, em.key.node)
 	}
 	if rm.listens[em.key.listen]--; rm.listens[em.key.listen] > 0 {
 		return
@@ -538,7 +539,7 @@ func (rm *routeMetrics) status(code int, em *endMetrics) {
 		if !slices.Contains(em.codes, c) {
 			em.codes = append(em.codes, c)
 		}
-		rm.m.status.WithLabelValues(c, rm.label, em.listen, em.node).Inc()
+		rm.m.status.WithLabelValues(c, rm.label, em.listen, em.key.node).Inc()
 	}
 }
 
@@ -592,7 +593,7 @@ func (rm *routeMetrics) endLocked(listen netip.AddrPort, node string) *endMetric
 		toClient:     m.bandwidth.WithLabelValues("egress", r, l, "downstream"),
 		toUpstream:   m.bandwidth.WithLabelValues("egress", r, l, "upstream"),
 		fromUpstream: m.bandwidth.WithLabelValues("ingress", r, l, "upstream"),
-		listen:       l, node: node, key: k,
+		listen:       l, key: k,
 	}
 	// a node or address out of scope: a session of an older snapshot;
 	// the series go when it ends
