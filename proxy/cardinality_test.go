@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -14,45 +13,6 @@ import (
 	"github.com/caddy-apisix/stream/model"
 	"github.com/caddy-apisix/stream/registry"
 )
-
-// echoOn serves an echo backend on a new loopback port until stop.
-func echoOn(t *testing.T) (addr string, stop func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String(), func() { ln.Close() }
-}
-
-// roundTrip opens a connection to addr, echoes one message and returns
-// the open connection.
-func roundTrip(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := []byte("ping")
-	if _, err := c.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(msg))
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatalf("echo through %s: %v", addr, err)
-	}
-	return c
-}
 
 // proxyListener serves rt on a new loopback listener, held as a
 // stream_proxy listener until the test ends.

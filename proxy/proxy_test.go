@@ -183,14 +183,22 @@ func TestTCPNoRouteSilentClose(t *testing.T) {
 	}
 }
 
-// tcpEcho serves an echo backend and returns its address.
+// tcpEcho serves an echo backend until the test ends and returns its
+// address.
 func tcpEcho(t *testing.T) string {
+	t.Helper()
+	addr, stop := echoOn(t)
+	t.Cleanup(stop)
+	return addr
+}
+
+// echoOn serves an echo backend on a new loopback port until stop.
+func echoOn(t *testing.T) (addr string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -200,7 +208,28 @@ func tcpEcho(t *testing.T) string {
 			go func() { _, _ = io.Copy(c, c); c.Close() }()
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), func() { ln.Close() }
+}
+
+// roundTrip opens a connection to addr, echoes one message and returns
+// the open connection.
+func roundTrip(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("0123456789")
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo through %s: %q, %v", addr, got, err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return c
 }
 
 // Each proxied connection shows in the route's metrics: matched, ended
@@ -217,20 +246,7 @@ func TestTCPMetrics(t *testing.T) {
 	rm := rt.metrics.route("metrics-route")
 	em := rm.end(netip.MustParseAddrPort(ln.Addr().String()), echo)
 	before := testutil.ToFloat64(em.ok)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := []byte("0123456789")
-	if _, err := c.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(msg))
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("echo: %q, %v", got, err)
-	}
-	c.Close()
+	roundTrip(t, ln.Addr().String()).Close()
 	deadline := time.Now().Add(2 * time.Second)
 	for testutil.ToFloat64(em.ok) == before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
