@@ -40,13 +40,29 @@ func routeSeries(t *testing.T, rt *Runtime, route string) (n int, all []string) 
 }
 
 // waitEnded waits until the route counted want ended sessions with status
-// 200 over all its nodes (a session ends asynchronously after the close).
-func waitEnded(t *testing.T, rt *Runtime, route string, want float64) {
+// 200 over all its nodes and only open sessions still hold its series: a
+// session ends asynchronously after the close, and lets go of its series
+// just after it counted itself.
+func waitEnded(t *testing.T, rt *Runtime, route string, want float64, open int64) {
 	t.Helper()
+	rm := rt.metrics.route(route)
+	held := func() (n int64) {
+		rm.mu.Lock()
+		defer rm.mu.Unlock()
+		for _, em := range rm.ends {
+			n += em.refs.Load()
+		}
+		return n
+	}
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		if got := statusSum(gather(t, rt)["apisix_stream_status_total"], route, "200"); got >= want || time.Now().After(deadline) {
+		got := statusSum(gather(t, rt)["apisix_stream_status_total"], route, "200")
+		h := held()
+		if got >= want && h == open {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("route %s: %v sessions counted with 200 and %d holding its series, want %v and %d", route, got, h, want, open)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -120,7 +136,7 @@ func TestNodeChurnKeepsSeriesBounded(t *testing.T) {
 					}
 				}
 				roundTrip(t, addr).Close()
-				waitEnded(t, rt, "r", 1)
+				waitEnded(t, rt, "r", 1, 0)
 				stop()
 				n, all := routeSeries(t, rt, "r")
 				if n > most {
@@ -149,7 +165,7 @@ func TestHeldSeriesStayUntilSessionEnds(t *testing.T) {
 	putAll(t, reg, nil, map[string]string{"r": `{"upstream":{"nodes":{"` + old + `":1}}}`})
 	held := roundTrip(t, addr)
 	roundTrip(t, addr).Close()
-	waitEnded(t, rt, "r", 1)
+	waitEnded(t, rt, "r", 1, 1)
 	next, stopNext := echoOn(t)
 	defer stopNext()
 	putAll(t, reg, nil, map[string]string{"r": `{"upstream":{"nodes":{"` + next + `":1}}}`})
@@ -180,7 +196,7 @@ func TestHeldSeriesStayUntilSessionEnds(t *testing.T) {
 	}
 	// the listener's bandwidth series stay: the new node uses them
 	roundTrip(t, addr).Close()
-	waitEnded(t, rt, "r", 1)
+	waitEnded(t, rt, "r", 1, 0)
 	if em := rt.metrics.route("r").end(local, next); testutil.ToFloat64(em.ok) != 1 {
 		t.Errorf("the new node counted %v sessions, want 1", testutil.ToFloat64(em.ok))
 	}
@@ -206,7 +222,7 @@ func TestReleasedListenerSeriesGo(t *testing.T) {
 		return false
 	}
 	roundTrip(t, addr).Close()
-	waitEnded(t, rt, "r", 1)
+	waitEnded(t, rt, "r", 1, 0)
 	// a reload that keeps the listener: the new config holds it first
 	again := rt.HoldListener(ln)
 	release()
