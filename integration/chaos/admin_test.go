@@ -446,9 +446,20 @@ func reloads(ctx context.Context, c *counters, addr string, config func(extra bo
 		extra := n%2 == 1
 		c.lastReload.Store(time.Now().UnixNano())
 		code, body, err := admin{addr}.do(http.MethodPost, "/load", config(extra))
+		if err != nil && transportErrKind(err) <= 1 {
+			// closed or reset unanswered: Caddy binds its new admin
+			// socket beside the old one (SO_REUSEPORT) at each load and
+			// stops the old one in the background (caddy's admin.go
+			// replaceLocalAdminServer), so a connection the kernel gave
+			// the old one is dropped. Loading the same config again is
+			// harmless; a second failure counts.
+			c.reloadRetried.Add(1)
+			time.Sleep(100 * time.Millisecond)
+			code, body, err = admin{addr}.do(http.MethodPost, "/load", config(extra))
+		}
 		if err != nil || code != http.StatusOK {
 			c.reloadFailed.Add(1)
-			_ = body
+			c.lastReloadFailure.Store(fmt.Sprintf("at %s: %d %s %v", time.Now().UTC().Format("15:04:05.000"), code, body, err))
 			continue
 		}
 		c.reloads.Add(1)

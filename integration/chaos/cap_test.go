@@ -22,12 +22,13 @@ const (
 	capExtras = 8
 )
 
-// refusedTCPRe finds the tcp_max_connections refusals in a /metrics text.
-var refusedTCPRe = regexp.MustCompile(`(?m)^apisix_stream_sessions_refused_total\{reason="tcp_max_connections"\} (\S+)$`)
+// refusedRe finds apisix_stream_sessions_refused_total's samples in a
+// /metrics text: the reason and the value.
+var refusedRe = regexp.MustCompile(`(?m)^apisix_stream_sessions_refused_total\{reason="([a-z_]+)"\} (\S+)$`)
 
-// refusedTCP reads apisix_stream_sessions_refused_total{reason="tcp_max_connections"}
+// refusedOf reads apisix_stream_sessions_refused_total{reason=reason}
 // from the Caddy admin endpoint at admin; -1 when it cannot.
-func refusedTCP(admin string) float64 {
+func refusedOf(admin, reason string) float64 {
 	cl := http.Client{Timeout: 5 * time.Second}
 	resp, err := cl.Get("http://" + admin + "/metrics")
 	if err != nil {
@@ -38,23 +39,22 @@ func refusedTCP(admin string) float64 {
 	if err != nil {
 		return -1
 	}
-	m := refusedTCPRe.FindSubmatch(b)
-	if m == nil {
-		return -1
+	for _, m := range refusedRe.FindAllSubmatch(b, -1) {
+		if string(m[1]) == reason {
+			if v, err := strconv.ParseFloat(string(m[2]), 64); err == nil {
+				return v
+			}
+		}
 	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		return -1
-	}
-	return v
+	return -1
 }
 
-// refusedWarns counts the WARNs of tcp_max_connections refusals in a
-// gateway's log.
-func refusedWarns(log string) int64 {
+// refusedWarns counts the WARNs of refusals for reason in a gateway's
+// log.
+func refusedWarns(log, reason string) int64 {
 	n := int64(0)
 	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, "session refused: limit reached") && strings.Contains(line, "tcp_max_connections") {
+		if strings.Contains(line, "session refused: limit reached") && strings.Contains(line, `"reason":"`+reason+`"`) {
 			n++
 		}
 	}
@@ -84,7 +84,7 @@ func capLoop(ctx context.Context, c *counters, p *e2e.Proc, admin, addr string) 
 				c.capHeldFailed.Add(1)
 			}
 		}
-		before := refusedTCP(admin)
+		before := refusedOf(admin, "tcp_max_connections")
 		results := make(chan int, capExtras) // 0 closed, 1 served, 2 left open
 		for range capExtras {
 			go func() { results <- refusedOnce(addr) }()
@@ -99,7 +99,7 @@ func capLoop(ctx context.Context, c *counters, p *e2e.Proc, admin, addr string) 
 				c.capHung.Add(1)
 			}
 		}
-		after := refusedTCP(admin)
+		after := refusedOf(admin, "tcp_max_connections")
 		if before >= 0 && after >= 0 {
 			c.capMetric.Add(int64(after - before))
 		}
@@ -128,7 +128,7 @@ func capLoop(ctx context.Context, c *counters, p *e2e.Proc, admin, addr string) 
 		case <-time.After(2 * time.Second):
 		}
 	}
-	c.capWarns.Store(refusedWarns(p.Output()))
+	c.capWarns.Store(refusedWarns(p.Output(), "tcp_max_connections"))
 }
 
 // refusedOnce opens a connection beyond the cap: 0 when the gateway
@@ -155,4 +155,104 @@ func refusedOnce(addr string) int {
 		return 0 // EOF or reset: closed at once
 	}
 	return 2
+}
+
+// udpCapLoop exercises the cap gateway's UDP session cap per listener
+// (udp_max_sessions capConns) every few seconds until ctx ends: capConns
+// sockets with their own source ports each open a session (a datagram
+// echoed), then capExtras more each send one datagram, which must get no
+// answer while refused_total{udp_max_sessions} grows by exactly
+// capExtras; then the held sessions expire (the route's read timeout)
+// and a new source must be served again within 10 s. The cap
+// gateway's UDP route ends a session 3 s after its last datagram.
+func udpCapLoop(ctx context.Context, c *counters, p *e2e.Proc, admin, addr string) {
+	dial := func() net.Conn {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			return nil
+		}
+		return conn
+	}
+	for ctx.Err() == nil {
+		c.udpCapRounds.Add(1)
+		var held []net.Conn
+		for range capConns {
+			conn := dial()
+			if conn == nil {
+				c.udpCapHeldFailed.Add(1)
+				continue
+			}
+			held = append(held, conn)
+			if udpEchoOnce(conn, time.Second) {
+				c.udpCapHeld.Add(1)
+			} else {
+				c.udpCapHeldFailed.Add(1)
+			}
+		}
+		before := refusedOf(admin, "udp_max_sessions")
+		// all at once, well within the held sessions' 3 s
+		answered := make(chan bool, capExtras)
+		for range capExtras {
+			go func() {
+				conn := dial()
+				if conn == nil {
+					answered <- false
+					return
+				}
+				defer conn.Close()
+				answered <- udpEchoOnce(conn, 500*time.Millisecond)
+			}()
+		}
+		for range capExtras {
+			if <-answered {
+				c.udpCapServed.Add(1)
+			} else {
+				c.udpCapRefused.Add(1)
+			}
+		}
+		after := refusedOf(admin, "udp_max_sessions")
+		if before >= 0 && after >= 0 {
+			c.udpCapMetric.Add(int64(after - before))
+		}
+		if before < 0 || after < 0 || after-before != capExtras {
+			c.udpCapMetricWrong.Add(1)
+		}
+		for _, conn := range held {
+			conn.Close()
+		}
+		recovered := false
+		deadline := time.Now().Add(10 * time.Second)
+		for !recovered && time.Now().Before(deadline) && !p.Exited() {
+			if conn := dial(); conn != nil {
+				recovered = udpEchoOnce(conn, 200*time.Millisecond)
+				conn.Close()
+			}
+			if !recovered {
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		if !recovered {
+			c.udpCapNotRecovered.Add(1)
+		}
+		// until the session that answered has expired too, so that the
+		// next round finds every slot free
+		select {
+		case <-ctx.Done():
+		case <-time.After(4 * time.Second):
+		}
+	}
+	c.udpCapWarns.Store(refusedWarns(p.Output(), "udp_max_sessions"))
+}
+
+// udpEchoOnce sends one datagram on conn and reports whether it came back
+// within wait.
+func udpEchoOnce(conn net.Conn, wait time.Duration) bool {
+	msg := []byte("udp-cap-0123456")
+	if _, err := conn.Write(msg); err != nil {
+		return false
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	var b [64]byte
+	n, err := conn.Read(b[:])
+	return err == nil && string(b[:n]) == string(msg)
 }

@@ -104,6 +104,11 @@ type goMem struct {
 	// and the rest (StackInuse, MSpanInuse, MCacheInuse, GCSys,
 	// BuckHashSys, OtherSys)
 	runtimeKiB int64
+	// profileKiB is the part of it that holds the heap profile's
+	// buckets (BuckHashSys): one per call stack and size a sampled
+	// allocation came from, never freed, so it grows with the variety of
+	// the fuzzed bodies (encoding/json recurses once per nesting level)
+	profileKiB int64
 	// series are the samples of its /metrics (saved as dir/name.metrics
 	// when dir is not ""), stream those of apisix_stream_*: what grows
 	// there is label values that keep appearing
@@ -115,7 +120,7 @@ type goMem struct {
 // ""), has it return the freed memory to the OS (POST /v1/gc, APISIX's
 // control API), so that the RSS read next is what the process holds and
 // not what the Go runtime kept for reuse, then reads its memory
-// statistics (/debug/vars) and goroutine
+// statistics (/debug/vars, saved as dir/name.vars.json) and goroutine
 // count (/debug/pprof/goroutine?debug=1), and counts its metric series
 // (/metrics).
 func memOf(admin, dir, name string) goMem {
@@ -141,10 +146,15 @@ func memOf(admin, dir, name string) goMem {
 			StackInuse, MSpanInuse, MCacheInuse, GCSys, BuckHashSys, OtherSys int64
 		} `json:"memstats"`
 	}
-	if json.Unmarshal(get("/debug/vars"), &vars) == nil {
+	expvars := get("/debug/vars")
+	if dir != "" && len(expvars) > 0 {
+		_ = os.WriteFile(filepath.Join(dir, name+".vars.json"), expvars, 0o644)
+	}
+	if json.Unmarshal(expvars, &vars) == nil {
 		ms := vars.Memstats
 		m.heapInuse, m.heapObjects, m.heapIdleKept = ms.HeapInuse, ms.HeapObjects, ms.HeapIdle-ms.HeapReleased
 		m.runtimeKiB = (ms.StackInuse + ms.MSpanInuse + ms.MCacheInuse + ms.GCSys + ms.BuckHashSys + ms.OtherSys) >> 10
+		m.profileKiB = ms.BuckHashSys >> 10
 	}
 	if text := get("/metrics"); len(text) > 0 {
 		if dir != "" {
@@ -269,10 +279,19 @@ func etcdLoop(ctx context.Context, t *testing.T, c *counters, rngSeed uint64, ec
 		}),
 	}), 0)
 	a := admin{adminAddr}
-	if code, resp, err := a.do("PUT", "/apisix/admin/stream_routes/etcd", map[string]any{"server_port": ports[1],
-		"upstream": map[string]any{"type": "roundrobin", "nodes": map[string]int{echo: 1}}}); err != nil || code >= 300 {
-		t.Errorf("etcd gateway: PUT route: %d %s %v", code, resp, err)
-		return
+	// the cluster has just formed: its first write may meet a leader
+	// election (503, etcd timed out), which a client retries
+	route := map[string]any{"server_port": ports[1], "upstream": map[string]any{"type": "roundrobin", "nodes": map[string]int{echo: 1}}}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		code, resp, err := a.do("PUT", "/apisix/admin/stream_routes/etcd", route)
+		if err == nil && code < 300 {
+			break
+		}
+		if err != nil || code != http.StatusServiceUnavailable || time.Now().After(deadline) || ctx.Err() != nil {
+			t.Errorf("etcd gateway: PUT route: %d %s %v", code, resp, err)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	led := newLedger()
 	done := make(chan struct{}, 2)

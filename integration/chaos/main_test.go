@@ -34,10 +34,12 @@ import (
 var (
 	duration     = flag.Duration("duration", 60*time.Second, "how long the soak runs (the whole test takes about 40 s more: warm-up, session expiry, restarts)")
 	seed         = flag.Int64("seed", 1, "seed of the random choices (churn, bad input, fault order, kill times)")
+	warmup       = flag.Duration("warmup", 10*time.Second, "how long the main gateway's load runs before the baseline idle point (60s in the long run)")
 	udpPorts     = flag.Int("udp-ports", 2000, "distinct source ports of the UDP sweep (10000 in the long run)")
 	udpDatagrams = flag.Int("udp-datagrams", 40000, "datagrams the UDP sweep sends at most (1000000 in the long run)")
 	fuzzWorkers  = flag.Int("fuzz-workers", 2, "concurrent fuzzed Admin API clients, each on a keep-alive connection (8 in the long run)")
-	profiles     = flag.String("profiles", "", "directory for the main gateway's heap profiles at the baseline and the end (heap-baseline.pb.gz, heap-end.pb.gz)")
+	memProfRate  = flag.Int("memprofilerate", 0, "the main gateway's heap sampling interval in bytes (GODEBUG memprofilerate; 0: Go's 512 KiB). A finer one resolves more in the profiles, but every sampled allocation from a call stack not seen before adds a heap-profile bucket the runtime never frees, which then shows as RSS growth")
+	profiles     = flag.String("profiles", "", "directory for the main gateway's heap profiles and memory maps at the baseline and the end (heap-baseline.pb.gz, heap-end.pb.gz, baseline.smaps, end.smaps; start.smaps)")
 )
 
 // sessionsExpire is how long the soak waits, idle, for the UDP sweep's

@@ -17,13 +17,18 @@ import (
 // counters are the harness's tallies; every field is updated atomically
 // by the workers.
 type counters struct {
-	streams, streamBytes, streamCorrupt, streamDropped            atomic.Int64
-	shortOK, shortFailed, shortCorrupt                            atomic.Int64
-	udpSent, udpAnswered, udpLost, udpCorrupt                     atomic.Int64
-	adminAcked, adminRefused, adminErrors                         atomic.Int64
-	changes                                                       [4]atomic.Int64 // stream_routes, upstreams, services, ssls
-	adminLost                                                     atomic.Int64
-	reloads, reloadFailed, extraChecks, extraNotUp, extraStillUp  atomic.Int64
+	streams, streamBytes, streamCorrupt, streamDropped           atomic.Int64
+	shortOK, shortFailed, shortCorrupt                           atomic.Int64
+	udpSent, udpAnswered, udpLost, udpCorrupt                    atomic.Int64
+	adminAcked, adminRefused, adminErrors                        atomic.Int64
+	changes                                                      [4]atomic.Int64 // stream_routes, upstreams, services, ssls
+	adminLost                                                    atomic.Int64
+	reloads, reloadFailed, extraChecks, extraNotUp, extraStillUp atomic.Int64
+	// reloadRetried counts reloads sent again after their connection was
+	// closed or reset unanswered
+	reloadRetried atomic.Int64
+	// lastReloadFailure is the answer to the last failed reload
+	lastReloadFailure                                             atomic.Value
 	badInputs, bad5xx, badErrors                                  atomic.Int64
 	badErrKinds                                                   [len(transportErrKinds)]atomic.Int64
 	badErrNearReload                                              atomic.Int64
@@ -41,7 +46,10 @@ type counters struct {
 	etcdConnOK, etcdConnFailed                                    atomic.Int64
 	capRounds, capHeld, capHeldFailed, capRefused, capServed      atomic.Int64
 	capHung, capMetric, capMetricWrong, capNotRecovered, capWarns atomic.Int64
-	connectLat, adminLat                                          latencies
+	// the same for the UDP session cap (udpCapLoop)
+	udpCapRounds, udpCapHeld, udpCapHeldFailed, udpCapRefused, udpCapServed atomic.Int64
+	udpCapMetric, udpCapMetricWrong, udpCapNotRecovered, udpCapWarns        atomic.Int64
+	connectLat, adminLat                                                    latencies
 }
 
 // latencies collects samples, at most 1,000,000.
@@ -78,8 +86,15 @@ type procStats struct {
 	rssKiB, anonKiB, fileKiB, threads, fds int
 }
 
-func statsOf(pid int) procStats {
+// statsOf reads them, and saves the process's memory map with each
+// mapping's resident, anonymous and huge pages (/proc/PID/smaps) as
+// dir/name.smaps when dir is not "": what grew is read from their
+// difference.
+func statsOf(pid int, dir, name string) procStats {
 	var s procStats
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid)); err == nil && dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, name+".smaps"), b, 0o644)
+	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
@@ -108,7 +123,7 @@ func statsOf(pid int) procStats {
 func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, baseMem, endMem goMem) string {
 	var b strings.Builder
 	row := func(group, what string, v any) { fmt.Fprintf(&b, "| %-8s | %-64s | %14v |\n", group, what, v) }
-	fmt.Fprintf(&b, "soak: duration %v, seed %d\n", d, sd)
+	fmt.Fprintf(&b, "soak: duration %v after a warm-up of %v (its load counted too), seed %d\n", d, *warmup, sd)
 	fmt.Fprintf(&b, "| %-8s | %-64s | %14s |\n|%s|%s|%s|\n", "", "", "", strings.Repeat("-", 10), strings.Repeat("-", 66), strings.Repeat("-", 16))
 	row("load", "long-lived TCP streams (checksummed both ways)", c.streams.Load())
 	row("load", "bytes echoed through them and verified", c.streamBytes.Load())
@@ -121,6 +136,7 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 	row("churn", "  stream_routes / upstreams / services / ssls changes", fmt.Sprintf("%d/%d/%d/%d", c.changes[0].Load(), c.changes[1].Load(), c.changes[2].Load(), c.changes[3].Load()))
 	row("churn", "Admin API writes refused (4xx, e.g. in use) / transport errors", fmt.Sprintf("%d / %d", c.adminRefused.Load(), c.adminErrors.Load()))
 	row("churn", "reloads (POST /load adding or removing a listener) / failed", fmt.Sprintf("%d / %d", c.reloads.Load(), c.reloadFailed.Load()))
+	row("churn", "  sent again after their connection was dropped unanswered", c.reloadRetried.Load())
 	row("churn", "reloaded listener checks / not up after add / up after remove", fmt.Sprintf("%d / %d / %d", c.extraChecks.Load(), c.extraNotUp.Load(), c.extraStillUp.Load()))
 	row("faults", "upstream resets / never-reading / blackhole / slow", fmt.Sprintf("%d/%d/%d/%d", c.faults[0].Load(), c.faults[1].Load(), c.faults[2].Load(), c.faults[3].Load()))
 	row("faults", "fault connections the gateway left hanging (> 15 s)", c.faultHung.Load())
@@ -138,6 +154,10 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 	row("faults", fmt.Sprintf("  %d beyond it per round: closed / served / left open", capExtras), fmt.Sprintf("%d / %d / %d", c.capRefused.Load(), c.capServed.Load(), c.capHung.Load()))
 	row("faults", "  refused_total{tcp_max_connections} growth / rounds off by any", fmt.Sprintf("%d / %d", c.capMetric.Load(), c.capMetricWrong.Load()))
 	row("faults", "  WARNs logged (rate-limited) / rounds not served again after", fmt.Sprintf("%d / %d", c.capWarns.Load(), c.capNotRecovered.Load()))
+	row("faults", fmt.Sprintf("UDP cap %d (udp_max_sessions): rounds / held served / failed", capConns), fmt.Sprintf("%d / %d / %d", c.udpCapRounds.Load(), c.udpCapHeld.Load(), c.udpCapHeldFailed.Load()))
+	row("faults", fmt.Sprintf("  %d new sources beyond it per round: unanswered / answered", capExtras), fmt.Sprintf("%d / %d", c.udpCapRefused.Load(), c.udpCapServed.Load()))
+	row("faults", "  refused_total{udp_max_sessions} growth / rounds off by any", fmt.Sprintf("%d / %d", c.udpCapMetric.Load(), c.udpCapMetricWrong.Load()))
+	row("faults", "  WARNs logged (rate-limited) / rounds not served again after", fmt.Sprintf("%d / %d", c.udpCapWarns.Load(), c.udpCapNotRecovered.Load()))
 	row("faults", "full disk (512 KiB tmpfs): writes acknowledged / 503 full / other", fmt.Sprintf("%d / %d / %d", c.diskAcked.Load(), c.disk503.Load(), c.diskOther.Load()))
 	row("faults", "full disk: traffic failures while full", c.diskTrafficFailed.Load())
 	row("faults", "etcd member kill -9 + restart (3 members, etcd mode)", c.etcdKills.Load())
@@ -178,6 +198,7 @@ func (c *counters) table(d time.Duration, sd int64, start, base, end procStats, 
 	row("process", "Go heap objects after GC: after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.heapObjects, endMem.heapObjects, pct(baseMem.heapObjects, endMem.heapObjects)))
 	row("process", "Go heap idle, not returned to the OS (KiB): warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.heapIdleKept>>10, endMem.heapIdleKept>>10))
 	row("process", "Go runtime outside the heap (KiB): after warm-up -> end", fmt.Sprintf("%d -> %d (%s)", baseMem.runtimeKiB, endMem.runtimeKiB, pct(baseMem.runtimeKiB, endMem.runtimeKiB)))
+	row("process", "  of it heap-profile buckets (KiB): after warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.profileKiB, endMem.profileKiB))
 	row("process", "goroutines: after warm-up -> end", fmt.Sprintf("%d -> %d", baseMem.goroutines, endMem.goroutines))
 	row("process", "metric series / of them apisix_stream_*: after warm-up -> end", fmt.Sprintf("%d / %d -> %d / %d", baseMem.series, baseMem.stream, endMem.series, endMem.stream))
 	return b.String()

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,8 +29,8 @@ const (
 // write lost (on the main gateway or over kill -9), a byte corrupted, an
 // established stream dropped across route changes and reloads, a 5xx to
 // bad input, a crash of the fd-starved gateway, a listener that a
-// reload did not add or remove, or a TCP session cap that did not hold
-// (cap gateway). Rates and latencies are reported, not
+// reload did not add or remove, or a TCP or UDP session cap that did not
+// hold (cap gateway). Rates and latencies are reported, not
 // asserted.
 func TestSoak(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(*seed), 16))
@@ -59,10 +61,8 @@ func TestSoak(t *testing.T) {
 		})
 	}
 	var gwEnv []string
-	if *profiles != "" {
-		// a heap sample every 8 KiB instead of 512: the profiles then
-		// resolve the few MB the soak may leave behind
-		gwEnv = append(gwEnv, "GODEBUG=memprofilerate=8192")
+	if *memProfRate > 0 {
+		gwEnv = append(gwEnv, fmt.Sprintf("GODEBUG=memprofilerate=%d", *memProfRate))
 	}
 	gw := startGateway(t, dir, "main-gateway", adminAddr, mainConfig(false), 0, gwEnv...)
 	a := admin{adminAddr}
@@ -103,19 +103,26 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("PUT fd route: %d %s %v", code, resp, err)
 	}
 
-	// cap gateway: stream_proxy.tcp_max_connections capConns, one TCP listener
-	capPorts := e2e.FreePorts(t, 2)
-	capAdmin, capAddr := e2e.HostPort("127.0.0.1", capPorts[0]), e2e.HostPort("127.0.0.1", capPorts[1])
+	// cap gateway: stream_proxy.tcp_max_connections and udp_max_sessions
+	// capConns, one TCP and one UDP listener
+	capPorts := e2e.FreePorts(t, 3)
+	capAdmin, capAddr, capUDPAddr := e2e.HostPort("127.0.0.1", capPorts[0]), e2e.HostPort("127.0.0.1", capPorts[1]), e2e.HostPort("127.0.0.1", capPorts[2])
 	capDir := t.TempDir()
 	capGW := startGateway(t, capDir, "cap-gateway", capAdmin, e2e.CaddyConfig(capAdmin, filepath.Join(capDir, "storage"), e2e.LogLevel("WARN"), map[string]any{
-		"apisix": e2e.ApisixApp(map[string]any{"stream_proxy": map[string]any{"tcp": []any{capAddr}, "tcp_max_connections": capConns}}),
+		"apisix": e2e.ApisixApp(map[string]any{"stream_proxy": map[string]any{"tcp": []any{capAddr}, "tcp_max_connections": capConns,
+			"udp": []any{capUDPAddr}, "udp_max_sessions": capConns}}),
 	}), 0)
-	if code, resp, err := (admin{capAdmin}).do("PUT", "/apisix/admin/stream_routes/cap", map[string]any{"server_port": capPorts[1], "upstream": up(echoes[1], nil)}); err != nil || code >= 300 {
-		t.Fatalf("PUT cap route: %d %s %v", code, resp, err)
+	for id, route := range map[string]map[string]any{
+		"cap":     {"server_port": capPorts[1], "upstream": up(echoes[1], nil)},
+		"cap-udp": {"server_port": capPorts[2], "upstream": up(udpEcho, udpTimeout)},
+	} {
+		if code, resp, err := (admin{capAdmin}).do("PUT", "/apisix/admin/stream_routes/"+id, route); err != nil || code >= 300 {
+			t.Fatalf("PUT %s route: %d %s %v", id, code, resp, err)
+		}
 	}
 
 	var c counters
-	startStats := statsOf(gw.PID())
+	startStats := statsOf(gw.PID(), *profiles, "start")
 	sweepAddr := e2e.HostPort("127.0.0.1", sweepPort)
 	liveAddr := e2e.HostPort("127.0.0.1", livePort)
 
@@ -123,66 +130,82 @@ func TestSoak(t *testing.T) {
 	for i, p := range faultPorts {
 		faultAddrsGW[i] = e2e.HostPort("127.0.0.1", p)
 	}
-	// warm-up: the peak the soak reaches (every sweep port a session,
-	// short connections), and a session on each route the soak uses (the
-	// fault routes, UDP), then idle until the sessions expired: the
-	// baseline RSS, descriptors, Go heap and metric series are those of
-	// a process that has served this load once (a route's first session
-	// makes its series)
-	warm, warmCancel := context.WithTimeout(context.Background(), 10*time.Second)
-	var warmWG sync.WaitGroup
-	var wc counters
-	warmWG.Add(2)
-	go func() {
-		defer warmWG.Done()
-		faults(warm, &wc, faultAddrsGW, rand.New(rand.NewPCG(rng.Uint64(), 2)))
-	}()
-	go func() {
-		defer warmWG.Done()
-		udpFlow(warm, &wc, e2e.HostPort("127.0.0.1", udpPort), rand.New(rand.NewPCG(rng.Uint64(), 3)))
-	}()
-	for range nShort {
-		r := rand.New(rand.NewPCG(rng.Uint64(), 1))
-		warmWG.Add(1)
-		go func() {
-			defer warmWG.Done()
-			shortConns(warm, &c, liveAddr, r)
-		}()
+	// mainMix starts the main gateway's load until ctx ends, each worker
+	// through spawn: the streams, short connections, UDP flows and sweep
+	// (up to sweepDatagrams), the upstream faults, the Admin API churn
+	// (recorded in led) and fuzzers, and the reloads
+	mainMix := func(ctx context.Context, spawn func(func(*rand.Rand)), led *ledger, sweepDatagrams int) {
+		for range nStreams {
+			spawn(func(r *rand.Rand) { stream(ctx, &c, liveAddr, r.Uint64()) })
+		}
+		for range nShort {
+			spawn(func(r *rand.Rand) { shortConns(ctx, &c, liveAddr, r) })
+		}
+		for range nUDP {
+			spawn(func(r *rand.Rand) { udpFlow(ctx, &c, e2e.HostPort("127.0.0.1", udpPort), r) })
+		}
+		spawn(func(r *rand.Rand) { faults(ctx, &c, faultAddrsGW, r) })
+		spawn(func(r *rand.Rand) { churn(ctx, &c, a, led, r, churnPort, livePort, echoes, cert) })
+		for range *fuzzWorkers {
+			spawn(func(r *rand.Rand) { badRequests(ctx, &c, adminAddr, r) })
+		}
+		spawn(func(r *rand.Rand) { udpSweep(ctx, &c, sweepAddr, *udpPorts, sweepDatagrams) })
+		spawn(func(r *rand.Rand) {
+			reloads(ctx, &c, adminAddr, mainConfig, e2e.HostPort("127.0.0.1", extraPort), 3*time.Second)
+		})
 	}
-	udpSweep(warm, &wc, sweepAddr, *udpPorts, *udpPorts)
+	spawner := func(wg *sync.WaitGroup) func(func(*rand.Rand)) {
+		return func(f func(r *rand.Rand)) {
+			r := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f(r)
+			}()
+		}
+	}
+	// settle ends a phase of the main gateway's load: every acknowledged
+	// write of led checked, then the config without the extra listener,
+	// the seeded objects only (the churn's and the fuzzers' removed) and
+	// every session expired, so that both idle points are a process in
+	// the same state
+	settle := func(led *ledger, phase string) {
+		_, lost, detail := led.verify(a)
+		c.adminLost.Add(int64(lost))
+		for _, d := range detail {
+			t.Errorf("main gateway, %s: %s", phase, d)
+		}
+		if code, resp, err := a.do(http.MethodPost, "/load", mainConfig(false)); err != nil || code != http.StatusOK {
+			t.Errorf("reload without the extra listener after the %s: %d %s %v", phase, code, resp, err)
+		}
+		removeAllBut(t, a, seeded)
+		time.Sleep(sessionsExpire)
+	}
+
+	// warm-up: the main gateway's whole load for -warmup (with one round
+	// of the UDP sweep, so every sweep port is a session once), counted
+	// and checked like the rest, then idle: the baseline RSS,
+	// descriptors, Go heap and metric series are those of a process that
+	// has served this load once (a route's first session makes its
+	// series, a status code or method first answered Caddy's admin
+	// series, a code path first run its heap objects, a heap peak the
+	// runtime's metadata for that size)
+	warm, warmCancel := context.WithTimeout(context.Background(), *warmup)
+	var warmWG sync.WaitGroup
+	warmLed := newLedger()
+	mainMix(warm, spawner(&warmWG), warmLed, *udpPorts)
 	warmWG.Wait()
 	warmCancel()
-	time.Sleep(sessionsExpire)
+	settle(warmLed, "warm-up")
 	baseMem := memOf(adminAddr, *profiles, "heap-baseline")
-	baseStats := statsOf(gw.PID())
+	baseStats := statsOf(gw.PID(), *profiles, "baseline")
 
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()
 	var wg sync.WaitGroup
-	spawn := func(f func(r *rand.Rand)) {
-		r := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(r)
-		}()
-	}
-	for range nStreams {
-		spawn(func(r *rand.Rand) { stream(ctx, &c, liveAddr, r.Uint64()) })
-	}
-	for range nShort {
-		spawn(func(r *rand.Rand) { shortConns(ctx, &c, liveAddr, r) })
-	}
-	for range nUDP {
-		spawn(func(r *rand.Rand) { udpFlow(ctx, &c, e2e.HostPort("127.0.0.1", udpPort), r) })
-	}
+	spawn := spawner(&wg)
 	led := newLedger()
-	spawn(func(r *rand.Rand) { faults(ctx, &c, faultAddrsGW, r) })
-	spawn(func(r *rand.Rand) { churn(ctx, &c, a, led, r, churnPort, livePort, echoes, cert) })
-	for range *fuzzWorkers {
-		spawn(func(r *rand.Rand) { badRequests(ctx, &c, adminAddr, r) })
-	}
-	spawn(func(r *rand.Rand) { udpSweep(ctx, &c, sweepAddr, *udpPorts, *udpDatagrams) })
+	mainMix(ctx, spawn, led, *udpDatagrams)
 	spawn(func(r *rand.Rand) { diskLoop(ctx, t, &c, echoes[0]) })
 	spawn(func(r *rand.Rand) { etcdLoop(ctx, t, &c, r.Uint64(), echoes[0]) })
 	spawn(func(r *rand.Rand) {
@@ -190,22 +213,18 @@ func TestSoak(t *testing.T) {
 	})
 	spawn(func(r *rand.Rand) { fdLoop(ctx, &c, fdGW, fdAddr) })
 	spawn(func(r *rand.Rand) { capLoop(ctx, &c, capGW, capAdmin, capAddr) })
+	spawn(func(r *rand.Rand) { udpCapLoop(ctx, &c, capGW, capAdmin, capUDPAddr) })
 
 	crashLoop(ctx, t, &c, rng, echoes[0])
 	wg.Wait()
 
-	_, lost, detail := led.verify(a)
-	c.adminLost.Add(int64(lost))
-	for _, d := range detail {
-		t.Errorf("main gateway: %s", d)
-	}
-	// idle again, with the objects of the warm-up only (the churn's and
-	// the fuzzer's deleted) and every UDP session expired
-	removeAllBut(t, a, seeded)
-	time.Sleep(sessionsExpire)
+	settle(led, "soak")
 	endMem := memOf(adminAddr, *profiles, "heap-end")
-	endStats := statsOf(gw.PID())
+	endStats := statsOf(gw.PID(), *profiles, "end")
 	c.panics.Store(int64(strings.Count(gw.Output(), "panic")))
+	if *profiles != "" {
+		_ = os.WriteFile(filepath.Join(*profiles, "main-gateway.log"), []byte(gw.Output()), 0o644)
+	}
 	table := c.table(*duration, *seed, startStats, baseStats, endStats, baseMem, endMem)
 	t.Log("\n" + table)
 
@@ -234,11 +253,18 @@ func TestSoak(t *testing.T) {
 		{"connections beyond the TCP cap left open", c.capHung.Load()},
 		{"TCP cap rounds whose refused_total{tcp_max_connections} did not grow by the refused", c.capMetricWrong.Load()},
 		{"TCP cap rounds not served again after the held connections closed", c.capNotRecovered.Load()},
+		{"sessions within the UDP cap not served", c.udpCapHeldFailed.Load()},
+		{"new UDP sources beyond the cap answered", c.udpCapServed.Load()},
+		{"UDP cap rounds whose refused_total{udp_max_sessions} did not grow by the refused", c.udpCapMetricWrong.Load()},
+		{"UDP cap rounds not served again after the held sessions expired", c.udpCapNotRecovered.Load()},
 	}
 	for _, ck := range checks {
 		if ck.n != 0 {
 			t.Errorf("%s: %d, want 0", ck.what, ck.n)
 		}
+	}
+	if f := c.lastReloadFailure.Load(); f != nil {
+		t.Errorf("the last failed reload answered: %s", f)
 	}
 	if gw.Exited() {
 		t.Errorf("main gateway exited during the soak: %v", gw.Cmd.ProcessState)
@@ -251,10 +277,14 @@ func TestSoak(t *testing.T) {
 	if w, most := c.capWarns.Load(), int64((*duration).Seconds())/10+2; c.capRounds.Load() == 0 || w == 0 || w > most {
 		t.Errorf("TCP cap: %d rounds, %d refusal WARNs in the cap gateway's log, want at least 1 and at most %d", c.capRounds.Load(), w, most)
 	}
+	if w, most := c.udpCapWarns.Load(), int64((*duration).Seconds())/10+2; c.udpCapRounds.Load() == 0 || w == 0 || w > most {
+		t.Errorf("UDP cap: %d rounds, %d refusal WARNs in the cap gateway's log, want at least 1 and at most %d", c.udpCapRounds.Load(), w, most)
+	}
 	if c.diskAcked.Load() > 0 && c.disk503.Load() == 0 {
 		t.Errorf("the disk gateway's tmpfs never filled up (%d acknowledged writes)", c.diskAcked.Load())
 	}
-	if c.streams.Load() != nStreams || c.kills.Load() == 0 || c.reloads.Load() == 0 || c.adminAcked.Load() == 0 {
+	if c.streams.Load() != 2*nStreams || c.kills.Load() == 0 || c.reloads.Load() == 0 || c.adminAcked.Load() == 0 {
+		// nStreams in the warm-up and as many in the soak
 		t.Errorf("the soak did not run: %d streams, %d kills, %d reloads, %d acknowledged writes", c.streams.Load(), c.kills.Load(), c.reloads.Load(), c.adminAcked.Load())
 	}
 }
