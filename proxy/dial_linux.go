@@ -22,6 +22,8 @@ import (
 type tcpConn struct {
 	*os.File
 	remote netip.AddrPort
+	// fd is the socket, for the raw copy (valid until Close)
+	fd int
 }
 
 var _ net.Conn = (*tcpConn)(nil)
@@ -74,7 +76,7 @@ func dialTCP(addr string, deadline time.Time) (conn net.Conn, ok bool, err error
 		return nil, true, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
 	f := os.NewFile(uintptr(fd), "tcp")
-	c := &tcpConn{File: f, remote: ap}
+	c := &tcpConn{File: f, remote: ap, fd: fd}
 	rc, err := f.SyscallConn()
 	if err == nil {
 		_ = f.SetWriteDeadline(deadline)
@@ -97,15 +99,17 @@ func dialTCP(addr string, deadline time.Time) (conn net.Conn, ok bool, err error
 }
 
 // rawConnOf is the RawConn of a plain TCP connection, accepted (net) or
-// dialled (tcpConn); ok is false for anything else (TLS, wrappers).
-func rawConnOf(c net.Conn) (syscall.RawConn, bool) {
+// dialled (tcpConn), and its descriptor when known without asking the
+// RawConn (a tcpConn's), else -1; ok is false for anything else (TLS,
+// wrappers).
+func rawConnOf(c net.Conn) (rc syscall.RawConn, fd int, ok bool) {
 	switch c := c.(type) {
 	case *net.TCPConn:
 		rc, err := c.SyscallConn()
-		return rc, err == nil
+		return rc, -1, err == nil
 	case *tcpConn:
 		rc, err := c.File.SyscallConn()
-		return rc, err == nil
+		return rc, c.fd, err == nil
 	}
-	return nil, false
+	return nil, -1, false
 }

@@ -65,6 +65,9 @@ type session struct {
 	client, upConn net.Conn
 	replay         []byte
 	proxyProtocol  bool
+	// link copies a stream session's bytes; allocated with the session
+	// (newStreamSession)
+	link *link
 
 	ended atomic.Bool
 }
@@ -75,6 +78,21 @@ func (rt *Runtime) newSession(protocol string, remote, local netip.AddrPort, sni
 	s := new(session)
 	s.init(rt, protocol, remote, local, sni, start)
 	return s
+}
+
+// streamSession is a stream session and its link, allocated together.
+type streamSession struct {
+	session
+	link link
+}
+
+// newStreamSession is newSession for a TCP connection: the session and
+// the link that will copy its bytes are one allocation.
+func (rt *Runtime) newStreamSession(remote, local netip.AddrPort, sni string, start time.Time) *session {
+	ss := new(streamSession)
+	ss.init(rt, "TCP", remote, local, sni, start)
+	ss.session.link = &ss.link
+	return &ss.session
 }
 
 // init is newSession for a session embedded in another struct.
