@@ -79,17 +79,27 @@ func dialTCP(addr string, deadline time.Time) (conn net.Conn, ok bool, err error
 	c := &tcpConn{File: f, remote: ap, fd: fd}
 	rc, err := f.SyscallConn()
 	if err == nil {
-		_ = f.SetWriteDeadline(deadline)
+		// the connect's deadline is armed only before the first wait: a
+		// connect that has finished by the first check (to a node on
+		// this host) costs no timer. The callback may set it: it runs
+		// holding the write lock, which deadlines do not take.
 		var cerr error
+		armed := false
 		err = rc.Write(func(fd uintptr) bool {
 			var done bool
 			done, cerr = rawsock.ConnectDone(int(fd), ap)
+			if !done && !armed {
+				armed = true
+				_ = f.SetWriteDeadline(deadline)
+			}
 			return done
 		})
 		if err == nil {
 			err = cerr
 		}
-		_ = f.SetWriteDeadline(time.Time{})
+		if armed {
+			_ = f.SetWriteDeadline(time.Time{})
+		}
 	}
 	if err != nil {
 		f.Close()

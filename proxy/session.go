@@ -55,9 +55,15 @@ type session struct {
 	c Counters
 	// flushedSent and flushedReceived are the parts of c a stream has
 	// counted in the bandwidth series (flushBytes, under metrics.mu);
-	// counting reports whether it is in metrics.streams
+	// counting reports whether open counted it (closed then counts the
+	// rest)
 	flushedSent, flushedReceived int64
 	counting                     bool
+	// prevStream and nextStream link the route's open streams
+	// (routeMetrics.streams, under its mu); listed is whether s is in
+	// that list
+	prevStream, nextStream *session
+	listed                 bool
 
 	// a stream session's connections, the bytes to send upstream before
 	// the client's own (read ahead by a caddy-l4 matcher or a TLS peek),
