@@ -50,7 +50,8 @@ func TestServeTCPPreludeWorkers(t *testing.T) {
 	addr := ln.Addr().String()
 
 	// a burst: connections held open while more arrive
-	const burst = 3 * maxIdlePreludeWorkers
+	maxIdle := int(maxIdlePreludeWorkers())
+	burst := 3 * maxIdle
 	var wg sync.WaitGroup
 	conns := make(chan net.Conn, burst)
 	for range burst {
@@ -65,8 +66,8 @@ func TestServeTCPPreludeWorkers(t *testing.T) {
 	for c := range conns {
 		c.Close()
 	}
-	if n := waitWorkers(before + maxIdlePreludeWorkers); n > before+maxIdlePreludeWorkers {
-		t.Fatalf("%d prelude workers after a burst of %d connections, want at most %d", n-before, burst, maxIdlePreludeWorkers)
+	if n := waitWorkers(before + maxIdle); n > before+maxIdle {
+		t.Fatalf("%d prelude workers after a burst of %d connections, want at most %d", n-before, burst, maxIdle)
 	}
 	idle := preludeWorkerCount()
 
