@@ -121,11 +121,16 @@ func (rt *Runtime) CopyCalibration() *CopyCalibration { return rt.copies.calibra
 // caller's goroutine copies one direction; see startPump for a variant
 // that returns at once.
 func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters) {
+	new(link).pump(client, upstream, idle, mode, stages, c)
+}
+
+// pump is the package's pump on l, which a session embeds.
+func (l *link) pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters) {
 	var wg sync.WaitGroup
 	wg.Add(1)
-	l := newLink(client, upstream, idle, mode, stages, wg.Done)
-	go l.run(client, upstream, &c.Received)
-	l.run(upstream, client, &c.Sent)
+	l.init(client, upstream, idle, mode, stages, c, funcEnder(wg.Done))
+	go l.run(1)
+	l.run(0)
 	wg.Wait()
 }
 
@@ -135,23 +140,39 @@ func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *
 // its own (deeper) goroutine stack alive for as long as the connection is
 // idle.
 func startPump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters, done func()) {
-	l := newLink(client, upstream, idle, mode, stages, done)
-	go l.run(client, upstream, &c.Received)
-	go l.run(upstream, client, &c.Sent)
+	new(link).start(client, upstream, idle, mode, stages, c, funcEnder(done))
 }
 
-// newLink prepares a connection's two directions; done runs after both.
+// start is startPump on l, which a session embeds; done.linkDone runs
+// after both directions.
+func (l *link) start(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters, done linkEnder) {
+	l.init(client, upstream, idle, mode, stages, c, done)
+	go l.run(1)
+	go l.run(0)
+}
+
+// linkEnder is told when both directions of a link have ended. A session
+// is one (linkDone ends it), so that handing it to its own embedded link
+// allocates nothing.
+type linkEnder interface{ linkDone() }
+
+// funcEnder is a function as a linkEnder.
+type funcEnder func()
+
+func (f funcEnder) linkDone() { f() }
+
+// init prepares a connection's two directions; done runs after both.
 // stages are the runtime's (Runtime.copies).
-func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, done func()) *link {
-	l := &link{a: client, b: upstream, idle: idle, mode: mode, stages: stages, onDone: done}
+func (l *link) init(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters, done linkEnder) {
+	l.a, l.b, l.idle, l.mode, l.stages, l.c, l.onDone = client, upstream, idle, mode, stages, c, done
 	l.pending.Store(2)
 	// deadlines left by the caller (preread, replay) must not cut the
 	// copy short: from here on only the idle timer ends it
 	_ = client.SetDeadline(time.Time{})
 	_ = upstream.SetDeadline(time.Time{})
+	l.rawOK = l.initRaw(&c.Sent, &c.Received)
 	l.touch()
 	l.timer = time.AfterFunc(idle, l.check)
-	return l
 }
 
 // link is one proxied connection's shared state. One timer per connection
@@ -162,14 +183,19 @@ type link struct {
 	idle   time.Duration
 	mode   CopyMode
 	stages *copyStages
+	c      *Counters
 	timer  *time.Timer
-	// last is when bytes last moved, in Unix nanoseconds.
+	// last is when bytes last moved, in nanoseconds since clockBase.
 	last atomic.Int64
 	// pending counts the directions still running; the last one to end
 	// stops the timer and calls onDone.
 	pending atomic.Int32
 	done    atomic.Bool
-	onDone  func()
+	onDone  linkEnder
+	// raw are the raw copies of both directions, client → upstream and
+	// upstream → client, when both sides are plain TCP (rawOK)
+	raw   [2]rawCopier
+	rawOK bool
 }
 
 // finish records the end of one direction.
@@ -177,11 +203,15 @@ func (l *link) finish() {
 	if l.pending.Add(-1) == 0 {
 		l.done.Store(true)
 		l.timer.Stop()
-		l.onDone()
+		l.onDone.linkDone()
 	}
 }
 
-func (l *link) touch() { l.last.Store(time.Now().UnixNano()) }
+// clockBase is the origin of link.last: time.Since reads only the
+// monotonic clock, where time.Now also reads the wall clock.
+var clockBase = time.Now()
+
+func (l *link) touch() { l.last.Store(int64(time.Since(clockBase))) }
 
 // check runs when the idle timer fires: it ends the connection if nothing
 // moved for idle, or waits for the rest of the period.
@@ -189,7 +219,7 @@ func (l *link) check() {
 	if l.done.Load() {
 		return
 	}
-	quiet := time.Duration(time.Now().UnixNano() - l.last.Load())
+	quiet := time.Since(clockBase) - time.Duration(l.last.Load())
 	if quiet < l.idle {
 		l.timer.Reset(l.idle - quiet)
 		return
@@ -204,21 +234,27 @@ func (l *link) abort() {
 	_ = l.b.SetDeadline(past)
 }
 
-// run moves src → dst. On EOF it half-closes dst and returns, leaving the
-// other direction running; on an error or the idle timeout it aborts both.
+// run moves one direction: 0 is client → upstream, 1 upstream → client.
+// On EOF it half-closes the destination and returns, leaving the other
+// direction running; on an error or the idle timeout it aborts both.
 // When the other direction has already ended, the raw copy skips the
 // half-close: every caller closes both connections as soon as the last
 // direction ends, and that close sends the same FIN (both receive queues
 // are empty then, so it is a FIN and not a reset), one shutdown(2) less
 // per connection.
-func (l *link) run(dst, src net.Conn, count *atomic.Int64) {
+func (l *link) run(dir int) {
 	defer l.finish()
-	if c := newRawCopier(dst, src, l, count); c != nil {
+	if l.rawOK {
+		c := &l.raw[dir]
 		if c.copy() == io.EOF && (l.pending.Load() == 1 || c.closeWrite() == nil) {
 			return
 		}
 		l.abort()
 		return
+	}
+	dst, src, count := l.b, l.a, &l.c.Sent
+	if dir == 1 {
+		dst, src, count = l.a, l.b, &l.c.Received
 	}
 	if l.copyBuffered(dst, src, count) == io.EOF {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {

@@ -41,8 +41,9 @@ type rawCopier struct {
 	count    *atomic.Int64
 
 	// dstFD is dst's descriptor, for delivering from inside src's read
-	// callback. It stays valid while the copy runs: the connections are
-	// closed only after both directions have ended.
+	// callback and for the half-close. It stays valid while the copy
+	// runs: the connections are closed only after both directions have
+	// ended.
 	dstFD int
 
 	// splice selects the pipe over the buffer for the stage held (set
@@ -59,33 +60,74 @@ type rawCopier struct {
 	err      error
 	eof      bool
 
-	readFn, writeFn func(fd uintptr) bool
+	// stepFn is step bound once, the callback of both src's Read and
+	// dst's Write.
+	stepFn func(fd uintptr) bool
 }
 
 // closeWrite half-closes dst.
-func (c *rawCopier) closeWrite() error {
-	var serr error
-	err := c.dst.Control(func(fd uintptr) { serr = rawsock.ShutdownWrite(fd) })
-	if err != nil {
-		return err
+func (c *rawCopier) closeWrite() error { return rawsock.ShutdownWrite(uintptr(c.dstFD)) }
+
+// rawSideOf is conn's RawConn, with its descriptor stored in *fd; ok is
+// false when conn is not plain TCP (rawConnOf).
+func rawSideOf(conn net.Conn, fd *int) (rc syscall.RawConn, ok bool) {
+	rc, known, ok := rawConnOf(conn)
+	if !ok {
+		return nil, false
 	}
-	return serr
+	*fd = known
+	if known < 0 && (rc.Control(func(u uintptr) { *fd = int(u) }) != nil || *fd < 0) {
+		return nil, false
+	}
+	return rc, true
+}
+
+// initRaw prepares l's two raw copiers (client → upstream counting into
+// up, upstream → client into down) and reports whether both sides are
+// plain TCP. Each side's RawConn and descriptor are looked up once, for
+// both directions.
+func (l *link) initRaw(up, down *atomic.Int64) bool {
+	toB, toA := &l.raw[0], &l.raw[1]
+	rb, ok := rawSideOf(l.b, &toB.dstFD)
+	if !ok {
+		return false
+	}
+	ra, ok := rawSideOf(l.a, &toA.dstFD)
+	if !ok {
+		return false
+	}
+	toB.init(rb, ra, l, up)
+	toA.init(ra, rb, l, down)
+	return true
+}
+
+// init prepares c for src → dst with l's copy mode; c.dstFD is set.
+func (c *rawCopier) init(dst, src syscall.RawConn, l *link, count *atomic.Int64) {
+	c.src, c.dst, c.l, c.count = src, dst, l, count
+	c.stepFn = c.step
 }
 
 // newRawCopier returns a copier for src → dst with l's copy mode, or nil
 // when either side is not plain TCP (rawConnOf).
 func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
-	rs, ok1 := rawConnOf(src)
-	rd, ok2 := rawConnOf(dst)
+	c := new(rawCopier)
+	rs, ok1 := rawSideOf(src, new(int))
+	rd, ok2 := rawSideOf(dst, &c.dstFD)
 	if !ok1 || !ok2 {
 		return nil
 	}
-	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1}
-	if rd.Control(func(fd uintptr) { c.dstFD = int(fd) }) != nil || c.dstFD < 0 {
-		return nil
-	}
-	c.readFn, c.writeFn = c.fill, c.drain
+	c.init(rd, rs, l, count)
 	return c
+}
+
+// step is the callback of src's Read and of dst's Write: with bytes
+// still in the stage it is dst's (drain), else src's (fill). copy calls
+// dst.Write only while bytes wait, and src.Read only once none do.
+func (c *rawCopier) step(fd uintptr) bool {
+	if c.off < c.end {
+		return c.drain(fd)
+	}
+	return c.fill(fd)
 }
 
 // take gets the staging buffer or pipe from its pool. With none held,
@@ -214,7 +256,7 @@ func (c *rawCopier) putStage() {
 func (c *rawCopier) copy() error {
 	defer c.release()
 	for {
-		if err := c.src.Read(c.readFn); err != nil {
+		if err := c.src.Read(c.stepFn); err != nil {
 			return err
 		}
 		if c.err != nil {
@@ -224,7 +266,7 @@ func (c *rawCopier) copy() error {
 			return io.EOF
 		}
 		if c.off < c.end {
-			if err := c.dst.Write(c.writeFn); err != nil {
+			if err := c.dst.Write(c.stepFn); err != nil {
 				return err
 			}
 			if c.err != nil {

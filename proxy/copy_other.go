@@ -14,6 +14,9 @@ type rawCopier struct{}
 
 func newRawCopier(net.Conn, net.Conn, *link, *atomic.Int64) *rawCopier { return nil }
 
+// initRaw finds no plain TCP to copy raw.
+func (*link) initRaw(_, _ *atomic.Int64) bool { return false }
+
 // copy and closeWrite are never called: newRawCopier never returns a
 // copier. They exist so that link.run reads the same on every system.
 func (*rawCopier) copy() error       { return errNoRawCopy }

@@ -22,6 +22,8 @@ import (
 type tcpConn struct {
 	*os.File
 	remote netip.AddrPort
+	// fd is the socket, for the raw copy (valid until Close)
+	fd int
 }
 
 var _ net.Conn = (*tcpConn)(nil)
@@ -74,20 +76,30 @@ func dialTCP(addr string, deadline time.Time) (conn net.Conn, ok bool, err error
 		return nil, true, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
 	f := os.NewFile(uintptr(fd), "tcp")
-	c := &tcpConn{File: f, remote: ap}
+	c := &tcpConn{File: f, remote: ap, fd: fd}
 	rc, err := f.SyscallConn()
 	if err == nil {
-		_ = f.SetWriteDeadline(deadline)
+		// the connect's deadline is armed only before the first wait: a
+		// connect that has finished by the first check (to a node on
+		// this host) costs no timer. The callback may set it: it runs
+		// holding the write lock, which deadlines do not take.
 		var cerr error
+		armed := false
 		err = rc.Write(func(fd uintptr) bool {
 			var done bool
 			done, cerr = rawsock.ConnectDone(int(fd), ap)
+			if !done && !armed {
+				armed = true
+				_ = f.SetWriteDeadline(deadline)
+			}
 			return done
 		})
 		if err == nil {
 			err = cerr
 		}
-		_ = f.SetWriteDeadline(time.Time{})
+		if armed {
+			_ = f.SetWriteDeadline(time.Time{})
+		}
 	}
 	if err != nil {
 		f.Close()
@@ -97,15 +109,17 @@ func dialTCP(addr string, deadline time.Time) (conn net.Conn, ok bool, err error
 }
 
 // rawConnOf is the RawConn of a plain TCP connection, accepted (net) or
-// dialled (tcpConn); ok is false for anything else (TLS, wrappers).
-func rawConnOf(c net.Conn) (syscall.RawConn, bool) {
+// dialled (tcpConn), and its descriptor when known without asking the
+// RawConn (a tcpConn's), else -1; ok is false for anything else (TLS,
+// wrappers).
+func rawConnOf(c net.Conn) (rc syscall.RawConn, fd int, ok bool) {
 	switch c := c.(type) {
 	case *net.TCPConn:
 		rc, err := c.SyscallConn()
-		return rc, err == nil
+		return rc, -1, err == nil
 	case *tcpConn:
 		rc, err := c.File.SyscallConn()
-		return rc, err == nil
+		return rc, c.fd, err == nil
 	}
-	return nil, false
+	return nil, -1, false
 }

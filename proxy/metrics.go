@@ -115,7 +115,7 @@ func (m *streamMetrics) flushStreams() {
 	m.routes.Range(func(_, v any) bool {
 		rm := v.(*routeMetrics)
 		rm.mu.Lock()
-		for s := range rm.streams {
+		for s := rm.streams; s != nil; s = s.nextStream {
 			s.flushBytes()
 		}
 		rm.mu.Unlock()
@@ -152,8 +152,10 @@ type routeMetrics struct {
 	mu   sync.Mutex
 	ends map[endKey]*endMetrics
 	// streams are the route's open TCP connections that reached a node,
-	// whose bytes flushStreams counts while they run
-	streams map[*session]struct{}
+	// whose bytes flushStreams counts while they run: a list linked
+	// through the sessions (session.nextStream), so that a connection
+	// joins and leaves it without hashing or allocating
+	streams *session
 	// dead is set once the series are dropped
 	dead bool
 	// scopes are what each compiled route of the label, by id, can
@@ -198,7 +200,7 @@ func (m *streamMetrics) route(label string) *routeMetrics {
 		return rm.(*routeMetrics)
 	}
 	rm := &routeMetrics{m: m, label: label, connections: m.connections.WithLabelValues(label), ends: map[endKey]*endMetrics{},
-		streams: map[*session]struct{}{}, scopes: map[string]*routeScope{}, listens: map[netip.AddrPort]int{}}
+		scopes: map[string]*routeScope{}, listens: map[netip.AddrPort]int{}}
 	actual, _ := m.routes.LoadOrStore(label, rm)
 	return actual.(*routeMetrics)
 }
@@ -560,7 +562,11 @@ func (rm *routeMetrics) open(s *session, node string) {
 	rm.holdLocked(s, s.Local, node)
 	s.counting = true
 	if !rm.dead {
-		rm.streams[s] = struct{}{}
+		s.nextStream, s.listed = rm.streams, true
+		if rm.streams != nil {
+			rm.streams.prevStream = s
+		}
+		rm.streams = s
 	}
 }
 
@@ -568,7 +574,17 @@ func (rm *routeMetrics) open(s *session, node string) {
 func (rm *routeMetrics) closed(s *session) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	delete(rm.streams, s)
+	if s.listed {
+		if s.prevStream != nil {
+			s.prevStream.nextStream = s.nextStream
+		} else {
+			rm.streams = s.nextStream
+		}
+		if s.nextStream != nil {
+			s.nextStream.prevStream = s.prevStream
+		}
+		s.prevStream, s.nextStream, s.listed = nil, nil, false
+	}
 	s.flushBytes()
 }
 

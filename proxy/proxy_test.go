@@ -327,3 +327,71 @@ func TestTCPBytesScrapedWhileOpen(t *testing.T) {
 		}
 	}
 }
+
+// The open connections a scrape counts stay counted while others close,
+// whichever was opened first or last: a scrape during the connections'
+// life sees exactly the bytes they moved so far.
+func TestTCPBytesScrapedWhileOthersClose(t *testing.T) {
+	echo := tcpEcho(t)
+	rt, _ := newTestRuntime(t, map[string]string{"others": `{"upstream":{"nodes":{"` + echo + `":1}}}`}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = rt.ServeTCP(ln, ListenerOptions{}) }()
+	t.Cleanup(func() { ln.Close() })
+	em := rt.metrics.route("others").end(netip.MustParseAddrPort(ln.Addr().String()), echo)
+	echoOnce := func(c net.Conn) {
+		t.Helper()
+		msg := []byte("0123456789")
+		got := make([]byte, len(msg))
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// upstream bytes counted so far, once the ended sessions counted
+	// theirs
+	scraped := func(ended float64) float64 {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for testutil.ToFloat64(em.ok) < ended && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		rt.metrics.flushStreams()
+		return testutil.ToFloat64(em.toUpstream)
+	}
+	// opened in this order; a, b, c are all open
+	a, b, c := roundTrip(t, ln.Addr().String()), roundTrip(t, ln.Addr().String()), roundTrip(t, ln.Addr().String())
+	defer a.Close()
+	defer c.Close()
+	waitActive := func(want float64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for testutil.ToFloat64(em.active) != want && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitActive(3)
+	if n := scraped(0); n != 30 {
+		t.Fatalf("three open connections: %v bytes scraped, want 30", n)
+	}
+	b.Close()
+	echoOnce(a)
+	echoOnce(c)
+	if n := scraped(1); n != 50 {
+		t.Fatalf("after the middle connection closed: %v bytes scraped, want 50", n)
+	}
+	c.Close()
+	echoOnce(a)
+	if n := scraped(2); n != 60 {
+		t.Fatalf("after the last opened closed: %v bytes scraped, want 60", n)
+	}
+	a.Close()
+	if n := scraped(3); n != 60 {
+		t.Fatalf("after all closed: %v bytes, want 60", n)
+	}
+}

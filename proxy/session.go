@@ -55,9 +55,15 @@ type session struct {
 	c Counters
 	// flushedSent and flushedReceived are the parts of c a stream has
 	// counted in the bandwidth series (flushBytes, under metrics.mu);
-	// counting reports whether it is in metrics.streams
+	// counting reports whether open counted it (closed then counts the
+	// rest)
 	flushedSent, flushedReceived int64
 	counting                     bool
+	// prevStream and nextStream link the route's open streams
+	// (routeMetrics.streams, under its mu); listed is whether s is in
+	// that list
+	prevStream, nextStream *session
+	listed                 bool
 
 	// a stream session's connections, the bytes to send upstream before
 	// the client's own (read ahead by a caddy-l4 matcher or a TLS peek),
@@ -65,6 +71,9 @@ type session struct {
 	client, upConn net.Conn
 	replay         []byte
 	proxyProtocol  bool
+	// link copies a stream session's bytes; allocated with the session
+	// (newStreamSession)
+	link *link
 
 	ended atomic.Bool
 }
@@ -75,6 +84,21 @@ func (rt *Runtime) newSession(protocol string, remote, local netip.AddrPort, sni
 	s := new(session)
 	s.init(rt, protocol, remote, local, sni, start)
 	return s
+}
+
+// streamSession is a stream session and its link, allocated together.
+type streamSession struct {
+	session
+	link link
+}
+
+// newStreamSession is newSession for a TCP connection: the session and
+// the link that will copy its bytes are one allocation.
+func (rt *Runtime) newStreamSession(remote, local netip.AddrPort, sni string, start time.Time) *session {
+	ss := new(streamSession)
+	ss.init(rt, "TCP", remote, local, sni, start)
+	ss.session.link = &ss.link
+	return &ss.session
 }
 
 // init is newSession for a session embedded in another struct.

@@ -50,10 +50,15 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 	}
 
 	var client net.Conn = conn
+	// replay is copied into a variable of each branch that reads through
+	// a prefixConn: one whose address is taken escapes to the heap, and
+	// the plain path then allocates nothing for it
 	replay := pre
 	if opts.ProxyProtocol {
 		_ = conn.SetReadDeadline(time.Now().Add(prereadTimeout))
-		hdr, err := proxyproto.ReadHeader(prefixConn{Conn: conn, pre: &replay})
+		rest := replay
+		hdr, err := proxyproto.ReadHeader(prefixConn{Conn: conn, pre: &rest})
+		replay = rest
 		if err != nil {
 			logger.Debug("bad PROXY protocol header", zap.Stringer("remote", remote), zap.Error(err))
 			drop()
@@ -72,7 +77,9 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 		sni = tc.ConnectionState().ServerName
 	}
 	if opts.TLS || opts.TLSPassthrough {
-		hello, buffered, err := tlsx.PeekClientHello(prefixConn{Conn: conn, pre: &replay}, time.Now().Add(prereadTimeout))
+		rest := replay
+		hello, buffered, err := tlsx.PeekClientHello(prefixConn{Conn: conn, pre: &rest}, time.Now().Add(prereadTimeout))
+		replay = rest
 		if err != nil {
 			logger.Debug("reading ClientHello", zap.Stringer("remote", remote), zap.Error(err))
 			drop()
@@ -117,7 +124,7 @@ func (rt *Runtime) serveStream(conn net.Conn, pre []byte, opts ListenerOptions, 
 		drop()
 		return
 	}
-	s := rt.newSession("TCP", remote, local, q.SNI, start)
+	s := rt.newStreamSession(remote, local, q.SNI, start)
 	s.client, s.replay, s.proxyProtocol = client, replay, opts.ProxyProtocolToUpstream
 	if len(route.prereaders) > 0 {
 		s.BindClient(prefixConn{Conn: client, pre: &s.replay}, nil)
@@ -173,12 +180,16 @@ func (s *session) forward(async bool) {
 	}
 	s.replay = nil
 	if async {
-		startPump(s.client, d.conn, u.idleTimeout, s.rt.TCPCopy(), &s.rt.copies, &s.c, s.endStream)
+		s.link.start(s.client, d.conn, u.idleTimeout, s.rt.TCPCopy(), &s.rt.copies, &s.c, s)
 		return
 	}
-	pump(s.client, d.conn, u.idleTimeout, s.rt.TCPCopy(), &s.rt.copies, &s.c)
+	s.link.pump(s.client, d.conn, u.idleTimeout, s.rt.TCPCopy(), &s.rt.copies, &s.c)
 	s.endStream()
 }
+
+// linkDone ends the session once both directions of its link have
+// ended (the async forward).
+func (s *session) linkDone() { s.endStream() }
 
 // endStream closes a stream session's connections and finishes it.
 func (s *session) endStream() {
@@ -201,7 +212,7 @@ func (rt *Runtime) ServeUpstream(conn net.Conn, pre []byte, u *Upstream) {
 	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		sni = normalizeSNI(tc.ConnectionState().ServerName)
 	}
-	s := rt.newSession("TCP", router.AddrPortOf(conn.RemoteAddr()), router.AddrPortOf(conn.LocalAddr()), sni, time.Now())
+	s := rt.newStreamSession(router.AddrPortOf(conn.RemoteAddr()), router.AddrPortOf(conn.LocalAddr()), sni, time.Now())
 	s.client, s.replay = conn, pre
 	s.enter(u.static)
 	s.forward(false)
