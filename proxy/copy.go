@@ -73,15 +73,28 @@ type CopyCalibration struct {
 }
 
 // copyStages is what the raw copies of all connections share: the
-// splice stage's pipes and tcp_copy auto's measurement. The runtime's is
-// the process's one (package live owns the runtime).
+// splice stage's pipes, tcp_copy auto's measurement and the parker that
+// holds idle directions without a goroutine. The runtime's is the
+// process's one (package live owns the runtime).
 type copyStages struct {
 	pipes rawsock.PipePool
 	// calibrated is tcp_copy auto's measurement, nil until it ended;
 	// calibration starts it once
 	calibrated  atomic.Pointer[CopyCalibration]
 	calibration sync.Once
+	// parkAfter is how long, in nanoseconds, a raw direction must move
+	// nothing before it parks (park_linux.go); 0 never parks. The
+	// runtime's is defaultParkAfter; tests shorten it.
+	parkAfter atomic.Int64
+	parker    parker
 }
+
+// defaultParkAfter is the runtime's parkAfter: a direction that moved no
+// byte for one to two seconds gives its goroutine up. Bulk and
+// request/response traffic moves bytes far more often and never parks;
+// an idle connection costs one sweep of its timer per second until both
+// directions are parked, then none until its idle timeout.
+const defaultParkAfter = time.Second
 
 // splice reports whether a direction in mode m stages its next chunk in
 // a pipe. Auto asks each time a direction takes a stage (only while
@@ -123,9 +136,9 @@ func (rt *Runtime) CopyCalibration() *CopyCalibration { return rt.copies.calibra
 func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters) {
 	var wg sync.WaitGroup
 	wg.Add(1)
-	l := newLink(client, upstream, idle, mode, stages, wg.Done)
-	go l.run(client, upstream, &c.Received)
-	l.run(upstream, client, &c.Sent)
+	l := newLink(client, upstream, idle, mode, stages, c, wg.Done)
+	go l.run(0, client, upstream, &c.Received)
+	l.run(1, upstream, client, &c.Sent)
 	wg.Wait()
 }
 
@@ -135,22 +148,30 @@ func pump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *
 // its own (deeper) goroutine stack alive for as long as the connection is
 // idle.
 func startPump(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters, done func()) {
-	l := newLink(client, upstream, idle, mode, stages, done)
-	go l.run(client, upstream, &c.Received)
-	go l.run(upstream, client, &c.Sent)
+	l := newLink(client, upstream, idle, mode, stages, c, done)
+	go l.run(0, client, upstream, &c.Received)
+	go l.run(1, upstream, client, &c.Sent)
 }
 
-// newLink prepares a connection's two directions; done runs after both.
-// stages are the runtime's (Runtime.copies).
-func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, done func()) *link {
+// newLink prepares a connection's two directions, upstream → client
+// (raw[0]) and client → upstream (raw[1]); done runs after both. stages
+// are the runtime's (Runtime.copies).
+func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, stages *copyStages, c *Counters, done func()) *link {
 	l := &link{a: client, b: upstream, idle: idle, mode: mode, stages: stages, onDone: done}
 	l.pending.Store(2)
 	// deadlines left by the caller (preread, replay) must not cut the
 	// copy short: from here on only the idle timer ends it
 	_ = client.SetDeadline(time.Time{})
 	_ = upstream.SetDeadline(time.Time{})
+	l.raw[0] = newRawCopier(client, upstream, l, &c.Received)
+	if l.raw[0] != nil {
+		l.raw[1] = newRawCopier(upstream, client, l, &c.Sent)
+	}
+	if l.raw[1] != nil {
+		l.parkAfter = time.Duration(stages.parkAfter.Load())
+	}
 	l.touch()
-	l.timer = time.AfterFunc(idle, l.check)
+	l.timer = time.AfterFunc(l.checkAfter(idle), l.check)
 	return l
 }
 
@@ -162,7 +183,20 @@ type link struct {
 	idle   time.Duration
 	mode   CopyMode
 	stages *copyStages
-	timer  *time.Timer
+	// raw are the raw copies of both directions (upstream → client,
+	// client → upstream), nil for a connection with TLS on either side;
+	// parkAfter is stages.parkAfter for a raw link, 0 (never park) for
+	// the others.
+	raw       [2]*rawCopier
+	parkAfter time.Duration
+	// timer enforces the idle timeout and, while a direction of a raw
+	// link may still park, runs the sweep every parkAfter.
+	timer *time.Timer
+	// mu orders parking against the sweep, the parker's wake-ups and
+	// abort (park_linux.go); aborted is set, under mu, by the first
+	// abort: from then on no direction parks.
+	mu      sync.Mutex
+	aborted bool
 	// last is when bytes last moved, in Unix nanoseconds.
 	last atomic.Int64
 	// pending counts the directions still running; the last one to end
@@ -183,25 +217,49 @@ func (l *link) finish() {
 
 func (l *link) touch() { l.last.Store(time.Now().UnixNano()) }
 
-// check runs when the idle timer fires: it ends the connection if nothing
-// moved for idle, or waits for the rest of the period.
+// check runs when the timer fires: it ends the connection if nothing
+// moved for idle; otherwise it asks the directions that moved nothing
+// since the last check to park (sweep), and waits for the rest of the
+// period, or for parkAfter while a direction still runs.
 func (l *link) check() {
 	if l.done.Load() {
 		return
 	}
 	quiet := time.Duration(time.Now().UnixNano() - l.last.Load())
-	if quiet < l.idle {
-		l.timer.Reset(l.idle - quiet)
+	if quiet >= l.idle {
+		l.abort()
 		return
 	}
-	l.abort()
+	l.mu.Lock()
+	wait := l.idle - quiet
+	if l.parkAfter > 0 && !l.aborted && l.sweep() {
+		wait = min(wait, l.parkAfter)
+	}
+	l.timer.Reset(wait)
+	l.mu.Unlock()
 }
 
-// abort wakes both directions: every blocked read and write fails.
+// checkAfter is when the timer should next check a link whose idle
+// timeout is left minutes from now: parkAfter while a direction may park.
+func (l *link) checkAfter(left time.Duration) time.Duration {
+	if l.parkAfter > 0 {
+		return min(left, l.parkAfter)
+	}
+	return left
+}
+
+// abort wakes both directions: every blocked read and write fails, and a
+// parked direction is resumed to fail the same way.
 func (l *link) abort() {
+	woken := l.unpark()
 	past := time.Unix(1, 0)
 	_ = l.a.SetDeadline(past)
 	_ = l.b.SetDeadline(past)
+	for _, c := range woken {
+		if c != nil {
+			go c.run()
+		}
+	}
 }
 
 // run moves src → dst. On EOF it half-closes dst and returns, leaving the
@@ -211,15 +269,15 @@ func (l *link) abort() {
 // direction ends, and that close sends the same FIN (both receive queues
 // are empty then, so it is a FIN and not a reset), one shutdown(2) less
 // per connection.
-func (l *link) run(dst, src net.Conn, count *atomic.Int64) {
-	defer l.finish()
-	if c := newRawCopier(dst, src, l, count); c != nil {
-		if c.copy() == io.EOF && (l.pending.Load() == 1 || c.closeWrite() == nil) {
-			return
-		}
-		l.abort()
+//
+// i is the direction (link.raw); a raw one runs as rawCopier.run, which
+// may park it and resume it later in another goroutine.
+func (l *link) run(i int, dst, src net.Conn, count *atomic.Int64) {
+	if c := l.raw[i]; c != nil {
+		c.run()
 		return
 	}
+	defer l.finish()
 	if l.copyBuffered(dst, src, count) == io.EOF {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			return

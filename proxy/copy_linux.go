@@ -40,6 +40,16 @@ type rawCopier struct {
 	l        *link
 	count    *atomic.Int64
 
+	// srcConn and srcFD are the source, for the sweep's read deadline
+	// and the parker's watch (park_linux.go); state is the direction's
+	// parking state, parkID its id in the parker while parked, and seen
+	// the count at the link's last check (under the link's mu).
+	srcConn net.Conn
+	srcFD   int
+	state   atomic.Int32
+	parkID  uint32
+	seen    int64
+
 	// dstFD is dst's descriptor, for delivering from inside src's read
 	// callback. It stays valid while the copy runs: the connections are
 	// closed only after both directions have ended.
@@ -80,8 +90,11 @@ func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1}
+	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1, srcConn: src, srcFD: -1, seen: count.Load()}
 	if rd.Control(func(fd uintptr) { c.dstFD = int(fd) }) != nil || c.dstFD < 0 {
+		return nil
+	}
+	if rs.Control(func(fd uintptr) { c.srcFD = int(fd) }) != nil || c.srcFD < 0 {
 		return nil
 	}
 	c.readFn, c.writeFn = c.fill, c.drain
@@ -210,7 +223,8 @@ func (c *rawCopier) putStage() {
 }
 
 // copy moves bytes until EOF (io.EOF) or an error. The idle timeout
-// arrives as a deadline error from link.abort.
+// arrives as a deadline error from link.abort, and so does the sweep's
+// request to park (run tells them apart).
 func (c *rawCopier) copy() error {
 	defer c.release()
 	for {
