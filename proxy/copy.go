@@ -171,7 +171,11 @@ func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, stage
 		l.parkAfter = time.Duration(stages.parkAfter.Load())
 	}
 	l.touch()
+	// under mu: a check due in parkAfter may run before AfterFunc has
+	// returned, and it resets the timer under mu
+	l.mu.Lock()
 	l.timer = time.AfterFunc(l.checkAfter(idle), l.check)
+	l.mu.Unlock()
 	return l
 }
 

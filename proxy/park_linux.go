@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,6 +67,16 @@ type parker struct {
 	raw  syscall.RawConn
 	byID map[uint32]*rawCopier
 	next uint32
+	// parks counts the directions parked since the last collection,
+	// which is scheduled once they reach collectAfter (see collect);
+	// collecting is whether one is, seen the parks it saw last, waits
+	// how often it waited for more, and cycles the number of GC cycles
+	// at the last park
+	parks, collectAfter, seen, waits int
+	collecting                       bool
+	collectTimer                     *time.Timer
+	collectWait                      time.Duration
+	cycles                           uint64
 }
 
 // open makes the epoll instance and starts its loop; the caller holds
@@ -81,6 +93,7 @@ func (p *parker) open() bool {
 		return false
 	}
 	p.ep, p.raw, p.byID = ep, raw, map[uint32]*rawCopier{}
+	p.collectAfter = minCollectParks
 	go p.loop()
 	return true
 }
@@ -103,7 +116,73 @@ func (p *parker) add(c *rawCopier) bool {
 	}
 	c.parkID = p.next
 	p.byID[p.next] = c
+	p.parks++
+	p.cycles = gcCycles()
+	if !p.collecting && p.parks >= p.collectAfter {
+		p.collecting, p.seen, p.waits = true, p.parks, 0
+		p.collectWait = max(time.Duration(c.l.stages.parkAfter.Load()), minCollectDelay)
+		if p.collectTimer == nil {
+			p.collectTimer = time.AfterFunc(p.collectWait, p.collect)
+		} else {
+			p.collectTimer.Reset(p.collectWait)
+		}
+	}
 	return true
+}
+
+// minCollectParks is the fewest parked directions collect runs for (512
+// KiB of stacks); minCollectDelay the least it waits for more to park.
+const (
+	minCollectParks = 256
+	minCollectDelay = 100 * time.Millisecond
+)
+
+// collect runs a GC once enough directions parked since the last one. A
+// goroutine that exits keeps its stack: Go frees the stacks of dead
+// goroutines only in the next GC (markrootFreeGStacks, runtime/mgcmark.go),
+// and an idle proxy allocates nothing that would start one before the
+// runtime's forced GC, two minutes later. The parked directions' stacks
+// are collected on terms like GOGC's for the heap: once they amount to an
+// eighth of the live heap (2 KiB per direction), which bounds the cost of
+// the collection per byte it frees, and not when the runtime ran a whole
+// GC after the last of them parked anyway. It waits until the directions stop parking for a sweep period
+// (for at most 8), so that a burst of connections going idle together
+// is collected in one GC. The runtime's scavenger then returns the freed
+// stacks to the system.
+func (p *parker) collect() {
+	p.mu.Lock()
+	if p.parks != p.seen && p.waits < 8 {
+		p.seen, p.waits = p.parks, p.waits+1
+		p.collectTimer.Reset(p.collectWait)
+		p.mu.Unlock()
+		return
+	}
+	cycles := p.cycles
+	p.mu.Unlock()
+	// a cycle that ended after the last park may have begun before the
+	// goroutine exited; the one after it cannot have
+	if gcCycles() < cycles+2 {
+		runtime.GC()
+	}
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	after := minCollectParks
+	if live[0].Value.Kind() == metrics.KindUint64 {
+		after = max(after, int(live[0].Value.Uint64()/(8*2048)))
+	}
+	p.mu.Lock()
+	p.parks, p.collectAfter, p.collecting = 0, after, false
+	p.mu.Unlock()
+}
+
+// gcCycles is the number of GC cycles completed so far.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // remove stops watching c's source; the caller holds c's link's mu and
@@ -201,10 +280,11 @@ func (c *rawCopier) parkable(err error) bool {
 	return c.state.Load() == stAsk && errors.Is(err, os.ErrDeadlineExceeded) && c.err == nil && !c.eof && c.off >= c.end
 }
 
-// parkHook, set by tests only, runs in park once the parker watches the
-// source and before the direction counts as parked: input that arrives
-// right then must still wake the direction.
-var parkHook atomic.Pointer[func(*rawCopier)]
+// parkHook, set by tests only, runs in park twice: before it takes the
+// link's mu (watched false), and once the parker watches the source but
+// before the direction counts as parked (watched true), when input that
+// arrives must still wake the direction.
+var parkHook atomic.Pointer[func(c *rawCopier, watched bool)]
 
 // park results
 const (
@@ -218,6 +298,10 @@ const (
 // comes after c is parked, and then takes it back (unpark).
 func (c *rawCopier) park() int {
 	l := c.l
+	h := parkHook.Load()
+	if h != nil {
+		(*h)(c, false)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.aborted {
@@ -229,8 +313,8 @@ func (c *rawCopier) park() int {
 		c.state.Store(stRun)
 		return parkRefused
 	}
-	if h := parkHook.Load(); h != nil {
-		(*h)(c)
+	if h != nil {
+		(*h)(c, true)
 	}
 	c.state.Store(stParked)
 	return parked

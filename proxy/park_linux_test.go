@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,7 +169,10 @@ func TestParkNoLostWakeup(t *testing.T) {
 	)
 	// the directions of this link are told apart from other tests'
 	// by their sources' peers: the client, and the backend
-	hook := func(rc *rawCopier) {
+	hook := func(rc *rawCopier, watched bool) {
+		if !watched {
+			return
+		}
 		var to net.Conn
 		dir := 0
 		switch rc.srcConn.RemoteAddr().String() {
@@ -373,5 +377,70 @@ func TestParkedConnectionOutlivesRoute(t *testing.T) {
 	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := nc.Read(make([]byte, 1)); err == nil {
 		t.Error("a connection after the route was deleted was proxied")
+	}
+}
+
+// The stacks of parked directions go back without anything else asking
+// for a GC: N connections are held with all their directions' goroutines
+// alive (the hook keeps each one from parking once it has done its part
+// of the exchange), then let park; the stack memory they held is freed
+// (collect) and the connections still work.
+func TestParkedStacksFreed(t *testing.T) {
+	const n = 300
+	addr, conns := heldBackend(t)
+	rt, _ := newTestRuntime(t, map[string]string{"stacks": `{"upstream":{"nodes":{"` + addr + `":1}}}`}, nil)
+	rt.copies.parkAfter.Store(int64(testPark))
+	listen, _ := proxyListener(t, rt)
+	release := make(chan struct{})
+	var waiting atomic.Int32
+	hold := func(rc *rawCopier, watched bool) {
+		if !watched && rc.l.stages == &rt.copies && rc.count.Load() > 0 {
+			waiting.Add(1)
+			<-release
+		}
+	}
+	parkHook.Store(&hold)
+	t.Cleanup(func() { parkHook.Store(nil) })
+	clients, backends := make([]net.Conn, n), make([]net.Conn, n)
+	for i := range n {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+		t.Cleanup(func() { c.Close() })
+		exchange(t, c, &backends[i], conns, "hello")
+		t.Cleanup(func() { backends[i].Close() })
+	}
+	stacks := func() int64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.StackInuse)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting.Load() != 2*n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d directions about to park, want %d", waiting.Load(), 2*n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	held := stacks()
+	close(release)
+	waitParked(t, &rt.copies, 2*n)
+	// the goroutines held at least 2 KiB each, 4 KiB per connection
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		freed := held - stacks()
+		if freed >= n*2048 {
+			t.Logf("%d bytes of stacks freed, %d per connection", freed, freed/n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes of stacks freed after %d connections parked (%d each), want at least 2048 each", freed, n, freed/n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range n {
+		exchange(t, clients[i], &backends[i], conns, "again")
 	}
 }
