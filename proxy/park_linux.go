@@ -6,7 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
@@ -33,7 +33,8 @@ import (
 // the link's, untouched by parking. A parked direction holds no stage
 // (it parks only from the read, when nothing is in flight), so a
 // connection with both directions parked holds no goroutine, buffer or
-// pipe: its sockets, the session and the link's small structs.
+// pipe: its sockets, the session and the link's small structs. The
+// stacks the exited goroutines leave go back to the system in collect.
 //
 // The parker watches a descriptor once (EPOLLONESHOT) and removes it
 // when it wakes the direction, or when abort takes the direction back:
@@ -68,15 +69,12 @@ type parker struct {
 	byID map[uint32]*rawCopier
 	next uint32
 	// parks counts the directions parked since the last collection,
-	// which is scheduled once they reach collectAfter (see collect);
-	// collecting is whether one is, seen the parks it saw last, waits
-	// how often it waited for more, and cycles the number of GC cycles
-	// at the last park
-	parks, collectAfter, seen, waits int
-	collecting                       bool
-	collectTimer                     *time.Timer
-	collectWait                      time.Duration
-	cycles                           uint64
+	// which is scheduled once they reach minCollectParks (see collect);
+	// collecting is whether one is, seen the parks it saw last and
+	// waits how often it waited for more
+	parks, seen, waits int
+	collecting         bool
+	collectTimer       *time.Timer
 }
 
 // open makes the epoll instance and starts its loop; the caller holds
@@ -93,7 +91,6 @@ func (p *parker) open() bool {
 		return false
 	}
 	p.ep, p.raw, p.byID = ep, raw, map[uint32]*rawCopier{}
-	p.collectAfter = minCollectParks
 	go p.loop()
 	return true
 }
@@ -117,72 +114,80 @@ func (p *parker) add(c *rawCopier) bool {
 	c.parkID = p.next
 	p.byID[p.next] = c
 	p.parks++
-	p.cycles = gcCycles()
-	if !p.collecting && p.parks >= p.collectAfter {
+	if !p.collecting && p.parks >= minCollectParks {
 		p.collecting, p.seen, p.waits = true, p.parks, 0
-		p.collectWait = max(time.Duration(c.l.stages.parkAfter.Load()), minCollectDelay)
 		if p.collectTimer == nil {
-			p.collectTimer = time.AfterFunc(p.collectWait, p.collect)
+			p.collectTimer = time.AfterFunc(collectQuiet, p.collect)
 		} else {
-			p.collectTimer.Reset(p.collectWait)
+			p.collectTimer.Reset(collectQuiet)
 		}
 	}
 	return true
 }
 
-// minCollectParks is the fewest parked directions collect runs for (512
-// KiB of stacks); minCollectDelay the least it waits for more to park.
+// minCollectParks is how many directions must park before collect
+// looks at the stacks; collectQuiet how long no direction may have parked
+// before it does (it waits at most ten times that).
 const (
 	minCollectParks = 256
-	minCollectDelay = 100 * time.Millisecond
+	collectQuiet    = 100 * time.Millisecond
 )
 
-// collect runs a GC once enough directions parked since the last one. A
-// goroutine that exits keeps its stack: Go frees the stacks of dead
-// goroutines only in the next GC (markrootFreeGStacks, runtime/mgcmark.go),
-// and an idle proxy allocates nothing that would start one before the
-// runtime's forced GC, two minutes later. The parked directions' stacks
-// are collected on terms like GOGC's for the heap: once they amount to an
-// eighth of the live heap (2 KiB per direction), which bounds the cost of
-// the collection per byte it frees, and not when the runtime ran a whole
-// GC after the last of them parked anyway. It waits until the directions stop parking for a sweep period
-// (for at most 8), so that a burst of connections going idle together
-// is collected in one GC. The runtime's scavenger then returns the freed
-// stacks to the system.
+// collect gives the stacks of the goroutines that parked directions left
+// back to the system. A goroutine that exits keeps its stack: Go frees
+// the stacks of dead goroutines only in a GC (markrootFreeGStacks,
+// runtime/mgcmark.go), an idle proxy allocates nothing that would start
+// one before the runtime's forced GC two minutes later, and even then
+// the scavenger keeps the freed memory mapped: it returns only what
+// exceeds about 1.1 times the heap goal, and stacks are not part of the
+// heap in use that goal is made of. So collect runs debug.FreeOSMemory (a
+// GC, then all free memory back to the system) when the dead goroutines'
+// stacks (the stack memory beyond 2 KiB per live goroutine) amount to an
+// eighth of the live heap and at least 512 KiB: that bounds its cost (a
+// GC, about proportional to the live heap) per byte it frees, and skips
+// it when the exited goroutines were reused by new ones (connections
+// that come and go while others park), which a count of parks alone
+// would not tell. It waits until no direction parked for collectQuiet,
+// so that a burst of connections going idle together is collected once.
 func (p *parker) collect() {
 	p.mu.Lock()
-	if p.parks != p.seen && p.waits < 8 {
+	if p.parks != p.seen && p.waits < 10 {
 		p.seen, p.waits = p.parks, p.waits+1
-		p.collectTimer.Reset(p.collectWait)
+		p.collectTimer.Reset(collectQuiet)
 		p.mu.Unlock()
 		return
 	}
-	cycles := p.cycles
 	p.mu.Unlock()
-	// a cycle that ended after the last park may have begun before the
-	// goroutine exited; the one after it cannot have
-	if gcCycles() < cycles+2 {
-		runtime.GC()
-	}
-	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(live)
-	after := minCollectParks
-	if live[0].Value.Kind() == metrics.KindUint64 {
-		after = max(after, int(live[0].Value.Uint64()/(8*2048)))
+	if dead, live := deadStacks(); dead >= max(512<<10, live/8) {
+		debug.FreeOSMemory()
 	}
 	p.mu.Lock()
-	p.parks, p.collectAfter, p.collecting = 0, after, false
+	p.parks, p.collecting = 0, false
 	p.mu.Unlock()
 }
 
-// gcCycles is the number of GC cycles completed so far.
-func gcCycles() uint64 {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+// deadStacks estimates the stack memory held by dead goroutines: the
+// stack memory beyond the starting size of each live goroutine (so a
+// high estimate when live goroutines have grown theirs); live is the
+// live heap.
+func deadStacks() (dead, live uint64) {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/sched/goroutines:goroutines"},
+		{Name: "/gc/stack/starting-size:bytes"},
+		{Name: "/gc/heap/live:bytes"},
 	}
-	return s[0].Value.Uint64()
+	metrics.Read(s)
+	for _, x := range s {
+		if x.Value.Kind() != metrics.KindUint64 {
+			return 0, 0
+		}
+	}
+	stacks, used := s[0].Value.Uint64(), s[1].Value.Uint64()*s[2].Value.Uint64()
+	if stacks > used {
+		dead = stacks - used
+	}
+	return dead, s[3].Value.Uint64()
 }
 
 // remove stops watching c's source; the caller holds c's link's mu and

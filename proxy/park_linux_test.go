@@ -386,7 +386,7 @@ func TestParkedConnectionOutlivesRoute(t *testing.T) {
 // of the exchange), then let park; the stack memory they held is freed
 // (collect) and the connections still work.
 func TestParkedStacksFreed(t *testing.T) {
-	const n = 300
+	const n = 500
 	addr, conns := heldBackend(t)
 	rt, _ := newTestRuntime(t, map[string]string{"stacks": `{"upstream":{"nodes":{"` + addr + `":1}}}`}, nil)
 	rt.copies.parkAfter.Store(int64(testPark))
