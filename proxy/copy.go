@@ -168,6 +168,9 @@ func newLink(client, upstream net.Conn, idle time.Duration, mode CopyMode, stage
 		l.raw[1] = newRawCopier(upstream, client, l, &c.Sent)
 	}
 	if l.raw[1] != nil {
+		// each direction's source is the other's destination
+		l.raw[0].setSource(l.raw[1])
+		l.raw[1].setSource(l.raw[0])
 		l.parkAfter = time.Duration(stages.parkAfter.Load())
 	}
 	l.touch()

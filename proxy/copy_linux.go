@@ -41,7 +41,8 @@ type rawCopier struct {
 	count    *atomic.Int64
 
 	// srcConn and srcFD are the source, for the sweep's read deadline
-	// and the parker's watch (park_linux.go); state is the direction's
+	// and the parker's watch (park_linux.go; srcFD is set by newLink,
+	// from the other direction's dstFD); state is the direction's
 	// parking state, parkID its id in the parker while parked, and seen
 	// the count at the link's last check (under the link's mu).
 	srcConn net.Conn
@@ -92,9 +93,6 @@ func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
 	}
 	c := &rawCopier{src: rs, dst: rd, l: l, count: count, dstFD: -1, srcConn: src, srcFD: -1, seen: count.Load()}
 	if rd.Control(func(fd uintptr) { c.dstFD = int(fd) }) != nil || c.dstFD < 0 {
-		return nil
-	}
-	if rs.Control(func(fd uintptr) { c.srcFD = int(fd) }) != nil || c.srcFD < 0 {
 		return nil
 	}
 	c.readFn, c.writeFn = c.fill, c.drain

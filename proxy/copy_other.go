@@ -18,6 +18,9 @@ func newRawCopier(net.Conn, net.Conn, *link, *atomic.Int64) *rawCopier { return 
 // so that link.run reads the same on every system.
 func (*rawCopier) run() {}
 
+// setSource is never called (no copier).
+func (*rawCopier) setSource(*rawCopier) {}
+
 // parker is empty: only raw directions park (park_linux.go).
 type parker struct{}
 

@@ -229,6 +229,10 @@ func (cs *copyStages) Parked() int {
 	return len(p.byID)
 }
 
+// setSource takes c's source descriptor from other, the opposite
+// direction, whose destination it is.
+func (c *rawCopier) setSource(other *rawCopier) { c.srcFD = other.dstFD }
+
 // wake resumes c, parked under id, in a new goroutine, unless abort took
 // it back first.
 func (c *rawCopier) wake(id uint32) {
