@@ -24,9 +24,6 @@ func (*rawCopier) setSource(*rawCopier) {}
 // parker is empty: only raw directions park (park_linux.go).
 type parker struct{}
 
-// Parked is 0: nothing parks on this system.
-func (*copyStages) Parked() int { return 0 }
-
 // sweep has nothing to park.
 func (*link) sweep() bool { return false }
 

@@ -220,9 +220,9 @@ func (p *parker) loop() {
 	}
 }
 
-// Parked is how many directions of TCP connections the parker holds
+// parked is how many directions of TCP connections the parker holds
 // without a goroutine.
-func (cs *copyStages) Parked() int {
+func (cs *copyStages) parked() int {
 	p := &cs.parker
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -47,9 +47,9 @@ func parkedLink(t *testing.T, mode CopyMode, idle, after time.Duration) (client,
 func waitParked(t *testing.T, st *copyStages, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for st.Parked() != n {
+	for st.parked() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d directions parked, want %d", st.Parked(), n)
+			t.Fatalf("%d directions parked, want %d", st.parked(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
