@@ -246,8 +246,8 @@ func (l *link) check() {
 	l.mu.Unlock()
 }
 
-// checkAfter is when the timer should next check a link whose idle
-// timeout is left minutes from now: parkAfter while a direction may park.
+// checkAfter is how long the timer waits when the idle timeout is left
+// away: no longer than parkAfter on a link whose directions may park.
 func (l *link) checkAfter(left time.Duration) time.Duration {
 	if l.parkAfter > 0 {
 		return min(left, l.parkAfter)
