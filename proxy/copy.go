@@ -73,15 +73,28 @@ type CopyCalibration struct {
 }
 
 // copyStages is what the raw copies of all connections share: the
-// splice stage's pipes and tcp_copy auto's measurement. The runtime's is
-// the process's one (package live owns the runtime).
+// splice stage's pipes, tcp_copy auto's measurement and the parker that
+// holds idle directions without a goroutine. The runtime's is the
+// process's one (package live owns the runtime).
 type copyStages struct {
 	pipes rawsock.PipePool
 	// calibrated is tcp_copy auto's measurement, nil until it ended;
 	// calibration starts it once
 	calibrated  atomic.Pointer[CopyCalibration]
 	calibration sync.Once
+	// parkAfter is how long, in nanoseconds, a raw direction must move
+	// nothing before it parks (park_linux.go); 0 never parks. The
+	// runtime's is defaultParkAfter; tests shorten it.
+	parkAfter atomic.Int64
+	parker    parker
 }
+
+// defaultParkAfter is the runtime's parkAfter: a direction that moved no
+// byte for one to two seconds gives its goroutine up. Bulk and
+// request/response traffic moves bytes far more often and never parks;
+// an idle connection costs one sweep of its timer per second until both
+// directions are parked, then none until its idle timeout.
+const defaultParkAfter = time.Second
 
 // splice reports whether a direction in mode m stages its next chunk in
 // a pipe. Auto asks each time a direction takes a stage (only while
@@ -171,8 +184,15 @@ func (l *link) init(client, upstream net.Conn, idle time.Duration, mode CopyMode
 	_ = client.SetDeadline(time.Time{})
 	_ = upstream.SetDeadline(time.Time{})
 	l.rawOK = l.initRaw(&c.Sent, &c.Received)
+	if l.rawOK {
+		l.parkAfter = time.Duration(stages.parkAfter.Load())
+	}
 	l.touch()
-	l.timer = time.AfterFunc(idle, l.check)
+	// under mu: a check due in parkAfter may run before AfterFunc has
+	// returned, and it resets the timer under mu
+	l.mu.Lock()
+	l.timer = time.AfterFunc(l.checkAfter(idle), l.check)
+	l.mu.Unlock()
 }
 
 // link is one proxied connection's shared state. One timer per connection
@@ -184,7 +204,17 @@ type link struct {
 	mode   CopyMode
 	stages *copyStages
 	c      *Counters
-	timer  *time.Timer
+	// parkAfter is stages.parkAfter for a raw link, 0 (never park) for
+	// the others.
+	parkAfter time.Duration
+	// timer enforces the idle timeout and, while a direction of a raw
+	// link may still park, runs the sweep every parkAfter.
+	timer *time.Timer
+	// mu orders parking against the sweep, the parker's wake-ups and
+	// abort (park_linux.go); aborted is set, under mu, by the first
+	// abort: from then on no direction parks.
+	mu      sync.Mutex
+	aborted bool
 	// last is when bytes last moved, in nanoseconds since clockBase.
 	last atomic.Int64
 	// pending counts the directions still running; the last one to end
@@ -213,25 +243,52 @@ var clockBase = time.Now()
 
 func (l *link) touch() { l.last.Store(int64(time.Since(clockBase))) }
 
-// check runs when the idle timer fires: it ends the connection if nothing
-// moved for idle, or waits for the rest of the period.
+// quiet is how long no byte has moved.
+func (l *link) quiet() time.Duration { return time.Since(clockBase) - time.Duration(l.last.Load()) }
+
+// check runs when the timer fires: it ends the connection if nothing
+// moved for idle; otherwise it asks the directions that moved nothing
+// since the last check to park (sweep), and waits for the rest of the
+// period, or for parkAfter while a direction still runs.
 func (l *link) check() {
 	if l.done.Load() {
 		return
 	}
-	quiet := time.Since(clockBase) - time.Duration(l.last.Load())
-	if quiet < l.idle {
-		l.timer.Reset(l.idle - quiet)
+	quiet := l.quiet()
+	if quiet >= l.idle {
+		l.abort()
 		return
 	}
-	l.abort()
+	l.mu.Lock()
+	wait := l.idle - quiet
+	if l.parkAfter > 0 && !l.aborted && l.sweep() {
+		wait = min(wait, l.parkAfter)
+	}
+	l.timer.Reset(wait)
+	l.mu.Unlock()
 }
 
-// abort wakes both directions: every blocked read and write fails.
+// checkAfter is how long the timer waits when the idle timeout is left
+// away: no longer than parkAfter on a link whose directions may park.
+func (l *link) checkAfter(left time.Duration) time.Duration {
+	if l.parkAfter > 0 {
+		return min(left, l.parkAfter)
+	}
+	return left
+}
+
+// abort wakes both directions: every blocked read and write fails, and a
+// parked direction is resumed to fail the same way.
 func (l *link) abort() {
+	woken := l.unpark()
 	past := time.Unix(1, 0)
 	_ = l.a.SetDeadline(past)
 	_ = l.b.SetDeadline(past)
+	for _, c := range woken {
+		if c != nil {
+			go c.run()
+		}
+	}
 }
 
 // run moves one direction: 0 is client → upstream, 1 upstream → client.
@@ -242,16 +299,15 @@ func (l *link) abort() {
 // direction ends, and that close sends the same FIN (both receive queues
 // are empty then, so it is a FIN and not a reset), one shutdown(2) less
 // per connection.
+//
+// A raw direction runs as rawCopier.run, which may park it and resume it
+// later in another goroutine.
 func (l *link) run(dir int) {
-	defer l.finish()
 	if l.rawOK {
-		c := &l.raw[dir]
-		if c.copy() == io.EOF && (l.pending.Load() == 1 || c.closeWrite() == nil) {
-			return
-		}
-		l.abort()
+		l.raw[dir].run()
 		return
 	}
+	defer l.finish()
 	dst, src, count := l.b, l.a, &l.c.Sent
 	if dir == 1 {
 		dst, src, count = l.a, l.b, &l.c.Received

@@ -40,6 +40,17 @@ type rawCopier struct {
 	l        *link
 	count    *atomic.Int64
 
+	// srcConn and srcFD are the source, for the sweep's read deadline
+	// and the parker's watch (park_linux.go; srcFD is the other
+	// direction's dstFD); state is the direction's
+	// parking state, parkID its id in the parker while parked, and seen
+	// the count at the link's last check (under the link's mu).
+	srcConn net.Conn
+	srcFD   int
+	state   atomic.Int32
+	parkID  uint32
+	seen    int64
+
 	// dstFD is dst's descriptor, for delivering from inside src's read
 	// callback and for the half-close. It stays valid while the copy
 	// runs: the connections are closed only after both directions have
@@ -96,14 +107,17 @@ func (l *link) initRaw(up, down *atomic.Int64) bool {
 	if !ok {
 		return false
 	}
-	toB.init(rb, ra, l, up)
-	toA.init(ra, rb, l, down)
+	// each direction's source is the other's destination
+	toB.init(rb, ra, l.a, toA.dstFD, l, up)
+	toA.init(ra, rb, l.b, toB.dstFD, l, down)
 	return true
 }
 
-// init prepares c for src → dst with l's copy mode; c.dstFD is set.
-func (c *rawCopier) init(dst, src syscall.RawConn, l *link, count *atomic.Int64) {
+// init prepares c for src → dst with l's copy mode; c.dstFD is set, and
+// srcConn is src's connection, whose descriptor is srcFD.
+func (c *rawCopier) init(dst, src syscall.RawConn, srcConn net.Conn, srcFD int, l *link, count *atomic.Int64) {
 	c.src, c.dst, c.l, c.count = src, dst, l, count
+	c.srcConn, c.srcFD, c.seen = srcConn, srcFD, count.Load()
 	c.stepFn = c.step
 }
 
@@ -111,12 +125,13 @@ func (c *rawCopier) init(dst, src syscall.RawConn, l *link, count *atomic.Int64)
 // when either side is not plain TCP (rawConnOf).
 func newRawCopier(dst, src net.Conn, l *link, count *atomic.Int64) *rawCopier {
 	c := new(rawCopier)
-	rs, ok1 := rawSideOf(src, new(int))
+	var srcFD int
+	rs, ok1 := rawSideOf(src, &srcFD)
 	rd, ok2 := rawSideOf(dst, &c.dstFD)
 	if !ok1 || !ok2 {
 		return nil
 	}
-	c.init(rd, rs, l, count)
+	c.init(rd, rs, src, srcFD, l, count)
 	return c
 }
 
@@ -252,7 +267,8 @@ func (c *rawCopier) putStage() {
 }
 
 // copy moves bytes until EOF (io.EOF) or an error. The idle timeout
-// arrives as a deadline error from link.abort.
+// arrives as a deadline error from link.abort, and so does the sweep's
+// request to park (run tells them apart).
 func (c *rawCopier) copy() error {
 	defer c.release()
 	for {

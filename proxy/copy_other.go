@@ -17,10 +17,23 @@ func newRawCopier(net.Conn, net.Conn, *link, *atomic.Int64) *rawCopier { return 
 // initRaw finds no plain TCP to copy raw.
 func (*link) initRaw(_, _ *atomic.Int64) bool { return false }
 
-// copy and closeWrite are never called: newRawCopier never returns a
-// copier. They exist so that link.run reads the same on every system.
-func (*rawCopier) copy() error       { return errNoRawCopy }
-func (*rawCopier) closeWrite() error { return errNoRawCopy }
+// run is never called: initRaw never finds a raw link. It exists so that
+// link.run reads the same on every system.
+func (*rawCopier) run() {}
+
+// parker is empty: only raw directions park (park_linux.go).
+type parker struct{}
+
+// sweep has nothing to park.
+func (*link) sweep() bool { return false }
+
+// unpark only marks l aborted: nothing is ever parked here.
+func (l *link) unpark() (woken [2]*rawCopier) {
+	l.mu.Lock()
+	l.aborted = true
+	l.mu.Unlock()
+	return woken
+}
 
 // calibrate has nothing to choose from: every connection takes the
 // buffered copy.

@@ -47,22 +47,28 @@ func tcpPair(t *testing.T) (a, b *net.TCPConn) {
 
 // pumpCase is one way of running the copy: blocking pump or startPump,
 // with a copy mode, or buffered (TLS-like connections, which take the
-// buffered loop whatever the mode).
+// buffered loop whatever the mode). park is the park delay (0: the
+// directions never park; raw directions on Linux only, park_linux.go).
 type pumpCase struct {
 	name     string
 	async    bool
 	mode     CopyMode
 	buffered bool
+	park     time.Duration
 }
 
 var pumpCases = []pumpCase{
-	{"pump/auto", false, CopyAuto, false},
-	{"pump/buffer", false, CopyBuffer, false},
-	{"pump/splice", false, CopySplice, false},
-	{"pump/buffered", false, CopyAuto, true},
-	{"startPump/buffer", true, CopyBuffer, false},
-	{"startPump/splice", true, CopySplice, false},
-	{"startPump/buffered", true, CopySplice, true},
+	{"pump/auto", false, CopyAuto, false, 0},
+	{"pump/buffer", false, CopyBuffer, false, 0},
+	{"pump/splice", false, CopySplice, false, 0},
+	{"pump/buffered", false, CopyAuto, true, 0},
+	{"startPump/buffer", true, CopyBuffer, false, 0},
+	{"startPump/splice", true, CopySplice, false, 0},
+	{"startPump/buffered", true, CopySplice, true, 0},
+	// parking every few milliseconds: every pause of the tests parks
+	// the idle directions, and their next bytes resume them
+	{"startPump/buffer/parking", true, CopyBuffer, false, 2 * time.Millisecond},
+	{"pump/splice/parking", false, CopySplice, false, 2 * time.Millisecond},
 }
 
 // startLink proxies between a fresh client and upstream pair and returns
@@ -87,11 +93,13 @@ func startLink(t *testing.T, tc pumpCase, idle time.Duration) (client, backend *
 		proxyOut.Close()
 		close(done)
 	}
+	stages := new(copyStages)
+	stages.parkAfter.Store(int64(tc.park))
 	if tc.async {
-		startPump(in, out, idle, tc.mode, new(copyStages), c, end)
+		startPump(in, out, idle, tc.mode, stages, c, end)
 	} else {
 		go func() {
-			pump(in, out, idle, tc.mode, new(copyStages), c)
+			pump(in, out, idle, tc.mode, stages, c)
 			end()
 		}()
 	}

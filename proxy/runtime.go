@@ -69,6 +69,7 @@ func NewRuntime(logger *zap.Logger) *Runtime {
 	// the buffer until a config sets its mode: a runtime that no config
 	// drives (tests, tools) never starts tcp_copy auto's measurement
 	rt.SetTCPCopy(CopyBuffer)
+	rt.copies.parkAfter.Store(int64(defaultParkAfter))
 	return rt
 }
 

@@ -79,7 +79,7 @@ func (rt *Runtime) NewUDPServer(pc *net.UDPConn) (*UDPServer, error) {
 	// loop when any upstream socket has a datagram
 	rawsock.ReserveFDs()
 	var err error
-	if s.ep, err = rawsock.NewEpoll(); err != nil {
+	if s.ep, err = rawsock.NewEpoll("udp-upstreams"); err != nil {
 		return nil, fmt.Errorf("udp %s: reply poller: %w", s.local, err)
 	}
 	if s.epRaw, err = s.ep.File.SyscallConn(); err != nil {

@@ -11,9 +11,6 @@ import (
 	"time"
 )
 
-// errNoRawCopy is what the stubs of copy_other.go would return.
-var errNoRawCopy = errors.New("proxy: the raw socket copy is Linux-only")
-
 // maxDatagram is the largest UDP payload; datagrams are forwarded whole.
 const maxDatagram = 65536
 
