@@ -123,10 +123,14 @@ type goMem struct {
 // statistics (/debug/vars, saved as dir/name.vars.json) and goroutine
 // count (/debug/pprof/goroutine?debug=1), and counts its metric series
 // (/metrics).
+// memClient is memOf's client: no keep-alive, so that the descriptors
+// counted after it are the gateway's own.
+var memClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 func memOf(admin, dir, name string) goMem {
 	var m goMem
 	get := func(path string) []byte {
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + admin + path)
+		resp, err := memClient.Get("http://" + admin + path)
 		if err != nil {
 			return nil
 		}
@@ -137,7 +141,7 @@ func memOf(admin, dir, name string) goMem {
 	if prof := get("/debug/pprof/heap?gc=1"); dir != "" && len(prof) > 0 {
 		_ = os.WriteFile(filepath.Join(dir, name+".pb.gz"), prof, 0o644)
 	}
-	if resp, err := (&http.Client{Timeout: 30 * time.Second}).Post("http://"+admin+"/v1/gc", "", nil); err == nil {
+	if resp, err := memClient.Post("http://"+admin+"/v1/gc", "", nil); err == nil {
 		resp.Body.Close()
 	}
 	var vars struct {
