@@ -109,18 +109,14 @@ func capLoop(ctx context.Context, c *counters, p *e2e.Proc, admin, addr string) 
 		for _, conn := range held {
 			conn.Close()
 		}
-		recovered := false
-		deadline := time.Now().Add(10 * time.Second)
-		for !recovered && time.Now().Before(deadline) && !p.Exited() {
-			if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-				recovered = echoOnce(conn)
-				conn.Close()
+		if !servedAgain(p, 50*time.Millisecond, func() bool {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				return false
 			}
-			if !recovered {
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
-		if !recovered {
+			defer conn.Close()
+			return echoOnce(conn)
+		}) {
 			c.capNotRecovered.Add(1)
 		}
 		select {
@@ -220,18 +216,14 @@ func udpCapLoop(ctx context.Context, c *counters, p *e2e.Proc, admin, addr strin
 		for _, conn := range held {
 			conn.Close()
 		}
-		recovered := false
-		deadline := time.Now().Add(10 * time.Second)
-		for !recovered && time.Now().Before(deadline) && !p.Exited() {
-			if conn := dial(); conn != nil {
-				recovered = udpEchoOnce(conn, 200*time.Millisecond)
-				conn.Close()
+		if !servedAgain(p, 200*time.Millisecond, func() bool {
+			conn := dial()
+			if conn == nil {
+				return false
 			}
-			if !recovered {
-				time.Sleep(200 * time.Millisecond)
-			}
-		}
-		if !recovered {
+			defer conn.Close()
+			return udpEchoOnce(conn, 200*time.Millisecond)
+		}) {
 			c.udpCapNotRecovered.Add(1)
 		}
 		// until the session that answered has expired too, so that the
@@ -255,4 +247,15 @@ func udpEchoOnce(conn net.Conn, wait time.Duration) bool {
 	var b [64]byte
 	n, err := conn.Read(b[:])
 	return err == nil && string(b[:n]) == string(msg)
+}
+
+// servedAgain tries served every pause until it succeeds, for at most
+// 10 s while the gateway p runs.
+func servedAgain(p *e2e.Proc, pause time.Duration, served func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !p.Exited(); time.Sleep(pause) {
+		if served() {
+			return true
+		}
+	}
+	return false
 }
