@@ -2,17 +2,13 @@
 
 package proxy
 
-import (
-	"net"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // rawCopier is Linux's raw read/write copy (copy_linux.go). Elsewhere
-// there is none: newRawCopier returns nil and link.run takes the buffered
-// copy, a read and a write through a pooled 32 KiB buffer per chunk.
+// there is none: initRaw finds no raw link and link.run takes the
+// buffered copy, a read and a write through a pooled 32 KiB buffer per
+// chunk.
 type rawCopier struct{}
-
-func newRawCopier(net.Conn, net.Conn, *link, *atomic.Int64) *rawCopier { return nil }
 
 // initRaw finds no plain TCP to copy raw.
 func (*link) initRaw(_, _ *atomic.Int64) bool { return false }

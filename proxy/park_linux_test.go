@@ -300,17 +300,7 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	listen, _ := proxyListener(t, rt)
 	runtime.GC()
 	before := runtime.NumGoroutine()
-	clients, backends := make([]net.Conn, n), make([]net.Conn, n)
-	for i := range n {
-		c, err := net.Dial("tcp", listen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients[i] = c
-		t.Cleanup(func() { c.Close() })
-		exchange(t, c, &backends[i], conns, "hello")
-		t.Cleanup(func() { backends[i].Close() })
-	}
+	clients, backends := openIdle(t, listen, conns, n)
 	waitParked(t, &rt.copies, 2*n)
 	// the timers' short-lived sweeps may run a few goroutines at a time
 	deadline := time.Now().Add(10 * time.Second)
@@ -401,17 +391,7 @@ func TestParkedStacksFreed(t *testing.T) {
 	}
 	parkHook.Store(&hold)
 	t.Cleanup(func() { parkHook.Store(nil) })
-	clients, backends := make([]net.Conn, n), make([]net.Conn, n)
-	for i := range n {
-		c, err := net.Dial("tcp", listen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients[i] = c
-		t.Cleanup(func() { c.Close() })
-		exchange(t, c, &backends[i], conns, "hello")
-		t.Cleanup(func() { backends[i].Close() })
-	}
+	clients, backends := openIdle(t, listen, conns, n)
 	stacks := func() int64 {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -443,4 +423,22 @@ func TestParkedStacksFreed(t *testing.T) {
 	for i := range n {
 		exchange(t, clients[i], &backends[i], conns, "again")
 	}
+}
+
+// openIdle opens n connections through listen, each with one exchange
+// to its backend (from conns), and leaves them idle until the test ends.
+func openIdle(t *testing.T, listen string, conns chan net.Conn, n int) (clients, backends []net.Conn) {
+	t.Helper()
+	clients, backends = make([]net.Conn, n), make([]net.Conn, n)
+	for i := range n {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+		t.Cleanup(func() { c.Close() })
+		exchange(t, c, &backends[i], conns, "hello")
+		t.Cleanup(func() { backends[i].Close() })
+	}
+	return clients, backends
 }

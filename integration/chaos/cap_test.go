@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddy-apisix/stream/integration/internal/e2e"
@@ -99,13 +100,7 @@ func capLoop(ctx context.Context, c *counters, p *e2e.Proc, admin, addr string) 
 				c.capHung.Add(1)
 			}
 		}
-		after := refusedOf(admin, "tcp_max_connections")
-		if before >= 0 && after >= 0 {
-			c.capMetric.Add(int64(after - before))
-		}
-		if before < 0 || after < 0 || after-before != capExtras {
-			c.capMetricWrong.Add(1)
-		}
+		refusalsCounted(before, refusedOf(admin, "tcp_max_connections"), &c.capMetric, &c.capMetricWrong)
 		for _, conn := range held {
 			conn.Close()
 		}
@@ -206,13 +201,7 @@ func udpCapLoop(ctx context.Context, c *counters, p *e2e.Proc, admin, addr strin
 				c.udpCapRefused.Add(1)
 			}
 		}
-		after := refusedOf(admin, "udp_max_sessions")
-		if before >= 0 && after >= 0 {
-			c.udpCapMetric.Add(int64(after - before))
-		}
-		if before < 0 || after < 0 || after-before != capExtras {
-			c.udpCapMetricWrong.Add(1)
-		}
+		refusalsCounted(before, refusedOf(admin, "udp_max_sessions"), &c.udpCapMetric, &c.udpCapMetricWrong)
 		for _, conn := range held {
 			conn.Close()
 		}
@@ -258,4 +247,16 @@ func servedAgain(p *e2e.Proc, pause time.Duration, served func() bool) bool {
 		}
 	}
 	return false
+}
+
+// refusalsCounted adds the growth of a refusal counter read before and
+// after a round to growth, and counts the round in wrong when the counter
+// could not be read or did not grow by exactly capExtras.
+func refusalsCounted(before, after float64, growth, wrong *atomic.Int64) {
+	if before >= 0 && after >= 0 {
+		growth.Add(int64(after - before))
+	}
+	if before < 0 || after < 0 || after-before != capExtras {
+		wrong.Add(1)
+	}
 }
