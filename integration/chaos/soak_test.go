@@ -33,6 +33,9 @@ const (
 // hold (cap gateway). Rates and latencies are reported, not
 // asserted.
 func TestSoak(t *testing.T) {
+	if *warmup <= 0 || *duration <= 0 {
+		t.Fatalf("-warmup %v and -duration %v: both must be positive", *warmup, *duration)
+	}
 	rng := rand.New(rand.NewPCG(uint64(*seed), 16))
 	dir := t.TempDir()
 
