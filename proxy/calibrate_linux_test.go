@@ -67,36 +67,12 @@ func newFDs(t *testing.T, before map[string]string) []string {
 	return opened
 }
 
-// bufferEcho serves an echo backend, as tcpEcho does, that copies
-// through a user-space buffer: io.Copy between two TCP connections
-// splices through a pipe from the net package's sync.Pool, which only
-// garbage collections close, so tcpEcho's pipe stays open after the echo
-// for as long as no two collections ran.
-func bufferEcho(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c}); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // Setting auto starts the measurement: it ends with both stages
 // measured, logs its figures and choice, leaves no descriptor behind, and
 // connections, one of them opened before it ended, take the chosen stage
 // with every byte intact.
 func TestAutoCopyCalibrates(t *testing.T) {
-	echo := bufferEcho(t)
+	echo := tcpEcho(t)
 	rt, _ := newTestRuntime(t, map[string]string{"r": `{"upstream":{"nodes":{"` + echo + `":1}}}`}, nil)
 	// no direction parks: the parker's epoll instance, made by the first
 	// to park, stays open for the runtime's life
